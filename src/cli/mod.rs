@@ -1,0 +1,35 @@
+//! The `specgate` command line (clap derive). One file per subcommand; each exposes an
+//! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
+
+pub mod common;
+
+use clap::{Parser, Subcommand};
+
+/// Streaming spectral-gate noise filter for SDR audio.
+#[derive(Debug, Parser)]
+#[command(name = "specgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the presets with their key values.
+    Presets,
+}
+
+/// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Presets => common::print_presets(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("specgate: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

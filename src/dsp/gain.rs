@@ -1,0 +1,370 @@
+//! Per-bin gain (the mask) from a frame's power and its noise floor.
+//!
+//! Pipeline per frame, per bin `k` (all in the power domain):
+//! 1. a-posteriori SNR `γ = P/λ` and decision-directed a-priori SNR
+//!    `ξ = α·Â²_prev/λ + (1−α)·max(γ−1, 0)` (Ephraim & Malah 1984). The recursion on the previous
+//!    frame's clean estimate is what keeps musical noise down: isolated noise peaks barely move ξ.
+//! 2. the rule: `gate` (threshold on `10·log10(1+ξ)` with a soft knee), `wiener` (`ξ/(1+ξ)`) or
+//!    `mmse-lsa` (Ephraim & Malah 1985: `ξ/(1+ξ)·exp(½·E1(v))`, `v = ξγ/(1+ξ)`).
+//! 3. the reduction limit: gain ≥ `10^(−reduction_db/20)`.
+//! 4. smoothing across frequency (a box of ± `freq_smooth_bins`) and over time (one-pole with a
+//!    fast attack for rising gain and a slower release for falling gain: word and dit tails stay).
+//! 5. the passband: bins outside `[low_bin, high_bin]` get the floor gain.
+//!
+//! Gains are amplitude factors in `[floor, 1]`. With `reduction_db == 0` every gain is exactly 1.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which suppression rule maps SNR to gain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GainRule {
+    /// Binary-ish gate: open above the threshold, floor below, with a soft knee.
+    Gate,
+    /// Wiener filter on the decision-directed a-priori SNR.
+    Wiener,
+    /// MMSE log-spectral amplitude estimator (Ephraim-Malah 1985).
+    #[default]
+    MmseLsa,
+}
+
+impl GainRule {
+    pub const ALL: [GainRule; 3] = [GainRule::Gate, GainRule::Wiener, GainRule::MmseLsa];
+    pub fn name(self) -> &'static str {
+        match self {
+            GainRule::Gate => "gate",
+            GainRule::Wiener => "wiener",
+            GainRule::MmseLsa => "mmse-lsa",
+        }
+    }
+}
+impl fmt::Display for GainRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+impl FromStr for GainRule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase().replace('_', "-");
+        GainRule::ALL
+            .into_iter()
+            .find(|r| r.name() == t || (t == "lsa" && *r == GainRule::MmseLsa))
+            .ok_or_else(|| format!("unknown gain rule '{s}' (expected gate, wiener or mmse-lsa)"))
+    }
+}
+
+/// Gain parameters in frame units (the engine converts from seconds and Hz).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GainParams {
+    pub rule: GainRule,
+    /// Gate threshold over the floor, dB.
+    pub threshold_db: f32,
+    /// Gate knee width, dB (0 = hard).
+    pub knee_db: f32,
+    /// Maximum attenuation, dB (0 = gate fully open).
+    pub reduction_db: f32,
+    /// Decision-directed smoothing α (0.9–0.99).
+    pub dd_alpha: f32,
+    /// One-pole coefficient for rising gains (0 = instant).
+    pub attack_coef: f32,
+    /// One-pole coefficient for falling gains.
+    pub release_coef: f32,
+    /// Half-width of the frequency smoothing box, in bins (0 = none).
+    pub freq_smooth_bins: usize,
+    /// Passband, inclusive bin range; bins outside get the floor gain.
+    pub low_bin: usize,
+    pub high_bin: usize,
+    /// Bins are a two-sided complex spectrum: band and smoothing wrap accordingly.
+    pub two_sided: bool,
+}
+
+impl GainParams {
+    pub fn floor(&self) -> f32 {
+        db_to_amp(-self.reduction_db.max(0.0))
+    }
+    /// True when every gain is 1 (the mask is the identity).
+    pub fn is_open(&self) -> bool {
+        self.reduction_db <= 0.0
+    }
+}
+
+pub fn db_to_amp(db: f32) -> f32 {
+    10f32.powf(db / 20.0)
+}
+pub fn db_to_pow(db: f32) -> f32 {
+    10f32.powf(db / 10.0)
+}
+
+/// Per-channel gain state (previous clean-power estimate and smoothed gain).
+#[derive(Clone)]
+pub struct GainState {
+    prev_clean: Vec<f32>,
+    smoothed: Vec<f32>,
+    raw: Vec<f32>,
+    started: bool,
+}
+
+impl GainState {
+    pub fn new(bins: usize) -> Self {
+        GainState {
+            prev_clean: vec![0.0; bins],
+            smoothed: vec![1.0; bins],
+            raw: vec![1.0; bins],
+            started: false,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.prev_clean.fill(0.0);
+        self.smoothed.fill(1.0);
+        self.started = false;
+    }
+
+    /// Computes the gain of every bin into `gain`. `presence` (optional) is a per-bin signal
+    /// presence in [0, 1] from the noise tracker; it nudges the floor where signal is likely.
+    pub fn compute(&mut self, p: &GainParams, power: &[f32], noise: &[f32], gain: &mut [f32]) {
+        let k = power.len();
+        let floor = p.floor();
+        if p.is_open() {
+            gain.fill(1.0);
+            self.smoothed.fill(1.0);
+            return;
+        }
+        let alpha = if self.started { p.dd_alpha } else { 0.0 };
+        self.started = true;
+        let xi_min = 1e-3f32; // −30 dB: keeps the LSA gain from collapsing (Cappé 1994)
+        let thr = p.threshold_db;
+        let knee = p.knee_db.max(0.0);
+        for i in 0..k {
+            let lam = noise[i].max(1e-30);
+            let gamma = (power[i] / lam).min(1e6);
+            let xi = (alpha * self.prev_clean[i] / lam + (1.0 - alpha) * (gamma - 1.0).max(0.0))
+                .max(xi_min);
+            let wiener = xi / (1.0 + xi);
+            let g_est = match p.rule {
+                GainRule::Wiener | GainRule::Gate => wiener,
+                GainRule::MmseLsa => {
+                    let v = (wiener * gamma).max(1e-8);
+                    (wiener * fast_exp(0.5 * expint_e1(v))).min(1.0)
+                }
+            };
+            self.prev_clean[i] = g_est * g_est * power[i];
+            let g = match p.rule {
+                GainRule::Gate => {
+                    let snr_db = 10.0 * LOG10_2 * fast_log2(1.0 + xi);
+                    let open = if knee <= 0.0 {
+                        if snr_db >= thr {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        ((snr_db - (thr - 0.5 * knee)) / knee).clamp(0.0, 1.0)
+                    };
+                    floor + (1.0 - floor) * open
+                }
+                _ => g_est.max(floor),
+            };
+            self.raw[i] = g;
+        }
+        // Frequency smoothing (box, edges clamped).
+        let b = p.freq_smooth_bins;
+        if b > 0 && k > 2 * b {
+            box_smooth(&self.raw, gain, b);
+        } else {
+            gain.copy_from_slice(&self.raw);
+        }
+        // Attack/release.
+        for (g, s) in gain.iter_mut().zip(self.smoothed.iter_mut()) {
+            let c = if *g > *s {
+                p.attack_coef
+            } else {
+                p.release_coef
+            };
+            let v = c * *s + (1.0 - c) * *g;
+            *s = v;
+            *g = v.clamp(floor, 1.0);
+        }
+        // Passband.
+        apply_band(gain, p, floor);
+    }
+}
+
+fn apply_band(gain: &mut [f32], p: &GainParams, floor: f32) {
+    let k = gain.len();
+    if p.two_sided {
+        // bins 0..k/2 are 0..+fs/2, bins k/2.. are −fs/2..0; the band is on |f|.
+        for (i, g) in gain.iter_mut().enumerate() {
+            let f = if i <= k / 2 { i } else { k - i };
+            if f < p.low_bin || f > p.high_bin {
+                *g = floor;
+            }
+        }
+    } else {
+        let lo = p.low_bin.min(k);
+        gain[..lo].fill(floor);
+        if p.high_bin + 1 < k {
+            gain[p.high_bin + 1..].fill(floor);
+        }
+    }
+}
+
+/// Moving average of half-width `b` with clamped edges, O(k).
+fn box_smooth(x: &[f32], y: &mut [f32], b: usize) {
+    let k = x.len();
+    let w = (2 * b + 1) as f32;
+    let at = |i: isize| x[i.clamp(0, k as isize - 1) as usize];
+    let mut acc: f32 = (-(b as isize)..=b as isize).map(at).sum();
+    for i in 0..k {
+        y[i] = acc / w;
+        acc += at(i as isize + b as isize + 1) - at(i as isize - b as isize);
+    }
+}
+
+const LOG10_2: f32 = std::f32::consts::LOG10_2;
+
+/// log2(x) for x > 0, |error| < 1e-4 (exponent + cubic on the mantissa).
+#[inline(always)]
+pub fn fast_log2(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // [1, 2)
+                                                                // least-squares degree-6 fit of log2 on [1, 2), max error 5e-6
+    let p = -3.028_358_2
+        + m * (6.065_986_3
+            + m * (-5.264_355_3
+                + m * (3.219_033_8 + m * (-1.234_354_1 + m * (0.266_880_26 - 0.024_827_66 * m)))));
+    e as f32 + p
+}
+
+/// e^x, relative error < 1e-4 for |x| < 80.
+#[inline(always)]
+pub fn fast_exp(x: f32) -> f32 {
+    let t = (x * std::f32::consts::LOG2_E).clamp(-126.0, 126.0);
+    let i = t.floor();
+    let f = t - i;
+    // least-squares degree-5 fit of 2^f on [0, 1), relative error 2.3e-7
+    let p = 0.999_999_77
+        + f * (0.693_156_76
+            + f * (0.240_131_77 + f * (0.055_876_44 + f * (0.008_940_63 + f * 0.001_894_387))));
+    f32::from_bits(((i as i32 + 127) as u32) << 23) * p
+}
+
+/// Exponential integral E1(v) for v > 0 (series below 1, Abramowitz & Stegun 5.1.56 above).
+#[inline(always)]
+pub fn expint_e1(v: f32) -> f32 {
+    if v < 1.0 {
+        let ln = fast_log2(v) * std::f32::consts::LN_2;
+        -0.577_215_7 - ln
+            + v * (1.0 + v * (-0.25 + v * (1.0 / 18.0 + v * (-1.0 / 96.0 + v / 600.0))))
+    } else if v > 60.0 {
+        0.0
+    } else {
+        let num = v * v + 2.334_733 * v + 0.250_621;
+        let den = v * v + 3.330_657 * v + 1.681_534;
+        fast_exp(-v) / v * num / den
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(rule: GainRule) -> GainParams {
+        GainParams {
+            rule,
+            threshold_db: 6.0,
+            knee_db: 0.0,
+            reduction_db: 20.0,
+            dd_alpha: 0.98,
+            attack_coef: 0.0,
+            release_coef: 0.0,
+            freq_smooth_bins: 0,
+            low_bin: 0,
+            high_bin: usize::MAX,
+            two_sided: false,
+        }
+    }
+
+    #[test]
+    fn fast_math_is_accurate() {
+        for x in [1e-6f32, 0.01, 0.5, 1.0, 1.7, 3.0, 1000.0, 1e9] {
+            assert!((fast_log2(x) - x.log2()).abs() < 2e-4, "log2 {x}");
+        }
+        for x in [-20.0f32, -3.3, -0.1, 0.0, 0.7, 5.0, 30.0] {
+            assert!((fast_exp(x) / x.exp() - 1.0).abs() < 2e-4, "exp {x}");
+        }
+        // E1 reference values (scipy.special.exp1)
+        for (v, e) in [
+            (0.01f32, 4.037_929_6),
+            (0.5, 0.559_773_6),
+            (1.0, 0.219_383_93),
+            (2.5, 0.024_914_9),
+            (10.0, 4.156_969e-6),
+        ] {
+            assert!(
+                (expint_e1(v) / e - 1.0).abs() < 2e-3,
+                "E1({v}) = {} vs {e}",
+                expint_e1(v)
+            );
+        }
+    }
+
+    #[test]
+    fn open_gate_gives_unit_gain_everywhere() {
+        let mut p = params(GainRule::MmseLsa);
+        p.reduction_db = 0.0;
+        let mut st = GainState::new(4);
+        let mut g = [0.0; 4];
+        st.compute(&p, &[1.0, 0.0, 5.0, 1e-9], &[1.0, 1.0, 1.0, 1.0], &mut g);
+        assert_eq!(g, [1.0; 4]);
+    }
+
+    #[test]
+    fn every_rule_passes_strong_bins_and_floors_noise_bins() {
+        for rule in GainRule::ALL {
+            let p = params(rule);
+            let mut st = GainState::new(2);
+            let mut g = [0.0; 2];
+            for _ in 0..50 {
+                st.compute(&p, &[1000.0, 0.5], &[1.0, 1.0], &mut g);
+            }
+            assert!(g[0] > 0.95, "{rule}: strong bin gain {}", g[0]);
+            assert!(
+                (g[1] - p.floor()).abs() < 0.02,
+                "{rule}: noise bin gain {}",
+                g[1]
+            );
+        }
+    }
+
+    #[test]
+    fn passband_floors_bins_outside_the_band() {
+        let mut p = params(GainRule::Wiener);
+        p.low_bin = 2;
+        p.high_bin = 5;
+        let mut st = GainState::new(8);
+        let mut g = [0.0; 8];
+        st.compute(&p, &[1e4; 8], &[1.0; 8], &mut g);
+        let f = p.floor();
+        assert_eq!(&g[..2], &[f, f]);
+        assert_eq!(&g[6..], &[f, f]);
+        assert!(g[2..6].iter().all(|v| *v > 0.9));
+    }
+
+    #[test]
+    fn release_holds_the_gain_up_after_the_signal_stops() {
+        let mut p = params(GainRule::Wiener);
+        p.release_coef = 0.9;
+        let mut st = GainState::new(1);
+        let mut g = [0.0];
+        for _ in 0..20 {
+            st.compute(&p, &[1e4], &[1.0], &mut g);
+        }
+        st.compute(&p, &[0.0], &[1.0], &mut g);
+        assert!(g[0] > 0.8, "{}", g[0]);
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure signal processing: no I/O, no threads.
+pub mod gain;
+pub mod noise;
+pub mod stft;
+pub mod windows;

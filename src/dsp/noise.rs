@@ -1,0 +1,293 @@
+//! Per-bin noise-floor estimation.
+//!
+//! Two ways to know the noise:
+//! * [`NoiseProfile`]: the mean power per bin of a noise-only clip (learned once, then fixed), the
+//!   SoX/noisereduce model. Best when the noise is stationary and a clip is at hand.
+//! * [`McraTracker`]: blind tracking, for streams. Minima-controlled recursive averaging (Cohen &
+//!   Berdugo 2002): the smoothed power's minimum over a sliding window (kept as `U` sub-window
+//!   minima, Martin 2001) decides per bin whether speech is present; where it is not, the noise
+//!   estimate follows the periodogram with a short time constant. It needs no clip, follows a
+//!   falling floor within a fraction of a second and a rising one within one minimum window, and is
+//!   not pulled up by speech, keyed CW or bursts shorter than the window.
+//!
+//! Units: power of the (unnormalised) analysis spectrum, `|X[k]|²`, as produced by the STFT.
+//! All time constants are in seconds and converted with the hop duration, so behaviour does not
+//! depend on the sample rate or hop.
+
+/// Time constants and thresholds of the blind tracker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackerParams {
+    /// Hop duration in seconds (frames per second = 1 / hop_s).
+    pub hop_s: f32,
+    /// Time constant of the power smoothing that feeds the minimum search.
+    pub smoothing_s: f32,
+    /// Length of the minimum-search window. Longer: safer against long vowels and steady tones;
+    /// shorter: faster reaction to a rising floor.
+    pub window_s: f32,
+    /// Time constant of the noise average where no signal is present.
+    pub noise_tau_s: f32,
+    /// Ratio of smoothed power over its minimum above which a bin counts as signal (linear).
+    pub presence_ratio: f32,
+}
+
+impl Default for TrackerParams {
+    fn default() -> Self {
+        TrackerParams {
+            hop_s: 0.01,
+            smoothing_s: 0.05,
+            window_s: 1.5,
+            noise_tau_s: 0.15,
+            presence_ratio: 5.0,
+        }
+    }
+}
+
+/// Number of sub-windows the minimum window is split into.
+const SUBWINDOWS: usize = 6;
+
+/// Blind MCRA noise tracker for one channel.
+#[derive(Clone)]
+pub struct McraTracker {
+    a_s: f32,
+    a_d: f32,
+    a_p: f32,
+    ratio: f32,
+    sub_len: u32,
+    sub_count: u32,
+    smooth: Vec<f32>,
+    cur_min: Vec<f32>,
+    sub_mins: Vec<f32>, // SUBWINDOWS × bins, ring
+    sub_next: usize,
+    win_min: Vec<f32>,
+    presence: Vec<f32>,
+    noise: Vec<f32>,
+    started: bool,
+}
+
+fn coef(hop_s: f32, tau_s: f32) -> f32 {
+    if tau_s <= 0.0 {
+        0.0
+    } else {
+        (-hop_s / tau_s).exp()
+    }
+}
+
+impl McraTracker {
+    pub fn new(bins: usize, p: TrackerParams) -> Self {
+        let frames = (p.window_s / p.hop_s).max(SUBWINDOWS as f32);
+        McraTracker {
+            a_s: coef(p.hop_s, p.smoothing_s),
+            a_d: coef(p.hop_s, p.noise_tau_s),
+            a_p: coef(p.hop_s, 0.02),
+            ratio: p.presence_ratio,
+            sub_len: (frames / SUBWINDOWS as f32).round().max(1.0) as u32,
+            sub_count: 0,
+            smooth: vec![0.0; bins],
+            cur_min: vec![f32::MAX; bins],
+            sub_mins: vec![f32::MAX; bins * SUBWINDOWS],
+            sub_next: 0,
+            win_min: vec![f32::MAX; bins],
+            presence: vec![0.0; bins],
+            noise: vec![0.0; bins],
+            started: false,
+        }
+    }
+
+    /// Current noise estimate per bin.
+    pub fn noise(&self) -> &[f32] {
+        &self.noise
+    }
+
+    /// Per-bin probability-like signal presence in [0, 1] (smoothed indicator).
+    pub fn presence(&self) -> &[f32] {
+        &self.presence
+    }
+
+    /// Feed one frame's power spectrum.
+    pub fn update(&mut self, power: &[f32]) {
+        let k = self.noise.len();
+        debug_assert_eq!(power.len(), k);
+        if !self.started {
+            self.started = true;
+            for i in 0..k {
+                let p = freq_smooth3(power, i).max(1e-30);
+                self.smooth[i] = p;
+                self.cur_min[i] = p;
+                self.win_min[i] = p;
+                self.noise[i] = p;
+            }
+            for s in self.sub_mins.iter_mut() {
+                *s = f32::MAX;
+            }
+            return;
+        }
+        let (a_s, a_d, a_p, ratio) = (self.a_s, self.a_d, self.a_p, self.ratio);
+        for i in 0..k {
+            let pf = freq_smooth3(power, i);
+            let s = a_s * self.smooth[i] + (1.0 - a_s) * pf;
+            self.smooth[i] = s;
+            if s < self.cur_min[i] {
+                self.cur_min[i] = s;
+            }
+            let m = self.win_min[i].min(self.cur_min[i]).max(1e-30);
+            let ind = if s > ratio * m { 1.0 } else { 0.0 };
+            let pr = a_p * self.presence[i] + (1.0 - a_p) * ind;
+            self.presence[i] = pr;
+            let ad = a_d + (1.0 - a_d) * pr;
+            let n = ad * self.noise[i] + (1.0 - ad) * power[i];
+            self.noise[i] = if n < 1e-30 { 1e-30 } else { n };
+        }
+        self.sub_count += 1;
+        if self.sub_count >= self.sub_len {
+            self.sub_count = 0;
+            let base = self.sub_next * k;
+            self.sub_mins[base..base + k].copy_from_slice(&self.cur_min);
+            self.sub_next = (self.sub_next + 1) % SUBWINDOWS;
+            self.win_min.copy_from_slice(&self.cur_min);
+            for u in 0..SUBWINDOWS {
+                let row = &self.sub_mins[u * k..(u + 1) * k];
+                for (w, r) in self.win_min.iter_mut().zip(row) {
+                    if *r < *w {
+                        *w = *r;
+                    }
+                }
+            }
+            // The new sub-window starts from the current smoothed level.
+            self.cur_min.copy_from_slice(&self.smooth);
+        }
+    }
+}
+
+#[inline(always)]
+fn freq_smooth3(p: &[f32], i: usize) -> f32 {
+    let k = p.len();
+    let l = if i > 0 { p[i - 1] } else { p[i] };
+    let r = if i + 1 < k { p[i + 1] } else { p[i] };
+    0.25 * l + 0.5 * p[i] + 0.25 * r
+}
+
+/// A fixed noise profile: the mean power per bin of noise-only frames.
+#[derive(Clone, Debug, Default)]
+pub struct NoiseProfile {
+    sum: Vec<f64>,
+    frames: u64,
+}
+
+impl NoiseProfile {
+    pub fn new(bins: usize) -> Self {
+        NoiseProfile {
+            sum: vec![0.0; bins],
+            frames: 0,
+        }
+    }
+    pub fn bins(&self) -> usize {
+        self.sum.len()
+    }
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+    /// Adds one frame's power spectrum.
+    pub fn accumulate(&mut self, power: &[f32]) {
+        for (s, p) in self.sum.iter_mut().zip(power) {
+            *s += *p as f64;
+        }
+        self.frames += 1;
+    }
+    /// Writes the mean power per bin (zero frames → leaves `out` unchanged, returns false).
+    pub fn mean_into(&self, out: &mut [f32]) -> bool {
+        if self.frames == 0 {
+            return false;
+        }
+        let inv = 1.0 / self.frames as f64;
+        for (o, s) in out.iter_mut().zip(&self.sum) {
+            *o = ((*s * inv) as f32).max(1e-30);
+        }
+        true
+    }
+    pub fn mean(&self) -> Vec<f32> {
+        let mut v = vec![0.0; self.sum.len()];
+        self.mean_into(&mut v);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exponentially distributed periodogram values (what |X|² of Gaussian noise looks like).
+    struct Rng(u64);
+    impl Rng {
+        fn uniform(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+        }
+        fn expo(&mut self, mean: f32) -> f32 {
+            -mean * self.uniform().ln()
+        }
+    }
+
+    fn run(tr: &mut McraTracker, rng: &mut Rng, level: f32, frames: usize) -> f32 {
+        let k = tr.noise().len();
+        let mut p = vec![0.0; k];
+        for _ in 0..frames {
+            p.iter_mut().for_each(|v| *v = rng.expo(level));
+            tr.update(&p);
+        }
+        tr.noise().iter().sum::<f32>() / k as f32 / level
+    }
+
+    #[test]
+    fn tracker_settles_on_a_stationary_floor() {
+        let mut tr = McraTracker::new(257, TrackerParams::default());
+        let mut rng = Rng(7);
+        let ratio = run(&mut tr, &mut rng, 2.0, 500);
+        assert!((0.7..1.3).contains(&ratio), "estimate/true = {ratio}");
+    }
+
+    #[test]
+    fn tracker_follows_a_floor_that_rises_or_falls_by_10_db_within_3_seconds() {
+        let p = TrackerParams::default(); // 10 ms hops
+        let mut tr = McraTracker::new(257, p);
+        let mut rng = Rng(9);
+        run(&mut tr, &mut rng, 1.0, 500);
+        let up = run(&mut tr, &mut rng, 10.0, 300);
+        assert!((0.6..1.4).contains(&up), "after rise: estimate/true = {up}");
+        let down = run(&mut tr, &mut rng, 1.0, 300);
+        assert!(
+            (0.6..1.4).contains(&down),
+            "after fall: estimate/true = {down}"
+        );
+    }
+
+    #[test]
+    fn tracker_ignores_a_keyed_tone_in_one_bin() {
+        let mut tr = McraTracker::new(65, TrackerParams::default());
+        let mut rng = Rng(3);
+        let mut p = vec![0.0; 65];
+        for f in 0..1000 {
+            p.iter_mut().for_each(|v| *v = rng.expo(1.0));
+            // 100 ms on, 100 ms off, 1000× above the floor
+            if (f / 10) % 2 == 0 {
+                p[20] += 1000.0;
+            }
+            tr.update(&p);
+        }
+        assert!(
+            tr.noise()[20] < 5.0,
+            "tone leaked into the floor: {}",
+            tr.noise()[20]
+        );
+    }
+
+    #[test]
+    fn profile_is_the_mean_power() {
+        let mut pr = NoiseProfile::new(3);
+        pr.accumulate(&[1.0, 2.0, 3.0]);
+        pr.accumulate(&[3.0, 2.0, 1.0]);
+        assert_eq!(pr.mean(), vec![2.0, 2.0, 2.0]);
+    }
+}

@@ -1,0 +1,10 @@
+//! specgate: a streaming, real-time spectral-gate noise filter for SDR audio.
+//!
+//! Data path: [`dsp`] (pure math) → [`engine`] (the streaming processor) → `io` adapters → CLI.
+pub mod cli;
+pub mod dsp;
+pub mod engine;
+pub mod params;
+
+pub use engine::{Engine, SignalKind};
+pub use params::Params;
