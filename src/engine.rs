@@ -197,6 +197,7 @@ impl Engine {
             window_s: params.window_s as f32,
             noise_tau_s: params.noise_tau_s as f32,
             presence_ratio: params.presence_ratio as f32,
+            decision_delay: cfg.frame_len.div_ceil(cfg.hop).saturating_sub(1).max(1),
         };
         let complex = kind == SignalKind::Complex;
         let bins = cfg.bins(complex);
@@ -629,7 +630,8 @@ pub fn gain_params(p: &Params, cfg: &StftConfig, rate: u32, complex: bool) -> Ga
         threshold_db: p.threshold_db as f32,
         knee_db: p.knee_db as f32,
         reduction_db: p.reduction_db as f32,
-        dd_alpha: p.dd_alpha as f32,
+        // dd_alpha is specified per 10 ms of hop, so the smoothing does not depend on the hop.
+        dd_alpha: p.dd_alpha.powf(hop_ms / 10.0) as f32,
         attack_coef: coef(p.attack_ms),
         release_coef: coef(p.release_ms),
         freq_smooth_bins: (p.freq_smooth_hz / bin_hz / 2.0).round() as usize,

@@ -5,7 +5,8 @@
 //!    `ξ = α·Â²_prev/λ + (1−α)·max(γ−1, 0)` (Ephraim & Malah 1984). The recursion on the previous
 //!    frame's clean estimate is what keeps musical noise down: isolated noise peaks barely move ξ.
 //! 2. the rule: `gate` (threshold on `10·log10(1+ξ)` with a soft knee), `wiener` (`ξ/(1+ξ)`) or
-//!    `mmse-lsa` (Ephraim & Malah 1985: `ξ/(1+ξ)·exp(½·E1(v))`, `v = ξγ/(1+ξ)`).
+//!    `mmse-lsa` (Ephraim & Malah 1985: `ξ/(1+ξ)·exp(½·E1(v))`, `v = ξγ/(1+ξ)`), applied in two
+//!    steps (TSNR: ξ is re-estimated from the first step's output, removing DD's onset lag).
 //! 3. the reduction limit: gain ≥ `10^(−reduction_db/20)`.
 //! 4. smoothing across frequency (a box of ± `freq_smooth_bins`) and over time (one-pole with a
 //!    fast attack for rising gain and a slower release for falling gain: word and dit tails stay).
@@ -143,18 +144,26 @@ impl GainState {
             let gamma = (power[i] / lam).min(1e6);
             let xi = (alpha * self.prev_clean[i] / lam + (1.0 - alpha) * (gamma - 1.0).max(0.0))
                 .max(xi_min);
-            let wiener = xi / (1.0 + xi);
-            let g_est = match p.rule {
-                GainRule::Wiener | GainRule::Gate => wiener,
-                GainRule::MmseLsa => {
-                    let v = (wiener * gamma).max(1e-8);
-                    (wiener * fast_exp(0.5 * expint_e1(v))).min(1.0)
+            let rule_gain = |xi: f32| -> f32 {
+                let w = xi / (1.0 + xi);
+                match p.rule {
+                    GainRule::Wiener | GainRule::Gate => w,
+                    GainRule::MmseLsa => {
+                        let v = (w * gamma).max(1e-8);
+                        (w * fast_exp(0.5 * expint_e1(v))).min(1.0)
+                    }
                 }
             };
+            // Two-step noise reduction (Plapous, Marro & Scalart 2006): the decision-directed ξ lags
+            // one frame behind onsets; re-estimating it from this frame's first-step estimate
+            // removes that bias while keeping DD's smoothing of isolated noise peaks.
+            let g1 = rule_gain(xi);
+            let xi2 = (g1 * g1 * gamma).max(xi_min);
+            let g_est = rule_gain(xi2);
             self.prev_clean[i] = g_est * g_est * power[i];
             let g = match p.rule {
                 GainRule::Gate => {
-                    let snr_db = 10.0 * LOG10_2 * fast_log2(1.0 + xi);
+                    let snr_db = 10.0 * LOG10_2 * fast_log2(1.0 + xi2);
                     let open = if knee <= 0.0 {
                         if snr_db >= thr {
                             1.0
@@ -206,7 +215,7 @@ fn apply_band(gain: &mut [f32], p: &GainParams, floor: f32) {
     } else {
         let lo = p.low_bin.min(k);
         gain[..lo].fill(floor);
-        if p.high_bin + 1 < k {
+        if p.high_bin.saturating_add(1) < k {
             gain[p.high_bin + 1..].fill(floor);
         }
     }
