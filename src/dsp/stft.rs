@@ -99,7 +99,7 @@ impl StftConfig {
                 );
         // Relative test: a window product that falls below 1e-4 of its peak would amplify
         // rounding noise by 80 dB at those samples.
-        if !(min_sum > 1e-4 * max) {
+        if min_sum.is_nan() || min_sum <= 1e-4 * max {
             return Err(StftError::Nola {
                 window: self.window,
                 frame_len: self.frame_len,
