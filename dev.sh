@@ -23,7 +23,7 @@ case "${1:-}" in
     ;;
   test)
     ensure_build_deps
-    cargo test --all-targets --quiet
+    cargo test --quiet
     ;;
   *)
     echo "usage: ./dev.sh demo [DIR] | ./dev.sh test" >&2
