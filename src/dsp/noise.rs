@@ -74,6 +74,7 @@ pub struct McraTracker {
     win_min: Vec<f32>,
     presence: Vec<f32>,
     noise: Vec<f32>,
+    raw: Vec<f32>,
     started: bool,
     /// Ring of the last `decision_delay` smoothed spectra (decision_delay × bins).
     history: Vec<f32>,
@@ -107,6 +108,7 @@ impl McraTracker {
             win_min: vec![f32::MAX; bins],
             presence: vec![0.0; bins],
             noise: vec![0.0; bins],
+            raw: vec![0.0; bins],
             started: false,
             history: vec![0.0; bins * p.decision_delay.max(1)],
             hist_pos: 0,
@@ -148,6 +150,7 @@ impl McraTracker {
                 self.cur_min[i] = p;
                 self.win_min[i] = p;
                 self.noise[i] = p;
+                self.raw[i] = p;
             }
             for d in 0..self.delay {
                 self.history[d * k..(d + 1) * k].copy_from_slice(&self.smooth);
@@ -187,12 +190,17 @@ impl McraTracker {
             // The smoothed presence lags a key-down or a word onset by a frame or two; the
             // instantaneous indicator closes that gap.
             let ad = a_d + (1.0 - a_d) * pr.max(ind);
-            let n = ad * self.noise[i] + (1.0 - ad) * power[i];
+            let n = ad * self.raw[i] + (1.0 - ad) * power[i];
             // Stationary noise averages 1.8× its smoothed window minimum; an estimate far above
             // that was polluted by signal (e.g. the stream started during a key-down or a word),
             // so cap it instead of waiting for gaps to pull it down.
             let n = n.min(MAX_OVER_MIN * m);
-            self.noise[i] = if n < 1e-30 { 1e-30 } else { n };
+            self.raw[i] = if n < 1e-30 { 1e-30 } else { n };
+        }
+        // Publish the estimate smoothed across neighbouring bins: noise floors are smooth in
+        // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open).
+        for i in 0..k {
+            self.noise[i] = freq_smooth3(&self.raw, i);
         }
         self.hist_pos = (self.hist_pos + 1) % self.delay;
         self.sub_count += 1;
