@@ -264,7 +264,12 @@ impl Emitter {
 }
 
 pub fn run(a: FilterArgs) -> anyhow::Result<()> {
-    let params = a.opts.resolve()?;
+    let mut params = a.opts.resolve()?;
+    if params.reduction_db <= 0.0 {
+        // An open gate is the identity mask; the engine's dry path gives it bit-exactly
+        // instead of through the STFT's f32 round-off (~2 LSB at 24 bits).
+        params.bypass = true;
+    }
     let live = is_stdio(&a.output);
     if !live {
         if !is_stdio(&a.input) && same_file(&a.input, &a.output) {

@@ -20,7 +20,7 @@ pub enum Command {
     Presets,
     /// Filter a WAV file or a raw sample stream (files and pipes).
     #[command(after_long_help = filter::EXAMPLES)]
-    Filter(filter::FilterArgs),
+    Filter(Box<filter::FilterArgs>),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -28,7 +28,7 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Presets => common::print_presets(),
-        Command::Filter(a) => filter::run(a),
+        Command::Filter(a) => filter::run(*a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn a_partial_last_frame_is_dropped_with_a_warning() {
-        let bytes = vec![0u8, 1, 2, 3, 4];
+        let bytes = [0u8, 1, 2, 3, 4];
         let mut r = RawReader::new(&bytes[..], RawFormat::S16Le, 8000, 2, None).unwrap();
         let mut buf = [0f32; 8];
         assert_eq!(r.read(&mut buf).unwrap(), 2);
