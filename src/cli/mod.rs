@@ -2,6 +2,7 @@
 //! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
 
 pub mod common;
+pub mod filter;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,9 @@ pub struct Cli {
 pub enum Command {
     /// List the presets with their key values.
     Presets,
+    /// Filter a WAV file or a raw sample stream (files and pipes).
+    #[command(after_long_help = filter::EXAMPLES)]
+    Filter(Box<filter::FilterArgs>),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -24,6 +28,7 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Presets => common::print_presets(),
+        Command::Filter(a) => filter::run(*a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
