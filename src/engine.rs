@@ -94,8 +94,8 @@ impl EngineStats {
 enum NoiseSource {
     /// Blind tracking.
     Track,
-    /// A fixed profile (per bin, shared by all channels).
-    Fixed(Vec<f32>),
+    /// The fixed profile in `Engine::profile` (per bin, shared by all channels).
+    Fixed,
     /// Tracking while learning a profile over the next `remaining` frames per channel; then fixed.
     Learning { remaining: u64 },
 }
@@ -160,6 +160,9 @@ pub struct Engine {
     cfg: StftConfig,
     gain_params: GainParams,
     noise: NoiseSource,
+    /// The fixed noise profile (learned or given); allocated once so that switching to it, or
+    /// learning a new one, never allocates.
+    profile: Vec<f32>,
     paths: Paths,
     scratch: FrameScratch,
     stats: EngineStats,
@@ -245,6 +248,7 @@ impl Engine {
             cfg,
             gain_params: gain_params(params, &cfg, rate, complex),
             noise,
+            profile: vec![0.0; bins],
             paths,
             scratch: FrameScratch {
                 power: vec![0.0; bins],
@@ -295,7 +299,7 @@ impl Engine {
     }
     /// True once a learned or given noise profile is in use.
     pub fn has_fixed_profile(&self) -> bool {
-        matches!(self.noise, NoiseSource::Fixed(_))
+        matches!(self.noise, NoiseSource::Fixed)
     }
 
     /// Uses a fixed per-bin noise power profile (see [`learn_profile`]) for every channel.
@@ -306,7 +310,8 @@ impl Engine {
                 got: profile.len(),
             });
         }
-        self.noise = NoiseSource::Fixed(profile.to_vec());
+        self.profile.copy_from_slice(profile);
+        self.noise = NoiseSource::Fixed;
         Ok(())
     }
 
@@ -322,11 +327,11 @@ impl Engine {
             Paths::Real(p) => p
                 .chans
                 .iter_mut()
-                .for_each(|c| c.learn = NoiseProfile::new(c.learn.bins())),
+                .for_each(|c| c.learn.reset()),
             Paths::Complex(p) => p
                 .chans
                 .iter_mut()
-                .for_each(|c| c.learn = NoiseProfile::new(c.learn.bins())),
+                .for_each(|c| c.learn.reset()),
         }
         let stft_channels = match &self.paths {
             Paths::Real(p) => p.chans.len(),
@@ -393,6 +398,7 @@ impl Engine {
         let ctx = FrameCtx {
             gp: &self.gain_params,
             noise: &mut self.noise,
+            profile: &self.profile,
             scratch: &mut self.scratch,
             stats: &mut self.stats,
         };
@@ -475,28 +481,25 @@ impl Engine {
         self.mix = m;
         self.stats.nonfinite += nonfinite;
         // Learning bookkeeping is per frame of channel 0 (all channels see the same frames).
-        if let NoiseSource::Learning { remaining } = self.noise {
-            if remaining == 0 {
-                let mut prof = vec![0.0f32; self.bins()]; // once per learn: control-side cost
-                let mut n = 0usize;
-                let mut add = |l: &NoiseProfile| {
-                    let m = l.mean();
-                    if l.frames() > 0 {
-                        prof.iter_mut().zip(&m).for_each(|(a, b)| *a += b);
-                        n += 1;
-                    }
-                };
-                match &self.paths {
-                    Paths::Real(p) => p.chans.iter().for_each(|c| add(&c.learn)),
-                    Paths::Complex(p) => p.chans.iter().for_each(|c| add(&c.learn)),
-                }
-                if n > 0 {
-                    prof.iter_mut().for_each(|v| *v /= n as f32);
-                    self.noise = NoiseSource::Fixed(prof);
-                } else {
-                    self.noise = NoiseSource::Track;
-                }
-            }
+        if let NoiseSource::Learning { remaining: 0 } = self.noise {
+            self.finish_learning();
+        }
+    }
+
+    /// Averages the channels' learned spectra into the fixed profile (in place, no allocation).
+    fn finish_learning(&mut self) {
+        self.profile.fill(0.0);
+        let profile = &mut self.profile;
+        let n = match &self.paths {
+            Paths::Real(p) => p.chans.iter().filter(|c| c.learn.add_mean_to(profile)).count(),
+            Paths::Complex(p) => p.chans.iter().filter(|c| c.learn.add_mean_to(profile)).count(),
+        };
+        if n > 0 {
+            let inv = 1.0 / n as f32;
+            self.profile.iter_mut().for_each(|v| *v = (*v * inv).max(1e-30));
+            self.noise = NoiseSource::Fixed;
+        } else {
+            self.noise = NoiseSource::Track;
         }
     }
 }
@@ -515,6 +518,7 @@ fn ramp(m: f32, target: f32, step: f32) -> f32 {
 struct FrameCtx<'a> {
     gp: &'a GainParams,
     noise: &'a mut NoiseSource,
+    profile: &'a [f32],
     scratch: &'a mut FrameScratch,
     stats: &'a mut EngineStats,
 }
@@ -537,6 +541,7 @@ fn run_channel<T, I, E>(
     let FrameCtx {
         gp,
         noise,
+        profile,
         scratch,
         stats,
     } = ctx;
@@ -548,7 +553,7 @@ fn run_channel<T, I, E>(
         delay,
     } = ch;
     let mut on_frame =
-        |spec: &mut [Complex32]| mask_frame(spec, gp, noise, scratch, stats, tracker, gain, learn);
+        |spec: &mut [Complex32]| mask_frame(spec, gp, noise, profile, scratch, stats, tracker, gain, learn);
     for x in input {
         let dry = delay.push(x, latency);
         let wet = stream.push(stft, x, &mut on_frame);
@@ -562,6 +567,7 @@ fn mask_frame(
     spec: &mut [Complex32],
     gp: &GainParams,
     noise: &mut NoiseSource,
+    profile: &[f32],
     scratch: &mut FrameScratch,
     stats: &mut EngineStats,
     tracker: &mut McraTracker,
@@ -585,7 +591,7 @@ fn mask_frame(
             tracker.update(power);
             tracker.noise()
         }
-        NoiseSource::Fixed(prof) => prof,
+        NoiseSource::Fixed => profile,
         NoiseSource::Learning { remaining } => {
             tracker.update(power);
             learn.accumulate(power);

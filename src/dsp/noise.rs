@@ -270,6 +270,22 @@ impl NoiseProfile {
         }
         true
     }
+    /// Adds the mean power per bin to `out` (no allocation); false if no frames were seen.
+    pub fn add_mean_to(&self, out: &mut [f32]) -> bool {
+        if self.frames == 0 {
+            return false;
+        }
+        let inv = 1.0 / self.frames as f64;
+        for (o, s) in out.iter_mut().zip(&self.sum) {
+            *o += (*s * inv) as f32;
+        }
+        true
+    }
+    /// Forgets all frames (keeps the allocation).
+    pub fn reset(&mut self) {
+        self.sum.fill(0.0);
+        self.frames = 0;
+    }
     pub fn mean(&self) -> Vec<f32> {
         let mut v = vec![0.0; self.sum.len()];
         self.mean_into(&mut v);
