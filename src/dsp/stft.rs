@@ -99,7 +99,8 @@ impl StftConfig {
                 );
         // Relative test: a window product that falls below 1e-4 of its peak would amplify
         // rounding noise by 80 dB at those samples.
-        if !(min_sum > 1e-4 * max) {
+        // Written so that a NaN sum is refused too.
+        if min_sum.partial_cmp(&(1e-4 * max)) != Some(std::cmp::Ordering::Greater) {
             return Err(StftError::Nola {
                 window: self.window,
                 frame_len: self.frame_len,
