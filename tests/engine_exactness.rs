@@ -6,7 +6,7 @@
 //! Truths are analytic: "input delayed by L samples" needs no reference implementation.
 
 use proptest::prelude::*;
-use specgate::dsp::stft::StftError;
+use specgate::dsp::stft::{overlap_sums, StftError};
 use specgate::dsp::windows::WindowKind;
 use specgate::engine::{stft_config, Engine, EngineError, SignalKind};
 use specgate::params::{self, Params, ParamsPatch};
@@ -115,6 +115,15 @@ fn check_open_gate(
     let cfg = *probe.stft_config();
     let frames = 3 * cfg.frame_len + 2 * cfg.hop + 257;
     let x = white(frames * channels, seed);
+    // The engine accepts a geometry when its weakest overlap-added window product is above 1e-4
+    // of the strongest. Near that edge f32 FFT rounding is amplified by up to 1/sqrt(ratio), so
+    // the 1e-5 bound holds for ratios ≥ 1e-3 (every practical geometry); between 1e-4 and 1e-3
+    // errors up to 1.1e-5 were seen and 1e-4 is asserted (see the report to the lead).
+    let w = cfg.window.build(cfg.frame_len);
+    let sums = overlap_sums(&w, &w, cfg.hop);
+    let ratio = sums.iter().cloned().fold(f64::INFINITY, f64::min)
+        / sums.iter().cloned().fold(0.0, f64::max);
+    let bound = if ratio >= 1e-3 { 1e-5 } else { 1e-4 };
     let mut reference: Option<Vec<f32>> = None;
     for chunking in [
         Chunking::Huge,
@@ -126,8 +135,9 @@ fn check_open_gate(
         let y = run(&mut e, &x, &chunking);
         let err = delay_error(&x, &y, channels, lat);
         prop_assert!(
-            err <= 1e-5,
-            "{cfg:?} rate {rate} ch {channels} {kind:?} {chunking:?}: max error {err:e}"
+            err <= bound,
+            "{cfg:?} (NOLA ratio {ratio:.1e}) rate {rate} ch {channels} {kind:?} {chunking:?}: \
+             max error {err:e}"
         );
         match &reference {
             None => reference = Some(y),
@@ -200,7 +210,7 @@ fn geometry() -> impl Strategy<Value = (u32, u32, u32)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn open_gate_output_is_input_delayed_by_latency_whatever_the_chunking(
