@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! params {
     ($( $(#[doc = $doc:expr])* $name:ident : $ty:ty = $default:expr, range $range:expr ;)*) => {
         /// A complete parameter set.
-        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
         pub struct Params { $( $(#[doc = $doc])* pub $name: $ty, )* }
 
         impl Default for Params {

@@ -73,7 +73,9 @@ proptest! {
             for rate in RATES {
                 let mut p = preset(name);
                 if !p.bypass {
-                    p.reduction_db = 0.0;
+                    // Nearly open (gains within 1.2e-7 of 1) so the impulse goes through the
+                    // STFT; exactly 0 dB would take the bit-exact dry path.
+                    p.reduction_db = 1e-6;
                 }
                 let mut e = Engine::new(&p, rate, 1, SignalKind::Real).unwrap();
                 let lat = e.latency_samples();

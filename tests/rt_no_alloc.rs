@@ -229,7 +229,6 @@ fn non_finite_input_is_handled_without_allocating() {
 /// `vec![0.0f32; self.bins()]` and one `NoiseProfile::mean()` Vec per channel (2 allocations and
 /// 1 free for mono).
 #[test]
-#[ignore = "engine bug: learn completion allocates in Engine::process (see report)"]
 fn learning_that_completes_mid_stream_does_not_allocate() {
     let p = Params {
         learn: 0.5,
