@@ -685,3 +685,103 @@ fn a_live_pipe_emits_each_short_read_without_waiting_for_more_input() {
         "then the latency tail at EOF"
     );
 }
+
+/// Sends SIGINT to one child by its id.
+fn interrupt(child: &std::process::Child) {
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Spawns `specgate filter` and waits for its first stderr line (printed once the input is open
+/// and the interrupt handler is in place).
+fn spawn_and_wait_ready(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
+        .arg("filter")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("latency"), "{line}");
+    (child, err)
+}
+
+#[test]
+fn interrupting_a_stdin_recording_keeps_what_was_recorded() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec.wav");
+    let (mut child, mut err) =
+        spawn_and_wait_ready(&["-", "-o", p(&out), "--format", "s16le", "--rate", "8k"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let x: Vec<i16> = signal(4000, 41)
+        .iter()
+        .map(|v| (v * 9000.0) as i16)
+        .collect();
+    stdin.write_all(&s16le(&x)).unwrap();
+    interrupt(&child);
+    // One more block wakes the reader; then the source goes away as rtl_fm would.
+    let _ = stdin.write_all(&s16le(&x));
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    let n = read_wav(&out).1.len();
+    assert!((4000..=8000).contains(&n), "{n} frames kept");
+}
+
+#[test]
+fn interrupting_a_file_input_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    // A FIFO is a file input whose pace the test controls.
+    let fifo = dir.path().join("in.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = dir.path().join("out.wav");
+    let fifo2 = fifo.clone();
+    let feeder = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo2)
+            .unwrap();
+        let block = vec![0u8; 8000];
+        // Keeps writing until the reader is gone (EPIPE).
+        for _ in 0..10_000 {
+            if f.write_all(&block).is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    let args = [p(&fifo), "-o", p(&out), "--format", "s16le", "--rate", "8k"];
+    let (mut child, mut err) = spawn_and_wait_ready(&args);
+    interrupt(&child);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    feeder.join().unwrap();
+    assert!(!status.success());
+    assert!(
+        rest.contains("interrupted") && rest.contains("no output"),
+        "{rest}"
+    );
+    assert_eq!(files_in(dir.path()), vec![fifo]);
+}

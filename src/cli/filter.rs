@@ -12,7 +12,33 @@ use crate::io::{self, atomic::AtomicFile, IoError, RawFormat, SampleReader, Samp
 use anyhow::{anyhow, bail, Context};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// Set by Ctrl-C / SIGTERM / SIGHUP; checked once per block.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// A first signal stops at the next block: a stream from stdin (a live recording) then ends
+/// normally and its output is kept; a file input is abandoned and leaves no output. A second
+/// signal exits at once.
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Whether to stop reading: `Err` abandons the output, `Ok(true)` ends the stream normally.
+fn check_interrupt(stream_input: bool) -> Result<bool, IoError> {
+    if !INTERRUPTED.load(Ordering::Relaxed) {
+        Ok(false)
+    } else if stream_input {
+        Ok(true)
+    } else {
+        Err(IoError::Format("interrupted".into()))
+    }
+}
 
 /// Frames per processing block: a few thousand keeps memory constant and pipes responsive.
 const BLOCK_FRAMES: usize = 4096;
@@ -264,6 +290,7 @@ impl Emitter {
 }
 
 pub fn run(a: FilterArgs) -> anyhow::Result<()> {
+    install_interrupt_handler();
     let mut params = a.opts.resolve()?;
     if params.reduction_db <= 0.0 {
         // An open gate is the identity mask; the engine's dry path gives it bit-exactly
@@ -347,6 +374,7 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         written: 0,
     };
 
+    let stream_input = is_stdio(&a.input);
     let t0 = Instant::now();
     let bypass_copy = params.bypass && !in_fmt.is_float() && in_fmt.same_values(out_fmt);
     let mut frames_in = 0u64;
@@ -373,6 +401,9 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
                 }
                 if let Some(pb) = &progress {
                     pb.inc((n / ch) as u64);
+                }
+                if check_interrupt(stream_input)? {
+                    break;
                 }
             }
             if live {
@@ -402,6 +433,9 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
             if let Some(pb) = &progress {
                 pb.inc((n / ch) as u64);
             }
+            if check_interrupt(stream_input)? {
+                break;
+            }
         }
         if frames_in == 0 {
             return Ok(());
@@ -430,11 +464,26 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        Err(e) => return Err(e).with_context(|| format!("filtering {} failed", a.input.display())),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "filtering {} failed{}",
+                    a.input.display(),
+                    if live {
+                        ""
+                    } else {
+                        "; no output file was written"
+                    }
+                )
+            })
+        }
         Ok(()) => {}
     }
     if frames_in == 0 {
         bail!("no samples in the input {}", a.input.display());
+    }
+    if INTERRUPTED.load(Ordering::Relaxed) && !a.quiet {
+        eprintln!("specgate: interrupted: the stream ends here");
     }
     let clipped = writer.clipped();
     match writer.finish() {
