@@ -789,3 +789,17 @@ fn interrupting_a_file_input_leaves_no_output() {
     );
     assert_eq!(files_in(dir.path()), vec![fifo]);
 }
+
+#[test]
+fn a_device_output_is_written_in_place_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("d.wav");
+    write_wav(&inp, Fmt::S16, 8000, 1, &signal(3000, 51));
+    ok(&run(&[p(&inp), "-o", "/dev/null"], None));
+    use std::os::unix::fs::FileTypeExt;
+    let m = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        m.file_type().is_char_device(),
+        "/dev/null is still a device"
+    );
+}

@@ -132,6 +132,11 @@ fn canonical(p: &Path) -> Option<PathBuf> {
     Some(dir.canonicalize().ok()?.join(p.file_name()?))
 }
 
+/// An existing output that is neither a regular file nor a directory (a device, a FIFO).
+fn is_special(p: &Path) -> bool {
+    !is_stdio(p) && std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (canonical(a), canonical(b)) {
         (Some(x), Some(y)) => x == y,
@@ -143,10 +148,15 @@ fn is_broken_pipe(e: &IoError) -> bool {
     matches!(e, IoError::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// A raw input is `-` or a file not named .wav, with --format given.
+fn input_is_raw(a: &FilterArgs) -> bool {
+    a.format.is_some() && (is_stdio(&a.input) || !has_ext(&a.input, &["wav", "wave"]))
+}
+
 /// Opens the input as WAV or raw, following the rules in [`EXAMPLES`].
 fn open_input(a: &FilterArgs) -> anyhow::Result<Box<dyn SampleReader>> {
     let stdin = is_stdio(&a.input);
-    let raw = a.format.is_some() && (stdin || !has_ext(&a.input, &["wav", "wave"]));
+    let raw = input_is_raw(a);
     let name = if stdin {
         "stdin".to_string()
     } else {
@@ -252,6 +262,16 @@ fn open_output(
         )));
     }
     let name = a.output.display();
+    if is_special(&a.output) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&a.output)
+            .with_context(|| format!("cannot write {name}"))?;
+        if f.is_terminal() {
+            bail!("refusing to write raw samples to the terminal {name}");
+        }
+        return Ok(Box::new(RawWriter::new(f, fmt, None)));
+    }
     if has_ext(&a.output, &["raw", "pcm", "bin"]) {
         let f = AtomicFile::create(&a.output).with_context(|| format!("cannot write {name}"))?;
         let w = std::io::BufWriter::with_capacity(1 << 16, f.file()?);
@@ -297,7 +317,9 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         // instead of through the STFT's f32 round-off (~2 LSB at 24 bits).
         params.bypass = true;
     }
-    let live = is_stdio(&a.output);
+    // A device or FIFO (`-o /dev/null`, `-o /tmp/fifo`) is a stream like stdout: written in
+    // place, never replaced by a rename.
+    let live = is_stdio(&a.output) || is_special(&a.output);
     if !live {
         if !is_stdio(&a.input) && same_file(&a.input, &a.output) {
             bail!(
@@ -316,7 +338,7 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         if a.output.is_dir() {
             bail!("output {} is a directory", a.output.display());
         }
-    } else if std::io::stdout().is_terminal() {
+    } else if is_stdio(&a.output) && std::io::stdout().is_terminal() {
         bail!("refusing to write raw samples to a terminal: pipe stdout into a player or decoder, or give -o FILE");
     }
 
@@ -326,11 +348,18 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         bail!("no samples in the input {}", a.input.display());
     }
     let in_fmt = reader.format();
-    let out_fmt = if live || has_ext(&a.output, &["raw", "pcm", "bin"]) {
+    let raw_out = live || has_ext(&a.output, &["raw", "pcm", "bin"]);
+    let out_fmt = if raw_out {
         a.out_format.or(a.format).unwrap_or(in_fmt)
     } else {
         a.out_format.unwrap_or(in_fmt)
     };
+    if let (Some(f), false, false) = (a.format, input_is_raw(&a), raw_out) {
+        eprintln!(
+            "specgate: note: --format {f} is ignored: the input is a WAV file and so is the \
+             output (use --out-format to change the output's sample type)"
+        );
+    }
 
     let mut engine = Engine::new(&params, rate, ch, SignalKind::Real)?;
     if let Some(clip) = &a.noise_clip {
