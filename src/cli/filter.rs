@@ -53,8 +53,8 @@ Examples:
   # Live NFM from an RTL-SDR, denoised and played (24 kHz mono s16le on both pipes):
   rtl_fm -f 145.500M -M fm -s 24k - | specgate filter - -o - --format s16le --rate 24k | aplay -r 24000 -f S16_LE -t raw -c 1
 
-  # SSB/AM from rtl_fm with the AM preset, then to a WAV file:
-  rtl_fm -f 7.074M -M usb -s 12k - | specgate filter - -o night.wav --format s16le --rate 12k --preset am
+  # AM airband from rtl_fm, recorded to a WAV (Ctrl-C ends the recording and keeps it):
+  rtl_fm -f 118.1M -M am -s 12k - | specgate filter - -o tower.wav --format s16le --rate 12k --preset am
 
   # A recording, time-aligned output in the same sample format:
   specgate filter recording.wav -o clean.wav
