@@ -309,6 +309,97 @@ impl Emitter {
     }
 }
 
+/// Moves blocks from the reader through the engine (or the integer copy) to the emitter.
+struct Pump<'a> {
+    reader: &'a mut dyn SampleReader,
+    em: Emitter,
+    progress: Option<&'a indicatif::ProgressBar>,
+    /// Input from stdin: an interrupt ends the stream normally.
+    stream_input: bool,
+    frames_in: u64,
+}
+
+impl Pump<'_> {
+    /// Counts a block in; false when the stream should stop (interrupt on a stdin stream).
+    fn advance(&mut self, frames: usize) -> Result<bool, IoError> {
+        if let Some(pb) = self.progress {
+            pb.inc(frames as u64);
+        }
+        Ok(!check_interrupt(self.stream_input)?)
+    }
+
+    /// The engine path. At the end `latency` zero frames flush the tail: a file gets its last
+    /// frames (the emitter dropped as many at the start), a stream ends complete.
+    fn filter(&mut self, engine: &mut Engine) -> Result<(), IoError> {
+        let ch = engine.channels();
+        let mut inb = vec![0f32; BLOCK_FRAMES * ch];
+        let mut outb = vec![0f32; BLOCK_FRAMES * ch];
+        let mut warned_nonfinite = false;
+        loop {
+            let n = self.reader.read(&mut inb)?;
+            report_warnings(self.reader);
+            if n == 0 {
+                break;
+            }
+            self.frames_in += (n / ch) as u64;
+            engine.process(&inb[..n], &mut outb[..n]);
+            if !warned_nonfinite && engine.stats().nonfinite > 0 {
+                warned_nonfinite = true;
+                eprintln!(
+                    "specgate: warning: the input has NaN/Inf samples (first near {:.3} s); \
+                     they are replaced by zeros",
+                    self.frames_in as f64 / engine.rate() as f64
+                );
+            }
+            self.em.emit(&outb[..n])?;
+            if !self.advance(n / ch)? {
+                break;
+            }
+        }
+        if self.frames_in == 0 {
+            return Ok(());
+        }
+        inb.fill(0.0);
+        let mut left = engine.latency_samples();
+        while left > 0 {
+            let f = left.min(BLOCK_FRAMES);
+            engine.process(&inb[..f * ch], &mut outb[..f * ch]);
+            self.em.emit(&outb[..f * ch])?;
+            left -= f;
+        }
+        Ok(())
+    }
+
+    /// The bit-exact bypass for integer samples (f32 cannot carry 32-bit ones exactly): a copy.
+    /// A live stream still gets `latency` leading zero frames, as the engine's bypass gives.
+    fn copy_integers(&mut self, latency: usize) -> Result<(), IoError> {
+        let ch = self.em.channels;
+        let mut buf = vec![0i32; BLOCK_FRAMES * ch];
+        loop {
+            let n = self.reader.read_i32(&mut buf)?;
+            report_warnings(self.reader);
+            if n == 0 {
+                break;
+            }
+            let w = &mut self.em.writer;
+            if self.frames_in == 0 && self.em.live && latency > 0 {
+                w.write_i32(&vec![0; latency * ch])?;
+                self.em.written += latency as u64;
+            }
+            self.frames_in += (n / ch) as u64;
+            w.write_i32(&buf[..n])?;
+            self.em.written += (n / ch) as u64;
+            if self.em.live {
+                self.em.writer.flush()?;
+            }
+            if !self.advance(n / ch)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn run(a: FilterArgs) -> anyhow::Result<()> {
     install_interrupt_handler();
     let mut params = a.opts.resolve()?;
@@ -395,7 +486,7 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
             }
             pb
         });
-    let mut em = Emitter {
+    let em = Emitter {
         writer,
         channels: ch,
         skip: if live { 0 } else { lat },
@@ -403,83 +494,20 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         written: 0,
     };
 
-    let stream_input = is_stdio(&a.input);
+    let mut pump = Pump {
+        reader: reader.as_mut(),
+        em,
+        progress: progress.as_ref(),
+        stream_input: is_stdio(&a.input),
+        frames_in: 0,
+    };
     let t0 = Instant::now();
-    let bypass_copy = params.bypass && !in_fmt.is_float() && in_fmt.same_values(out_fmt);
-    let mut frames_in = 0u64;
-    let mut warned_nonfinite = false;
-    let result: Result<(), IoError> = (|| {
-        if bypass_copy {
-            // Bit-exact bypass for integers (f32 cannot carry 32-bit samples exactly): copy the
-            // samples; a live stream still gets the latency, as the engine's bypass would give.
-            let mut buf = vec![0i32; BLOCK_FRAMES * ch];
-            loop {
-                let n = reader.read_i32(&mut buf)?;
-                report_warnings(reader.as_mut());
-                if n == 0 {
-                    break;
-                }
-                if frames_in == 0 && live && lat > 0 {
-                    em.writer.write_i32(&vec![0; lat * ch])?;
-                }
-                frames_in += (n / ch) as u64;
-                em.writer.write_i32(&buf[..n])?;
-                em.written += (n / ch) as u64;
-                if live {
-                    em.writer.flush()?;
-                }
-                if let Some(pb) = &progress {
-                    pb.inc((n / ch) as u64);
-                }
-                if check_interrupt(stream_input)? {
-                    break;
-                }
-            }
-            if live {
-                em.written += lat as u64;
-            }
-            return Ok(());
-        }
-        let mut inb = vec![0f32; BLOCK_FRAMES * ch];
-        let mut outb = vec![0f32; BLOCK_FRAMES * ch];
-        loop {
-            let n = reader.read(&mut inb)?;
-            report_warnings(reader.as_mut());
-            if n == 0 {
-                break;
-            }
-            frames_in += (n / ch) as u64;
-            engine.process(&inb[..n], &mut outb[..n]);
-            if !warned_nonfinite && engine.stats().nonfinite > 0 {
-                warned_nonfinite = true;
-                eprintln!(
-                    "specgate: warning: the input has NaN/Inf samples (first near {:.3} s); \
-                     they are replaced by zeros",
-                    frames_in as f64 / rate as f64
-                );
-            }
-            em.emit(&outb[..n])?;
-            if let Some(pb) = &progress {
-                pb.inc((n / ch) as u64);
-            }
-            if check_interrupt(stream_input)? {
-                break;
-            }
-        }
-        if frames_in == 0 {
-            return Ok(());
-        }
-        // Flush the latency tail: files get their last `lat` frames, streams end complete.
-        inb.fill(0.0);
-        let mut left = lat;
-        while left > 0 {
-            let f = left.min(BLOCK_FRAMES);
-            engine.process(&inb[..f * ch], &mut outb[..f * ch]);
-            em.emit(&outb[..f * ch])?;
-            left -= f;
-        }
-        Ok(())
-    })();
+    let result = if params.bypass && !in_fmt.is_float() && in_fmt.same_values(out_fmt) {
+        pump.copy_integers(lat)
+    } else {
+        pump.filter(&mut engine)
+    };
+    let Pump { em, frames_in, .. } = pump;
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }
