@@ -803,3 +803,26 @@ fn a_device_output_is_written_in_place_not_replaced() {
         "/dev/null is still a device"
     );
 }
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("long.wav");
+    // 1.9 MB of samples: far more than a pipe buffer holds.
+    write_wav(&inp, Fmt::S16, 48000, 2, &signal(2 * 480_000, 61));
+    let mut child = Command::new(BIN)
+        .args(["filter", p(&inp), "-o", "-", "--preset", "digital"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 1000];
+    out.read_exact(&mut first).unwrap();
+    drop(out); // the player quits
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("pipe was closed"), "{e}");
+}
