@@ -685,3 +685,144 @@ fn a_live_pipe_emits_each_short_read_without_waiting_for_more_input() {
         "then the latency tail at EOF"
     );
 }
+
+/// Sends SIGINT to one child by its id.
+fn interrupt(child: &std::process::Child) {
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Spawns `specgate filter` and waits for its first stderr line (printed once the input is open
+/// and the interrupt handler is in place).
+fn spawn_and_wait_ready(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
+        .arg("filter")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("latency"), "{line}");
+    (child, err)
+}
+
+#[test]
+fn interrupting_a_stdin_recording_keeps_what_was_recorded() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec.wav");
+    let (mut child, mut err) =
+        spawn_and_wait_ready(&["-", "-o", p(&out), "--format", "s16le", "--rate", "8k"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let x: Vec<i16> = signal(4000, 41)
+        .iter()
+        .map(|v| (v * 9000.0) as i16)
+        .collect();
+    stdin.write_all(&s16le(&x)).unwrap();
+    interrupt(&child);
+    // The source keeps streaming until specgate stops reading (then the pipe breaks).
+    let mut sent = 4000;
+    while sent < 4000 * 10_000 && stdin.write_all(&s16le(&x)).is_ok() {
+        sent += 4000;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    let n = read_wav(&out).1.len();
+    assert!(n >= 4000 && n <= sent, "{n} of {sent} frames kept");
+}
+
+#[test]
+fn interrupting_a_file_input_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    // A FIFO is a file input whose pace the test controls.
+    let fifo = dir.path().join("in.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = dir.path().join("out.wav");
+    let fifo2 = fifo.clone();
+    let feeder = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo2)
+            .unwrap();
+        let block = vec![0u8; 8000];
+        // Keeps writing until the reader is gone (EPIPE).
+        for _ in 0..10_000 {
+            if f.write_all(&block).is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    let args = [p(&fifo), "-o", p(&out), "--format", "s16le", "--rate", "8k"];
+    let (mut child, mut err) = spawn_and_wait_ready(&args);
+    interrupt(&child);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    feeder.join().unwrap();
+    assert!(!status.success());
+    assert!(
+        rest.contains("interrupted") && rest.contains("no output"),
+        "{rest}"
+    );
+    assert_eq!(files_in(dir.path()), vec![fifo]);
+}
+
+#[test]
+fn a_device_output_is_written_in_place_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("d.wav");
+    write_wav(&inp, Fmt::S16, 8000, 1, &signal(3000, 51));
+    ok(&run(&[p(&inp), "-o", "/dev/null"], None));
+    use std::os::unix::fs::FileTypeExt;
+    let m = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        m.file_type().is_char_device(),
+        "/dev/null is still a device"
+    );
+}
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("long.wav");
+    // 1.9 MB of samples: far more than a pipe buffer holds.
+    write_wav(&inp, Fmt::S16, 48000, 2, &signal(2 * 480_000, 61));
+    let mut child = Command::new(BIN)
+        .args(["filter", p(&inp), "-o", "-", "--preset", "digital"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 1000];
+    out.read_exact(&mut first).unwrap();
+    drop(out); // the player quits
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("pipe was closed"), "{e}");
+}

@@ -12,7 +12,33 @@ use crate::io::{self, atomic::AtomicFile, IoError, RawFormat, SampleReader, Samp
 use anyhow::{anyhow, bail, Context};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// Set by Ctrl-C / SIGTERM / SIGHUP; checked once per block.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// A first signal stops at the next block: a stream from stdin (a live recording) then ends
+/// normally and its output is kept; a file input is abandoned and leaves no output. A second
+/// signal exits at once.
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Whether to stop reading: `Err` abandons the output, `Ok(true)` ends the stream normally.
+fn check_interrupt(stream_input: bool) -> Result<bool, IoError> {
+    if !INTERRUPTED.load(Ordering::Relaxed) {
+        Ok(false)
+    } else if stream_input {
+        Ok(true)
+    } else {
+        Err(IoError::Format("interrupted".into()))
+    }
+}
 
 /// Frames per processing block: a few thousand keeps memory constant and pipes responsive.
 const BLOCK_FRAMES: usize = 4096;
@@ -27,8 +53,8 @@ Examples:
   # Live NFM from an RTL-SDR, denoised and played (24 kHz mono s16le on both pipes):
   rtl_fm -f 145.500M -M fm -s 24k - | specgate filter - -o - --format s16le --rate 24k | aplay -r 24000 -f S16_LE -t raw -c 1
 
-  # SSB/AM from rtl_fm with the AM preset, then to a WAV file:
-  rtl_fm -f 7.074M -M usb -s 12k - | specgate filter - -o night.wav --format s16le --rate 12k --preset am
+  # AM airband from rtl_fm, recorded to a WAV (Ctrl-C ends the recording and keeps it):
+  rtl_fm -f 118.1M -M am -s 12k - | specgate filter - -o tower.wav --format s16le --rate 12k --preset am
 
   # A recording, time-aligned output in the same sample format:
   specgate filter recording.wav -o clean.wav
@@ -106,6 +132,11 @@ fn canonical(p: &Path) -> Option<PathBuf> {
     Some(dir.canonicalize().ok()?.join(p.file_name()?))
 }
 
+/// An existing output that is neither a regular file nor a directory (a device, a FIFO).
+fn is_special(p: &Path) -> bool {
+    !is_stdio(p) && std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (canonical(a), canonical(b)) {
         (Some(x), Some(y)) => x == y,
@@ -117,10 +148,15 @@ fn is_broken_pipe(e: &IoError) -> bool {
     matches!(e, IoError::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// A raw input is `-` or a file not named .wav, with --format given.
+fn input_is_raw(a: &FilterArgs) -> bool {
+    a.format.is_some() && (is_stdio(&a.input) || !has_ext(&a.input, &["wav", "wave"]))
+}
+
 /// Opens the input as WAV or raw, following the rules in [`EXAMPLES`].
 fn open_input(a: &FilterArgs) -> anyhow::Result<Box<dyn SampleReader>> {
     let stdin = is_stdio(&a.input);
-    let raw = a.format.is_some() && (stdin || !has_ext(&a.input, &["wav", "wave"]));
+    let raw = input_is_raw(a);
     let name = if stdin {
         "stdin".to_string()
     } else {
@@ -226,6 +262,16 @@ fn open_output(
         )));
     }
     let name = a.output.display();
+    if is_special(&a.output) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&a.output)
+            .with_context(|| format!("cannot write {name}"))?;
+        if f.is_terminal() {
+            bail!("refusing to write raw samples to the terminal {name}");
+        }
+        return Ok(Box::new(RawWriter::new(f, fmt, None)));
+    }
     if has_ext(&a.output, &["raw", "pcm", "bin"]) {
         let f = AtomicFile::create(&a.output).with_context(|| format!("cannot write {name}"))?;
         let w = std::io::BufWriter::with_capacity(1 << 16, f.file()?);
@@ -263,14 +309,108 @@ impl Emitter {
     }
 }
 
+/// Moves blocks from the reader through the engine (or the integer copy) to the emitter.
+struct Pump<'a> {
+    reader: &'a mut dyn SampleReader,
+    em: Emitter,
+    progress: Option<&'a indicatif::ProgressBar>,
+    /// Input from stdin: an interrupt ends the stream normally.
+    stream_input: bool,
+    frames_in: u64,
+}
+
+impl Pump<'_> {
+    /// Counts a block in; false when the stream should stop (interrupt on a stdin stream).
+    fn advance(&mut self, frames: usize) -> Result<bool, IoError> {
+        if let Some(pb) = self.progress {
+            pb.inc(frames as u64);
+        }
+        Ok(!check_interrupt(self.stream_input)?)
+    }
+
+    /// The engine path. At the end `latency` zero frames flush the tail: a file gets its last
+    /// frames (the emitter dropped as many at the start), a stream ends complete.
+    fn filter(&mut self, engine: &mut Engine) -> Result<(), IoError> {
+        let ch = engine.channels();
+        let mut inb = vec![0f32; BLOCK_FRAMES * ch];
+        let mut outb = vec![0f32; BLOCK_FRAMES * ch];
+        let mut warned_nonfinite = false;
+        loop {
+            let n = self.reader.read(&mut inb)?;
+            report_warnings(self.reader);
+            if n == 0 {
+                break;
+            }
+            self.frames_in += (n / ch) as u64;
+            engine.process(&inb[..n], &mut outb[..n]);
+            if !warned_nonfinite && engine.stats().nonfinite > 0 {
+                warned_nonfinite = true;
+                eprintln!(
+                    "specgate: warning: the input has NaN/Inf samples (first near {:.3} s); \
+                     they are replaced by zeros",
+                    self.frames_in as f64 / engine.rate() as f64
+                );
+            }
+            self.em.emit(&outb[..n])?;
+            if !self.advance(n / ch)? {
+                break;
+            }
+        }
+        if self.frames_in == 0 {
+            return Ok(());
+        }
+        inb.fill(0.0);
+        let mut left = engine.latency_samples();
+        while left > 0 {
+            let f = left.min(BLOCK_FRAMES);
+            engine.process(&inb[..f * ch], &mut outb[..f * ch]);
+            self.em.emit(&outb[..f * ch])?;
+            left -= f;
+        }
+        Ok(())
+    }
+
+    /// The bit-exact bypass for integer samples (f32 cannot carry 32-bit ones exactly): a copy.
+    /// A live stream still gets `latency` leading zero frames, as the engine's bypass gives.
+    fn copy_integers(&mut self, latency: usize) -> Result<(), IoError> {
+        let ch = self.em.channels;
+        let mut buf = vec![0i32; BLOCK_FRAMES * ch];
+        loop {
+            let n = self.reader.read_i32(&mut buf)?;
+            report_warnings(self.reader);
+            if n == 0 {
+                break;
+            }
+            let w = &mut self.em.writer;
+            if self.frames_in == 0 && self.em.live && latency > 0 {
+                w.write_i32(&vec![0; latency * ch])?;
+                self.em.written += latency as u64;
+            }
+            self.frames_in += (n / ch) as u64;
+            w.write_i32(&buf[..n])?;
+            self.em.written += (n / ch) as u64;
+            if self.em.live {
+                self.em.writer.flush()?;
+            }
+            if !self.advance(n / ch)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn run(a: FilterArgs) -> anyhow::Result<()> {
+    install_interrupt_handler();
     let mut params = a.opts.resolve()?;
     if params.reduction_db <= 0.0 {
         // An open gate is the identity mask; the engine's dry path gives it bit-exactly
         // instead of through the STFT's f32 round-off (~2 LSB at 24 bits).
         params.bypass = true;
     }
-    let live = is_stdio(&a.output);
+    // A device or FIFO (`-o /dev/null`, `-o /tmp/fifo`) is a stream like stdout: written in
+    // place, never replaced by a rename.
+    let live = is_stdio(&a.output) || is_special(&a.output);
     if !live {
         if !is_stdio(&a.input) && same_file(&a.input, &a.output) {
             bail!(
@@ -289,7 +429,7 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         if a.output.is_dir() {
             bail!("output {} is a directory", a.output.display());
         }
-    } else if std::io::stdout().is_terminal() {
+    } else if is_stdio(&a.output) && std::io::stdout().is_terminal() {
         bail!("refusing to write raw samples to a terminal: pipe stdout into a player or decoder, or give -o FILE");
     }
 
@@ -299,11 +439,18 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         bail!("no samples in the input {}", a.input.display());
     }
     let in_fmt = reader.format();
-    let out_fmt = if live || has_ext(&a.output, &["raw", "pcm", "bin"]) {
+    let raw_out = live || has_ext(&a.output, &["raw", "pcm", "bin"]);
+    let out_fmt = if raw_out {
         a.out_format.or(a.format).unwrap_or(in_fmt)
     } else {
         a.out_format.unwrap_or(in_fmt)
     };
+    if let (Some(f), false, false) = (a.format, input_is_raw(&a), raw_out) {
+        eprintln!(
+            "specgate: note: --format {f} is ignored: the input is a WAV file and so is the \
+             output (use --out-format to change the output's sample type)"
+        );
+    }
 
     let mut engine = Engine::new(&params, rate, ch, SignalKind::Real)?;
     if let Some(clip) = &a.noise_clip {
@@ -339,7 +486,7 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
             }
             pb
         });
-    let mut em = Emitter {
+    let em = Emitter {
         writer,
         channels: ch,
         skip: if live { 0 } else { lat },
@@ -347,76 +494,20 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         written: 0,
     };
 
+    let mut pump = Pump {
+        reader: reader.as_mut(),
+        em,
+        progress: progress.as_ref(),
+        stream_input: is_stdio(&a.input),
+        frames_in: 0,
+    };
     let t0 = Instant::now();
-    let bypass_copy = params.bypass && !in_fmt.is_float() && in_fmt.same_values(out_fmt);
-    let mut frames_in = 0u64;
-    let mut warned_nonfinite = false;
-    let result: Result<(), IoError> = (|| {
-        if bypass_copy {
-            // Bit-exact bypass for integers (f32 cannot carry 32-bit samples exactly): copy the
-            // samples; a live stream still gets the latency, as the engine's bypass would give.
-            let mut buf = vec![0i32; BLOCK_FRAMES * ch];
-            loop {
-                let n = reader.read_i32(&mut buf)?;
-                report_warnings(reader.as_mut());
-                if n == 0 {
-                    break;
-                }
-                if frames_in == 0 && live && lat > 0 {
-                    em.writer.write_i32(&vec![0; lat * ch])?;
-                }
-                frames_in += (n / ch) as u64;
-                em.writer.write_i32(&buf[..n])?;
-                em.written += (n / ch) as u64;
-                if live {
-                    em.writer.flush()?;
-                }
-                if let Some(pb) = &progress {
-                    pb.inc((n / ch) as u64);
-                }
-            }
-            if live {
-                em.written += lat as u64;
-            }
-            return Ok(());
-        }
-        let mut inb = vec![0f32; BLOCK_FRAMES * ch];
-        let mut outb = vec![0f32; BLOCK_FRAMES * ch];
-        loop {
-            let n = reader.read(&mut inb)?;
-            report_warnings(reader.as_mut());
-            if n == 0 {
-                break;
-            }
-            frames_in += (n / ch) as u64;
-            engine.process(&inb[..n], &mut outb[..n]);
-            if !warned_nonfinite && engine.stats().nonfinite > 0 {
-                warned_nonfinite = true;
-                eprintln!(
-                    "specgate: warning: the input has NaN/Inf samples (first near {:.3} s); \
-                     they are replaced by zeros",
-                    frames_in as f64 / rate as f64
-                );
-            }
-            em.emit(&outb[..n])?;
-            if let Some(pb) = &progress {
-                pb.inc((n / ch) as u64);
-            }
-        }
-        if frames_in == 0 {
-            return Ok(());
-        }
-        // Flush the latency tail: files get their last `lat` frames, streams end complete.
-        inb.fill(0.0);
-        let mut left = lat;
-        while left > 0 {
-            let f = left.min(BLOCK_FRAMES);
-            engine.process(&inb[..f * ch], &mut outb[..f * ch]);
-            em.emit(&outb[..f * ch])?;
-            left -= f;
-        }
-        Ok(())
-    })();
+    let result = if params.bypass && !in_fmt.is_float() && in_fmt.same_values(out_fmt) {
+        pump.copy_integers(lat)
+    } else {
+        pump.filter(&mut engine)
+    };
+    let Pump { em, frames_in, .. } = pump;
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }
@@ -430,11 +521,26 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        Err(e) => return Err(e).with_context(|| format!("filtering {} failed", a.input.display())),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "filtering {} failed{}",
+                    a.input.display(),
+                    if live {
+                        ""
+                    } else {
+                        "; no output file was written"
+                    }
+                )
+            })
+        }
         Ok(()) => {}
     }
     if frames_in == 0 {
         bail!("no samples in the input {}", a.input.display());
+    }
+    if INTERRUPTED.load(Ordering::Relaxed) && !a.quiet {
+        eprintln!("specgate: interrupted: the stream ends here");
     }
     let clipped = writer.clipped();
     match writer.finish() {

@@ -19,7 +19,10 @@ pub enum Command {
     /// List the presets with their key values.
     Presets,
     /// Filter a WAV file or a raw sample stream (files and pipes).
-    #[command(after_long_help = filter::EXAMPLES)]
+    #[command(
+        after_help = "Examples (rtl_fm | specgate | aplay, files, --noise-clip): specgate filter --help",
+        after_long_help = filter::EXAMPLES
+    )]
     Filter(Box<filter::FilterArgs>),
 }
 
