@@ -102,6 +102,7 @@ pub fn db_to_pow(db: f32) -> f32 {
 /// Per-channel gain state (previous clean-power estimate and smoothed gain).
 #[derive(Clone)]
 pub struct GainState {
+    lsa: LsaTable,
     prev_clean: Vec<f32>,
     smoothed: Vec<f32>,
     raw: Vec<f32>,
@@ -111,6 +112,7 @@ pub struct GainState {
 impl GainState {
     pub fn new(bins: usize) -> Self {
         GainState {
+            lsa: LsaTable::new(),
             prev_clean: vec![0.0; bins],
             smoothed: vec![1.0; bins],
             raw: vec![1.0; bins],
@@ -136,33 +138,39 @@ impl GainState {
         }
         let alpha = if self.started { p.dd_alpha } else { 0.0 };
         self.started = true;
-        let xi_min = 1e-3f32; // −30 dB: keeps the LSA gain from collapsing (Cappé 1994)
         let thr = p.threshold_db;
         let knee = p.knee_db.max(0.0);
-        for i in 0..k {
-            let lam = noise[i].max(1e-30);
-            let gamma = (power[i] / lam).min(1e6);
-            let xi = (alpha * self.prev_clean[i] / lam + (1.0 - alpha) * (gamma - 1.0).max(0.0))
-                .max(xi_min);
-            let rule_gain = |xi: f32| -> f32 {
-                let w = xi / (1.0 + xi);
-                match p.rule {
-                    GainRule::Wiener | GainRule::Gate => w,
-                    GainRule::MmseLsa => {
-                        let v = (w * gamma).max(1e-8);
-                        (w * fast_exp(0.5 * expint_e1(v))).min(1.0)
-                    }
-                }
-            };
-            // Two-step noise reduction (Plapous, Marro & Scalart 2006): the decision-directed ξ lags
-            // one frame behind onsets; re-estimating it from this frame's first-step estimate
-            // removes that bias while keeping DD's smoothing of isolated noise peaks.
-            let g1 = rule_gain(xi);
-            let xi2 = (g1 * g1 * gamma).max(xi_min);
-            let g_est = rule_gain(xi2);
-            self.prev_clean[i] = g_est * g_est * power[i];
-            let g = match p.rule {
-                GainRule::Gate => {
+        // One specialised loop per rule (the rule is loop-invariant).
+        match p.rule {
+            GainRule::MmseLsa => {
+                let lsa = &self.lsa;
+                Self::rule_loop(
+                    &mut self.prev_clean,
+                    &mut self.raw,
+                    power,
+                    noise,
+                    alpha,
+                    |w, gamma| (w * lsa.eval(w * gamma)).min(1.0),
+                    |_, g| g.max(floor),
+                )
+            }
+            GainRule::Wiener => Self::rule_loop(
+                &mut self.prev_clean,
+                &mut self.raw,
+                power,
+                noise,
+                alpha,
+                |w, _| w,
+                |_, g| g.max(floor),
+            ),
+            GainRule::Gate => Self::rule_loop(
+                &mut self.prev_clean,
+                &mut self.raw,
+                power,
+                noise,
+                alpha,
+                |w, _| w,
+                |xi2, _| {
                     let snr_db = 10.0 * LOG10_2 * fast_log2(1.0 + xi2);
                     let open = if knee <= 0.0 {
                         if snr_db >= thr {
@@ -174,10 +182,8 @@ impl GainState {
                         ((snr_db - (thr - 0.5 * knee)) / knee).clamp(0.0, 1.0)
                     };
                     floor + (1.0 - floor) * open
-                }
-                _ => g_est.max(floor),
-            };
-            self.raw[i] = g;
+                },
+            ),
         }
         // Frequency smoothing (box, edges clamped).
         let b = p.freq_smooth_bins;
@@ -186,19 +192,59 @@ impl GainState {
         } else {
             gain.copy_from_slice(&self.raw);
         }
-        // Attack/release.
-        for (g, s) in gain.iter_mut().zip(self.smoothed.iter_mut()) {
-            let c = if *g > *s {
-                p.attack_coef
-            } else {
-                p.release_coef
-            };
-            let v = c * *s + (1.0 - c) * *g;
-            *s = v;
-            *g = v.clamp(floor, 1.0);
+        // Attack/release (skipped when both are instant, as in the speech presets).
+        if p.attack_coef == 0.0 && p.release_coef == 0.0 {
+            self.smoothed.copy_from_slice(gain);
+        } else {
+            for (g, s) in gain.iter_mut().zip(self.smoothed.iter_mut()) {
+                let c = if *g > *s {
+                    p.attack_coef
+                } else {
+                    p.release_coef
+                };
+                let v = c * *s + (1.0 - c) * *g;
+                *s = v;
+                *g = v.clamp(floor, 1.0);
+            }
         }
         // Passband.
         apply_band(gain, p, floor);
+    }
+}
+
+impl GainState {
+    /// Decision-directed a-priori SNR, two-step (TSNR) estimate, and the rule's gain per bin.
+    /// `est(w, γ)` maps the Wiener gain `w = ξ/(1+ξ)` to the estimator's gain; `out(ξ₂, g)`
+    /// maps the second-step SNR and estimate to the applied gain.
+    #[inline(always)]
+    fn rule_loop(
+        prev_clean: &mut [f32],
+        raw: &mut [f32],
+        power: &[f32],
+        noise: &[f32],
+        alpha: f32,
+        est: impl Fn(f32, f32) -> f32,
+        out: impl Fn(f32, f32) -> f32,
+    ) {
+        let xi_min = 1e-3f32; // −30 dB: keeps the LSA gain from collapsing (Cappé 1994)
+        for (((pc, r), p), n) in prev_clean
+            .iter_mut()
+            .zip(raw.iter_mut())
+            .zip(power)
+            .zip(noise)
+        {
+            let inv = 1.0 / n.max(1e-30);
+            let gamma = (p * inv).min(1e6);
+            let xi = (alpha * *pc * inv + (1.0 - alpha) * (gamma - 1.0).max(0.0)).max(xi_min);
+            // Two-step noise reduction (Plapous, Marro & Scalart 2006): the decision-directed ξ
+            // lags one frame behind onsets; re-estimating it from this frame's first-step
+            // estimate removes that bias while keeping DD's smoothing of isolated noise peaks.
+            let g1 = est(xi / (1.0 + xi), gamma);
+            let xi2 = (g1 * g1 * gamma).max(xi_min);
+            let g = est(xi2 / (1.0 + xi2), gamma);
+            *pc = g * g * p;
+            *r = out(xi2, g);
+        }
     }
 }
 
@@ -255,13 +301,89 @@ pub fn fast_log2(x: f32) -> f32 {
 #[allow(clippy::excessive_precision)]
 pub fn fast_exp(x: f32) -> f32 {
     let t = (x * std::f32::consts::LOG2_E).clamp(-126.0, 126.0);
-    let i = t.floor();
+    // floor without a libm call
+    let ti = t as i32;
+    let i = (ti - (t < ti as f32) as i32) as f32;
     let f = t - i;
     // least-squares degree-5 fit of 2^f on [0, 1), relative error 2.3e-7
     let p = 0.999_999_77
         + f * (0.693_156_76
             + f * (0.240_131_77 + f * (0.055_876_44 + f * (0.008_940_63 + f * 0.001_894_387))));
     f32::from_bits(((i as i32 + 127) as u32) << 23) * p
+}
+
+/// `exp(½·E1(v))`, the MMSE-LSA factor, tabulated over v: 32 steps per octave from 2^-20 to
+/// 2^8, indexed directly by the float's exponent and top mantissa bits and linearly
+/// interpolated (relative error < 2e-4). Below 2^-20 it is clamped (the gain is floored there
+/// anyway); above 2^8 it is 1 to within 1e-113.
+#[derive(Clone)]
+struct LsaTable {
+    t: Vec<f32>,
+}
+
+const LSA_SHIFT: u32 = 18; // 23 mantissa bits − 5 bits (32 steps per octave)
+const LSA_LO: u32 = (127 - 20) << 5; // index base: 2^-20
+const LSA_HI: u32 = (127 + 8) << 5;
+
+impl LsaTable {
+    fn new() -> Self {
+        let t = (LSA_LO..=LSA_HI + 1)
+            .map(|k| {
+                let v = f32::from_bits(k << LSA_SHIFT) as f64;
+                (0.5 * e1_f64(v)).exp() as f32
+            })
+            .collect();
+        LsaTable { t }
+    }
+    #[inline(always)]
+    fn eval(&self, v: f32) -> f32 {
+        let bits = v.to_bits();
+        let k = bits >> LSA_SHIFT;
+        if k < LSA_LO {
+            return self.t[0];
+        }
+        if k >= LSA_HI {
+            return 1.0;
+        }
+        let i = (k - LSA_LO) as usize;
+        let frac = (bits & ((1 << LSA_SHIFT) - 1)) as f32 * (1.0 / (1 << LSA_SHIFT) as f32);
+        let (a, b) = (self.t[i], self.t[i + 1]);
+        a + (b - a) * frac
+    }
+}
+
+/// E1(v) in f64: power series below 1, continued fraction above (Numerical Recipes `expint`).
+fn e1_f64(v: f64) -> f64 {
+    if v <= 0.0 {
+        return f64::INFINITY;
+    }
+    if v < 1.0 {
+        let mut sum = 0.0;
+        let mut term = 1.0;
+        for k in 1..60 {
+            term *= -v / k as f64;
+            sum += term / k as f64;
+        }
+        -0.577_215_664_901_532_9 - v.ln() - sum
+    } else {
+        // Lentz's method
+        let mut b = v + 1.0;
+        let mut c = 1.0 / 1e-300;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..200 {
+            let a = -((i * i) as f64);
+            b += 2.0;
+            d = 1.0 / (a * d + b);
+            c = b + a / c;
+            let del = c * d;
+            h *= del;
+            if (del - 1.0).abs() < 1e-15 {
+                break;
+            }
+        }
+        h * (-v).exp()
+    }
 }
 
 /// Exponential integral E1(v) for v > 0 (series below 1, Abramowitz & Stegun 5.1.56 above).
@@ -321,6 +443,27 @@ mod tests {
                 "E1({v}) = {} vs {e}",
                 expint_e1(v)
             );
+        }
+    }
+
+    #[test]
+    fn lsa_table_matches_the_exact_factor() {
+        let t = LsaTable::new();
+        for v in [1e-5f32, 3e-4, 0.01, 0.3, 0.999, 1.0, 2.7, 17.0, 200.0] {
+            let exact = (0.5 * e1_f64(v as f64)).exp() as f32;
+            assert!(
+                (t.eval(v) / exact - 1.0).abs() < 2e-4,
+                "v {v}: {} vs {exact}",
+                t.eval(v)
+            );
+        }
+        // scipy.special.exp1 reference values
+        for (v, e) in [
+            (0.01f64, 4.037_929_576_538),
+            (1.0, 0.219_383_934_395_5),
+            (10.0, 4.156_968_929_685e-6),
+        ] {
+            assert!((e1_f64(v) / e - 1.0).abs() < 1e-10, "E1({v})");
         }
     }
 

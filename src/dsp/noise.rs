@@ -75,6 +75,7 @@ pub struct McraTracker {
     presence: Vec<f32>,
     noise: Vec<f32>,
     raw: Vec<f32>,
+    pf: Vec<f32>,
     started: bool,
     /// Ring of the last `decision_delay` smoothed spectra (decision_delay × bins).
     history: Vec<f32>,
@@ -109,6 +110,7 @@ impl McraTracker {
             presence: vec![0.0; bins],
             noise: vec![0.0; bins],
             raw: vec![0.0; bins],
+            pf: vec![0.0; bins],
             started: false,
             history: vec![0.0; bins * p.decision_delay.max(1)],
             hist_pos: 0,
@@ -161,30 +163,30 @@ impl McraTracker {
             return;
         }
         let (a_s, a_d, a_p, ratio) = (self.a_s, self.a_d, self.a_p, self.ratio);
+        // Frequency-smoothed periodogram (a separate pass, so the main loop vectorises).
+        smooth3_into(power, &mut self.pf);
         // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
         let hist = &mut self.history[self.hist_pos * k..(self.hist_pos + 1) * k];
+        // Branch-free per-bin update (selects and min/max only).
         for i in 0..k {
-            let pf = freq_smooth3(power, i);
+            let pf = self.pf[i];
             let prev = hist[i];
             let s = a_s * self.smooth[i] + (1.0 - a_s) * pf;
             self.smooth[i] = s;
             hist[i] = s;
-            if s < self.cur_min[i] {
-                self.cur_min[i] = s;
-            }
-            let m = self.win_min[i].min(self.cur_min[i]).max(1e-30);
+            let cm = self.cur_min[i].min(s);
+            self.cur_min[i] = cm;
+            let m = self.win_min[i].min(cm).max(1e-30);
             // Decide presence on the smoothed power of the last frame that does not overlap this
-            // one, so the decision does not depend on this frame's own periodogram value (that would skip exactly the high noise
-            // frames and bias the floor low); a strong onset (10× the floor in the frequency-
-            // smoothed periodogram over the window minimum, which noise alone almost never
-            // reaches) is caught at once so it does not leak in. Both tests are against the
-            // window minimum, not the estimate itself: a floor that starts far too low (a stream
-            // that begins in digital silence) can then never lock the estimate out of updating.
-            let ind = if prev > ratio * m || pf > ONSET_RATIO * m {
-                1.0
-            } else {
-                0.0
-            };
+            // one, so the decision does not depend on this frame's own periodogram value (that
+            // would skip exactly the high noise frames and bias the floor low); a strong onset
+            // (10× the window minimum in the frequency-smoothed periodogram, which noise alone
+            // almost never reaches) is caught at once so it does not leak in. Both tests are
+            // against the window minimum, not the estimate itself: a floor that starts far too
+            // low (a stream that begins in digital silence) can then never lock the estimate out
+            // of updating.
+            let present = (prev > ratio * m) | (pf > ONSET_RATIO * m);
+            let ind = if present { 1.0f32 } else { 0.0 };
             let pr = a_p * self.presence[i] + (1.0 - a_p) * ind;
             self.presence[i] = pr;
             // The smoothed presence lags a key-down or a word onset by a frame or two; the
@@ -194,14 +196,11 @@ impl McraTracker {
             // Stationary noise averages 1.8× its smoothed window minimum; an estimate far above
             // that was polluted by signal (e.g. the stream started during a key-down or a word),
             // so cap it instead of waiting for gaps to pull it down.
-            let n = n.min(MAX_OVER_MIN * m);
-            self.raw[i] = if n < 1e-30 { 1e-30 } else { n };
+            self.raw[i] = n.min(MAX_OVER_MIN * m).max(1e-30);
         }
         // Publish the estimate smoothed across neighbouring bins: noise floors are smooth in
         // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open).
-        for i in 0..k {
-            self.noise[i] = freq_smooth3(&self.raw, i);
-        }
+        smooth3_into(&self.raw, &mut self.noise);
         self.hist_pos = (self.hist_pos + 1) % self.delay;
         self.sub_count += 1;
         if self.sub_count >= self.sub_len {
@@ -221,6 +220,20 @@ impl McraTracker {
             // The new sub-window starts from the current smoothed level.
             self.cur_min.copy_from_slice(&self.smooth);
         }
+    }
+}
+
+/// `y[i] = ¼x[i−1] + ½x[i] + ¼x[i+1]`, edges clamped; the interior loop vectorises.
+fn smooth3_into(x: &[f32], y: &mut [f32]) {
+    let k = x.len();
+    if k < 3 {
+        y.copy_from_slice(x);
+        return;
+    }
+    y[0] = 0.75 * x[0] + 0.25 * x[1];
+    y[k - 1] = 0.75 * x[k - 1] + 0.25 * x[k - 2];
+    for ((o, w), _) in y[1..k - 1].iter_mut().zip(x.windows(3)).zip(0..) {
+        *o = 0.25 * w[0] + 0.5 * w[1] + 0.25 * w[2];
     }
 }
 
