@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod dsp;
 pub mod engine;
+pub mod io;
+pub mod live;
 pub mod params;
 
 pub use engine::{Engine, SignalKind};

@@ -2,6 +2,8 @@
 //! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
 
 pub mod common;
+pub mod devices;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +19,10 @@ pub struct Cli {
 pub enum Command {
     /// List the presets with their key values.
     Presets,
+    /// List every audio host's input and output devices.
+    Devices,
+    /// Filter live: from a device (or stdin, or UDP) to a device (or stdout, or a WAV file).
+    Run(run::Args),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -24,6 +30,8 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Presets => common::print_presets(),
+        Command::Devices => devices::run(),
+        Command::Run(a) => run::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,4 @@
+//! I/O adapters around the engine.
+#[cfg(feature = "device")]
+pub mod device;
+pub mod udp;
