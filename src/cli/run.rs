@@ -326,6 +326,7 @@ fn session(
     };
     let (inp, mut worker, out, handles) = build(cfg, engine).map_err(|e| Fatal(e.into()))?;
     let algorithmic = worker.processor().latency_samples() as f64 / proc_rate as f64;
+    let worker_latency_s = worker.fixed_delay_s();
     let budget = Budget {
         algorithmic_ms: algorithmic * 1e3,
         resample_ms: (worker.fixed_delay_s() - algorithmic) * 1e3,
@@ -339,6 +340,7 @@ fn session(
         std::thread::Builder::new()
             .name("specgate-worker".into())
             .spawn(move || {
+                core::promote_to_realtime(50);
                 while !wstop.load(Relaxed) {
                     worker.step(monotonic_ns());
                     std::thread::park_timeout(Duration::from_secs_f64(wake));
@@ -422,7 +424,11 @@ fn session(
         }
         #[cfg(not(feature = "device"))]
         Source::Device(_) => unreachable!(),
-        Source::Stdin => threads.push(stdin_source(inp, args.raw_format, in_rate, io_stop.clone())),
+        Source::Stdin => {
+            let pace = cushion + 0.01;
+            let tail = worker_latency_s + cushion + 0.1;
+            threads.push(stdin_source(inp, args.raw_format, (in_rate, out_rate), pace, tail, io_stop.clone(), stop.clone()))
+        }
         Source::Udp(a) => {
             let sock = std::net::UdpSocket::bind(a).with_context(|| format!("cannot bind UDP {a}"))?;
             threads.push(udp_source(sock, inp, args.raw_format, in_rate, io_stop.clone()));
@@ -432,12 +438,29 @@ fn session(
     // Control commands.
     let cmd_rx = command_source(args, &source);
 
-    // Budget: the device delays are known once the callbacks have run.
-    std::thread::sleep(Duration::from_millis(300));
+    // Budget: the devices' own delays are known once the callbacks have run; the drift loop
+    // then holds cushion + device delays between capture and playback.
     #[cfg(feature = "device")]
-    let dev_ms = (status.in_latency_ns.load(Relaxed) + status.out_latency_ns.load(Relaxed)) as f64 * 1e-6;
+    let dev_ms = {
+        let (mut si, mut so, mut n) = (0u64, 0u64, 0u64);
+        for _ in 0..25 {
+            std::thread::sleep(Duration::from_millis(20));
+            si += status.in_latency_ns.load(Relaxed);
+            so += status.out_latency_ns.load(Relaxed);
+            n += 1;
+        }
+        let (i, o) = (si as f64 / n as f64 * 1e-6, so as f64 * 1e-6 / n as f64);
+        if !args.quiet {
+            eprintln!("device delays reported by the host: capture {i:.2} ms, playback {o:.2} ms");
+        }
+        let _ = handles.control.send(Control::Target(cushion + (i + o) * 1e-3));
+        i + o
+    };
     #[cfg(not(feature = "device"))]
-    let dev_ms = 0.0;
+    let dev_ms = {
+        std::thread::sleep(Duration::from_millis(300));
+        0.0
+    };
     eprintln!(
         "specgate: {} → {} | {} Hz {} ch → {} Hz → {} Hz {} ch",
         args.input, args.output, in_rate, in_ch, proc_rate, out_rate, out_ch
@@ -647,20 +670,43 @@ fn clocked_sink(
     })
 }
 
-/// Raw PCM from stdin, pushed as it arrives; a fast pipe (a file) is paced by the ring.
-fn stdin_source(mut inp: core::InputEnd, fmt: RawFormat, rate: u32, io_stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// Raw PCM from stdin, pushed as it arrives; a fast pipe (a file) is paced so that no more
+/// than `pace` seconds wait in the rings. At the end of the input, pushes `tail` seconds of
+/// silence to flush the filter, waits for it to play, and stops the run.
+fn stdin_source(
+    mut inp: core::InputEnd,
+    fmt: RawFormat,
+    (in_rate, out_rate): (u32, u32),
+    pace: f64,
+    tail: f64,
+    io_stop: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
-        let mut bytes = vec![0u8; (rate as usize / 100).max(64) * fmt.bytes()];
+        let mut bytes = vec![0u8; (in_rate as usize / 100).max(64) * fmt.bytes()];
         let mut pending = Vec::new();
         let mut samples = Vec::new();
-        let limit = rate as usize / 50;
-        while !io_stop.load(Relaxed) {
-            while inp.queued_frames() > limit && !io_stop.load(Relaxed) {
+        let wait = |inp: &core::InputEnd| {
+            while inp.queued_s(in_rate, out_rate) > pace && !io_stop.load(Relaxed) {
                 std::thread::sleep(Duration::from_millis(2));
             }
+        };
+        while !io_stop.load(Relaxed) {
+            wait(&inp);
             match stdin.read(&mut bytes) {
-                Ok(0) | Err(_) => break, // end of input: the output plays silence until stopped
+                Ok(0) | Err(_) => {
+                    let zeros = vec![0.0f32; in_rate as usize / 100];
+                    let mut left = tail;
+                    while left > 0.0 && !io_stop.load(Relaxed) {
+                        wait(&inp);
+                        inp.push(&zeros, monotonic_ns());
+                        left -= 0.01;
+                    }
+                    std::thread::sleep(Duration::from_secs_f64(pace + 0.05));
+                    stop.store(true, Relaxed);
+                    return;
+                }
                 Ok(n) => {
                     pending.extend_from_slice(&bytes[..n]);
                     let whole = pending.len() / fmt.bytes() * fmt.bytes();

@@ -3,7 +3,7 @@
 //! [`InputEnd`]/[`OutputEnd`] inside cpal callbacks, converting any sample format to f32 at the
 //! boundary into preallocated buffers.
 
-use crate::live::core::{monotonic_ns, InputEnd, OutputEnd, MAX_CALLBACK_FRAMES};
+use crate::live::core::{monotonic_ns, Shared, InputEnd, OutputEnd, MAX_CALLBACK_FRAMES};
 use crate::live::select::{select, Candidate, Selection};
 use anyhow::{anyhow, bail, Context};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -111,13 +111,26 @@ pub fn print_devices() -> anyhow::Result<()> {
                 ("out", d.supported_output_configs().map(|c| c.collect::<Vec<_>>())),
             ] {
                 if let Ok(cfgs) = cfgs {
+                    // One line per (format, rates), with the channel counts as a range.
+                    let mut groups: Vec<(SampleFormat, u32, u32, u16, u16)> = vec![];
                     for c in cfgs {
-                        let rates = if c.min_sample_rate() == c.max_sample_rate() {
-                            format!("{} Hz", c.min_sample_rate())
+                        let key = (c.sample_format(), c.min_sample_rate(), c.max_sample_rate());
+                        match groups.iter_mut().find(|g| (g.0, g.1, g.2) == key) {
+                            Some(g) => {
+                                g.3 = g.3.min(c.channels());
+                                g.4 = g.4.max(c.channels());
+                            }
+                            None => groups.push((key.0, key.1, key.2, c.channels(), c.channels())),
+                        }
+                    }
+                    for (fmt, lo, hi, c0, c1) in groups {
+                        let rates = if lo == hi {
+                            format!("{lo} Hz")
                         } else {
-                            format!("{}–{} Hz", c.min_sample_rate(), c.max_sample_rate())
+                            format!("{lo}–{hi} Hz")
                         };
-                        println!("      {dir} {} ch  {rates}  {:?}", c.channels(), c.sample_format());
+                        let chans = if c0 == c1 { format!("{c0}") } else { format!("{c0}–{c1}") };
+                        println!("      {dir} {chans} ch  {rates}  {fmt:?}");
                     }
                 }
             }
@@ -213,10 +226,12 @@ pub fn open(host: Option<&str>, query: &str, input: bool, rate: Option<u32>) -> 
     })
 }
 
-fn on_error(status: Arc<DeviceStatus>) -> impl FnMut(cpal::Error) + Send + 'static {
+fn on_error(status: Arc<DeviceStatus>, shared: Arc<Shared>) -> impl FnMut(cpal::Error) + Send + 'static {
     move |e: cpal::Error| match e.kind() {
         cpal::ErrorKind::Xrun => {
             status.xruns.fetch_add(1, Relaxed);
+            // The drift loop re-aligns after a host xrun (it shifts the latency by a step).
+            shared.host_xruns.fetch_add(1, Relaxed);
         }
         cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated => {
             status.lost.store(true, Relaxed)
@@ -252,23 +267,28 @@ pub fn start_input(o: &Opened, end: InputEnd, status: Arc<DeviceStatus>) -> anyh
     {
         let ch = o.config.channels as usize;
         let mut buf = vec![0.0f32; MAX_CALLBACK_FRAMES * ch];
+        let rate = o.config.sample_rate as u64;
         let st = status.clone();
+        let shared = end.shared();
         let s = o.device.build_input_stream::<T, _, _>(
             o.config,
             move |data: &[T], info: &cpal::InputCallbackInfo| {
-                let now = monotonic_ns();
+                // Stamp with the capture time of the block's last frame (callback time minus the
+                // host-reported delay): unlike the callback time this does not move when the
+                // callback runs late, so lateness does not look like drift.
                 let ts = info.timestamp();
-                if let Some(d) = ts.callback.checked_duration_since(ts.capture) {
-                    st.in_latency_ns.store(d.as_nanos() as u64, Relaxed);
-                }
+                let lat = ts.callback.checked_duration_since(ts.capture).map_or(0, |d| d.as_nanos() as u64);
+                st.in_latency_ns.store(lat, Relaxed);
+                let mut t = monotonic_ns().saturating_sub(lat);
                 for block in data.chunks(buf.len()) {
                     for (y, x) in buf.iter_mut().zip(block) {
                         *y = x.to_sample::<f32>();
                     }
-                    end.push(&buf[..block.len()], now);
+                    t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
+                    end.push(&buf[..block.len()], t);
                 }
             },
-            on_error(status),
+            on_error(status, shared),
             None,
         )?;
         s.play()?;
@@ -287,6 +307,7 @@ pub fn start_output(o: &Opened, end: OutputEnd, status: Arc<DeviceStatus>) -> an
         let mut buf = vec![0.0f32; MAX_CALLBACK_FRAMES * ch];
         let rate = o.config.sample_rate as u64;
         let st = status.clone();
+        let shared = end.shared();
         let s = o.device.build_output_stream::<T, _, _>(
             o.config,
             move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
@@ -294,9 +315,9 @@ pub fn start_output(o: &Opened, end: OutputEnd, status: Arc<DeviceStatus>) -> an
                 let ts = info.timestamp();
                 let lat = ts.playback.checked_duration_since(ts.callback).map_or(0, |d| d.as_nanos() as u64);
                 st.out_latency_ns.store(lat, Relaxed);
-                // Stamp with the callback time: the device's own delay after it is constant and
-                // reported separately in the budget.
-                let mut t = now;
+                // Stamp with the time the block starts playing (callback time plus the
+                // host-reported delay), which does not move when the callback runs late.
+                let mut t = now + lat;
                 for block in data.chunks_mut(buf.len()) {
                     end.pull(&mut buf[..block.len()], t);
                     for (y, x) in block.iter_mut().zip(&buf) {
@@ -305,7 +326,7 @@ pub fn start_output(o: &Opened, end: OutputEnd, status: Arc<DeviceStatus>) -> an
                     t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
                 }
             },
-            on_error(status),
+            on_error(status, shared),
             None,
         )?;
         s.play()?;

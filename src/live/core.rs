@@ -60,6 +60,7 @@ impl Processor for Engine {
             Control::Bypass(on) => self.set_bypass(*on),
             // Engine::learn allocates a fresh profile accumulator (a control event, not per hop).
             Control::Learn(s) => self.learn(*s),
+            Control::Target(_) => {}
         }
     }
     fn energy(&self) -> (f64, f64) {
@@ -75,6 +76,9 @@ pub enum Control {
     Bypass(bool),
     /// Learn the noise profile over the next N seconds.
     Learn(f64),
+    /// New target for the capture-to-playback time held by the drift loop (excluding fixed
+    /// delays), seconds; handled by the worker itself.
+    Target(f64),
 }
 
 /// A statistics snapshot, sent by the worker about once per `stats_interval`.
@@ -116,6 +120,24 @@ impl ChannelMap {
             ChannelMap::All => device_channels,
             _ => 1,
         }
+    }
+}
+
+/// Asks for real-time (SCHED_FIFO) scheduling of the calling thread at `priority` (1–99).
+/// Returns false when not permitted (the audio still runs, with more risk of xruns under load).
+/// A single syscall: call it once per thread, e.g. on a callback's first run.
+pub fn promote_to_realtime(priority: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    unsafe {
+        let p = libc::sched_param {
+            sched_priority: priority,
+        };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &p) == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = priority;
+        false
     }
 }
 
@@ -180,6 +202,10 @@ pub struct Shared {
     pub output: Stamp,
     pub in_overruns: AtomicU64,
     pub out_underruns: AtomicU64,
+    /// Xruns reported by the audio host (counted by the device adapter's error callback).
+    pub host_xruns: AtomicU64,
+    /// Frames the worker has pushed into the output ring in total (for pacing unclocked sources).
+    pub out_pushed: AtomicU64,
     /// Set by the input side once data flows; the output side plays silence until then.
     pub started: AtomicBool,
     /// Peak |x| of the input since the worker last read it (f32 bits).
@@ -217,9 +243,24 @@ pub struct InputEnd {
 }
 
 impl InputEnd {
-    /// Frames waiting in the input ring (used to pace unclocked sources such as a pipe).
+    /// The counters this pipeline shares (for the device adapter's error callback).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Frames waiting in the input ring.
     pub fn queued_frames(&self) -> usize {
         self.prod.occupied_len() / self.map.proc_channels(self.dev_ch)
+    }
+    /// Seconds of audio waiting in both rings (used to pace unclocked sources such as a pipe).
+    pub fn queued_s(&self, in_rate: u32, out_rate: u32) -> f64 {
+        self.queued_frames() as f64 / in_rate as f64
+            + self
+                .shared
+                .out_pushed
+                .load(Relaxed)
+                .saturating_sub(self.shared.output.read().1) as f64
+                / out_rate as f64
     }
 
     /// Takes interleaved device frames (f32) captured up to `now_ns` (monotonic). Real-time safe.
@@ -278,6 +319,11 @@ pub struct OutputEnd {
 }
 
 impl OutputEnd {
+    /// The counters this pipeline shares (for the device adapter's error callback).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     /// Fills interleaved device frames (f32) that start playing at about `now_ns` (monotonic).
     /// Real-time safe. Before the input has started, plays silence without counting underruns.
     pub fn pull(&mut self, out: &mut [f32], now_ns: u64) {
@@ -355,6 +401,8 @@ pub struct Worker<P: Processor> {
     popped_in: u64,
     pushed_out: u64,
     now_ns: u64,
+    seen_underruns: u64,
+    resync_at: Option<u64>,
     out_overruns: u64,
     snaps: u64,
     out_peak: f32,
@@ -469,6 +517,8 @@ pub fn build<P: Processor>(
         popped_in: 0,
         pushed_out: (prefill / ch) as u64,
         now_ns: 0,
+        seen_underruns: 0,
+        resync_at: None,
         out_overruns: 0,
         snaps: 0,
         out_peak: 0.0,
@@ -523,7 +573,13 @@ impl<P: Processor> Worker<P> {
     pub fn step(&mut self, now_ns: u64) -> bool {
         self.now_ns = now_ns;
         while let Ok(c) = self.control_rx.try_recv() {
-            self.proc.control(&c);
+            match c {
+                Control::Target(s) => {
+                    self.ctl.set_target(s);
+                    self.ctl.resync();
+                }
+                c => self.proc.control(&c),
+            }
         }
         let ch = self.ch;
         let mut did = false;
@@ -562,6 +618,7 @@ impl<P: Processor> Worker<P> {
             }
             let pushed = self.prod.push_slice(out);
             self.pushed_out += (pushed / ch) as u64;
+            self.shared.out_pushed.store(self.pushed_out, Relaxed);
             if pushed < out.len() {
                 self.out_overruns += 1;
             }
@@ -584,7 +641,7 @@ impl<P: Processor> Worker<P> {
         let (tout, nout) = self.shared.output.read();
         let now = self.now_ns as i64;
         let since = |t: u64| ((now - t as i64) as f64 * 1e-9).clamp(-0.2, 0.05);
-        (nin - self.popped_in) as f64 / self.cfg.in_rate as f64
+        (nin as f64 - self.popped_in as f64) / self.cfg.in_rate as f64
             + since(tin)
             + (self.pushed_out as f64 - nout as f64 - self.drop_pending as f64)
                 / self.cfg.out_rate as f64
@@ -596,6 +653,18 @@ impl<P: Processor> Worker<P> {
             return;
         }
         let t = self.now_ns as f64 * 1e-9;
+        // After an underrun, let the fast filter see the new level, then re-align at once.
+        let u = self.shared.out_underruns.load(Relaxed) + self.shared.host_xruns.load(Relaxed);
+        if u != self.seen_underruns {
+            self.seen_underruns = u;
+            self.resync_at = Some(self.now_ns + 150_000_000);
+        }
+        if let Some(at) = self.resync_at {
+            if self.now_ns >= at {
+                self.resync_at = None;
+                self.ctl.resync();
+            }
+        }
         match self.ctl.update(t, self.buffered_s()) {
             Action::Ratio(r) => {
                 let _ = self.drift_rs.set_resample_ratio_relative(r, true);
