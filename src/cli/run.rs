@@ -280,7 +280,8 @@ fn session(
     // Input side: rate, channels, period.
     #[cfg(feature = "device")]
     let in_dev = match &source {
-        Source::Device(q) => Some(open_dev(q, true, args.rate)?),
+        // Devices run at their own default rate; --rate sets only the processing rate.
+        Source::Device(q) => Some(open_dev(q, true, None)?),
         _ => None,
     };
     #[cfg(feature = "device")]
@@ -294,7 +295,7 @@ fn session(
     let proc_ch = map.proc_channels(in_ch);
     #[cfg(feature = "device")]
     let out_dev = match &sink {
-        Sink::Device(q) => Some(open_dev(q, false, Some(proc_rate))?),
+        Sink::Device(q) => Some(open_dev(q, false, Some(in_rate))?),
         _ => None,
     };
     #[cfg(feature = "device")]
