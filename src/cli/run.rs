@@ -439,8 +439,8 @@ fn session(
     // Control commands.
     let cmd_rx = command_source(args, &source);
 
-    // Budget: the devices' own delays are known once the callbacks have run; the drift loop
-    // then holds cushion + device delays between capture and playback.
+    // Budget: the devices' own delays (capture → input callback, output callback → playback)
+    // are known once the callbacks have run; they add to what the drift loop holds.
     #[cfg(feature = "device")]
     let dev_ms = {
         let (mut si, mut so, mut n) = (0u64, 0u64, 0u64);
@@ -454,7 +454,6 @@ fn session(
         if !args.quiet {
             eprintln!("device delays reported by the host: capture {i:.2} ms, playback {o:.2} ms");
         }
-        let _ = handles.control.send(Control::Target(cushion + (i + o) * 1e-3));
         i + o
     };
     #[cfg(not(feature = "device"))]

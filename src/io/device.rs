@@ -273,19 +273,20 @@ pub fn start_input(o: &Opened, end: InputEnd, status: Arc<DeviceStatus>) -> anyh
         let s = o.device.build_input_stream::<T, _, _>(
             o.config,
             move |data: &[T], info: &cpal::InputCallbackInfo| {
-                // Stamp with the capture time of the block's last frame (callback time minus the
-                // host-reported delay): unlike the callback time this does not move when the
-                // callback runs late, so lateness does not look like drift.
+                // Stamp with the callback time. (The host-reported capture time would be free
+                // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
+                // and it stops tracking reality; lateness only biases the drift loop slightly.)
+                let now = monotonic_ns();
                 let ts = info.timestamp();
+                // Delay from the capture of the block's last frame to this callback.
+                let block = (data.len() / ch) as u64 * 1_000_000_000 / rate;
                 let lat = ts.callback.checked_duration_since(ts.capture).map_or(0, |d| d.as_nanos() as u64);
-                st.in_latency_ns.store(lat, Relaxed);
-                let mut t = monotonic_ns().saturating_sub(lat);
+                st.in_latency_ns.store(lat.saturating_sub(block), Relaxed);
                 for block in data.chunks(buf.len()) {
                     for (y, x) in buf.iter_mut().zip(block) {
                         *y = x.to_sample::<f32>();
                     }
-                    t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
-                    end.push(&buf[..block.len()], t);
+                    end.push(&buf[..block.len()], now);
                 }
             },
             on_error(status, shared),
@@ -315,9 +316,9 @@ pub fn start_output(o: &Opened, end: OutputEnd, status: Arc<DeviceStatus>) -> an
                 let ts = info.timestamp();
                 let lat = ts.playback.checked_duration_since(ts.callback).map_or(0, |d| d.as_nanos() as u64);
                 st.out_latency_ns.store(lat, Relaxed);
-                // Stamp with the time the block starts playing (callback time plus the
-                // host-reported delay), which does not move when the callback runs late.
-                let mut t = now + lat;
+                // Stamp with the callback time (see the input side); the host-reported delay
+                // to playback goes into the latency budget.
+                let mut t = now;
                 for block in data.chunks_mut(buf.len()) {
                     end.pull(&mut buf[..block.len()], t);
                     for (y, x) in block.iter_mut().zip(&buf) {
