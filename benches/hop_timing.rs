@@ -11,7 +11,10 @@ use std::time::Instant;
 
 fn main() {
     let rate = 48_000u32;
-    println!("{:<8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}", "preset", "hop", "deadline", "p50", "p99", "p99.9", "max", "load");
+    println!(
+        "{:<8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "preset", "hop", "deadline", "p50", "p99", "p99.9", "max", "load"
+    );
     for (name, _) in PRESETS {
         let p = resolve(name, None, &ParamsPatch::default()).expect("preset");
         let mut e = Engine::new(&p, rate, 1, SignalKind::Real).expect("engine");
@@ -24,7 +27,11 @@ fn main() {
                 s ^= s >> 7;
                 s ^= s << 17;
                 let n = ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.02;
-                n + if (i / rate as usize) % 2 == 0 { 0.2 * (i as f32 * 0.06).sin() } else { 0.0 }
+                n + if (i / rate as usize) % 2 == 0 {
+                    0.2 * (i as f32 * 0.06).sin()
+                } else {
+                    0.0
+                }
             })
             .collect();
         let mut out = vec![0.0f32; hop];

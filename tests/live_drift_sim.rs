@@ -30,7 +30,11 @@ const QUARTER: f64 = (PERIOD / 4) as f64;
 
 fn triangle(i: u64) -> f32 {
     let x = (i % PERIOD) as f64;
-    (if x < (PERIOD / 2) as f64 { x - QUARTER } else { 3.0 * QUARTER - x }) as f32
+    (if x < (PERIOD / 2) as f64 {
+        x - QUARTER
+    } else {
+        3.0 * QUARTER - x
+    }) as f32
 }
 
 /// The capture index whose triangle value is `v`, nearest to the estimate `est`; None near a
@@ -44,7 +48,11 @@ fn invert(v: f32, est: f64) -> Option<f64> {
     }
     let base = est - x;
     let v = v as f64;
-    Some(if x < half { base + v + QUARTER } else { base + 3.0 * QUARTER - v })
+    Some(if x < half {
+        base + v + QUARTER
+    } else {
+        base + 3.0 * QUARTER - v
+    })
 }
 
 struct Outcome {
@@ -60,8 +68,16 @@ struct Outcome {
 
 fn simulate(ppm_in: f64, ppm_out: f64, seconds: f64) -> Outcome {
     let rate = 48_000u32;
-    let input = VirtualDevice { actual_rate: rate as f64 * (1.0 + ppm_in * 1e-6), period_frames: 480, channels: 1 };
-    let output = VirtualDevice { actual_rate: rate as f64 * (1.0 + ppm_out * 1e-6), period_frames: 256, channels: 1 };
+    let input = VirtualDevice {
+        actual_rate: rate as f64 * (1.0 + ppm_in * 1e-6),
+        period_frames: 480,
+        channels: 1,
+    };
+    let output = VirtualDevice {
+        actual_rate: rate as f64 * (1.0 + ppm_out * 1e-6),
+        period_frames: 256,
+        channels: 1,
+    };
     let wake = 0.0025;
     let cushion = default_cushion_s(480.0 / 48e3, 256.0 / 48e3, wake, rate);
     let cfg = PipeConfig {
@@ -74,16 +90,33 @@ fn simulate(ppm_in: f64, ppm_out: f64, seconds: f64) -> Outcome {
         cushion_s: cushion,
         stats_interval_s: 1.0,
     };
-    let (mut inp, mut worker, mut out, h) =
-        build(cfg, Delay { buf: vec![0.0; 959], pos: 0 }).unwrap();
+    let (mut inp, mut worker, mut out, h) = build(
+        cfg,
+        Delay {
+            buf: vec![0.0; 959],
+            pos: 0,
+        },
+    )
+    .unwrap();
     // The budget the program prints: fixed delays + cushion (the virtual devices add none).
     let budget = worker.fixed_delay_s() + cushion;
     let mut worst: f64 = 0.0;
     let mut checked = 0u64;
     let fi = input.actual_rate;
     let fo = output.actual_rate;
-    run(input, output, wake, seconds, &mut inp, &mut worker, &mut out,
-        |first, buf| buf.iter_mut().enumerate().for_each(|(j, x)| *x = triangle(first + j as u64)),
+    run(
+        input,
+        output,
+        wake,
+        seconds,
+        &mut inp,
+        &mut worker,
+        &mut out,
+        |first, buf| {
+            buf.iter_mut()
+                .enumerate()
+                .for_each(|(j, x)| *x = triangle(first + j as u64))
+        },
         |t0, buf| {
             if t0 < 2.0 {
                 return;
@@ -96,7 +129,8 @@ fn simulate(ppm_in: f64, ppm_out: f64, seconds: f64) -> Outcome {
                     checked += 1;
                 }
             }
-        });
+        },
+    );
     let drift_ppm = worker.drift_ppm();
     let st = (worker.out_overruns(), worker.snaps());
     Outcome {
@@ -111,18 +145,35 @@ fn simulate(ppm_in: f64, ppm_out: f64, seconds: f64) -> Outcome {
     }
 }
 
-
 fn check(ppm_in: f64, ppm_out: f64) {
-    let o = simulate(ppm_in, ppm_out, std::env::var("SIM_SECONDS").map(|s| s.parse().unwrap()).unwrap_or(3600.0));
+    let o = simulate(
+        ppm_in,
+        ppm_out,
+        std::env::var("SIM_SECONDS")
+            .map(|s| s.parse().unwrap())
+            .unwrap_or(3600.0),
+    );
     eprintln!(
         "in {ppm_in:+} ppm, out {ppm_out:+} ppm: worst latency error {:.3} ms over {} samples, drift {:.1} ppm, xruns {}/{}/{}, snaps {}",
         o.worst_ms, o.checked, o.drift_ppm, o.underruns, o.in_overruns, o.out_overruns, o.snaps
     );
-    assert!(o.checked as f64 > 0.9 * 46_000.0 * (o.seconds - 2.0), "only {} samples checked", o.checked);
+    assert!(
+        o.checked as f64 > 0.9 * 46_000.0 * (o.seconds - 2.0),
+        "only {} samples checked",
+        o.checked
+    );
     assert_eq!((o.underruns, o.in_overruns, o.out_overruns), (0, 0, 0));
-    assert!(o.worst_ms <= 1.0, "latency strayed {:.3} ms from the budget", o.worst_ms);
+    assert!(
+        o.worst_ms <= 1.0,
+        "latency strayed {:.3} ms from the budget",
+        o.worst_ms
+    );
     let expected = ppm_in - ppm_out;
-    assert!((o.drift_ppm - expected).abs() < 5.0, "reported drift {} ppm, true {expected}", o.drift_ppm);
+    assert!(
+        (o.drift_ppm - expected).abs() < 5.0,
+        "reported drift {} ppm, true {expected}",
+        o.drift_ppm
+    );
 }
 
 #[test]

@@ -23,10 +23,16 @@ static BUS: Mutex<()> = Mutex::new(());
 
 fn rig() -> Option<(String, String)> {
     let ok = std::env::var("AUDIO_RIG_DIR").is_ok() && std::env::var("PULSE_SERVER").is_ok();
-    match (ok, std::env::var("AUDIO_RIG_CPAL_IN"), std::env::var("AUDIO_RIG_CPAL_OUT")) {
+    match (
+        ok,
+        std::env::var("AUDIO_RIG_CPAL_IN"),
+        std::env::var("AUDIO_RIG_CPAL_OUT"),
+    ) {
         (true, Ok(i), Ok(o)) => Some((i, o)),
         _ => {
-            eprintln!("live_e2e: SKIPPED — no audio rig (source .ci/audio-rig.sh; audio_rig_start)");
+            eprintln!(
+                "live_e2e: SKIPPED — no audio rig (source .ci/audio-rig.sh; audio_rig_start)"
+            );
             None
         }
     }
@@ -71,13 +77,19 @@ fn locate(sig: &[f32], pat: &[f32]) -> usize {
     let n = (sig.len() + pat.len()).next_power_of_two();
     let mut p = FftPlanner::<f64>::new();
     let (f, inv) = (p.plan_fft_forward(n), p.plan_fft_inverse(n));
-    let mut a: Vec<Complex<f64>> = (0..n).map(|i| Complex::new(*sig.get(i).unwrap_or(&0.0) as f64, 0.0)).collect();
-    let mut b: Vec<Complex<f64>> = (0..n).map(|i| Complex::new(*pat.get(i).unwrap_or(&0.0) as f64, 0.0)).collect();
+    let mut a: Vec<Complex<f64>> = (0..n)
+        .map(|i| Complex::new(*sig.get(i).unwrap_or(&0.0) as f64, 0.0))
+        .collect();
+    let mut b: Vec<Complex<f64>> = (0..n)
+        .map(|i| Complex::new(*pat.get(i).unwrap_or(&0.0) as f64, 0.0))
+        .collect();
     f.process(&mut a);
     f.process(&mut b);
     let mut c: Vec<Complex<f64>> = a.iter().zip(&b).map(|(x, y)| x * y.conj()).collect();
     inv.process(&mut c);
-    (0..sig.len()).max_by(|&i, &j| c[i].norm().total_cmp(&c[j].norm())).unwrap()
+    (0..sig.len())
+        .max_by(|&i, &j| c[i].norm().total_cmp(&c[j].norm()))
+        .unwrap()
 }
 
 fn power(x: &[f32]) -> f64 {
@@ -89,7 +101,11 @@ fn db(a: f64, b: f64) -> f64 {
 }
 
 fn spawn(cmd: &str, args: &[&str]) -> Child {
-    Command::new(cmd).args(args).stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
 }
 
 struct Run {
@@ -103,16 +119,37 @@ fn run_through_rig(inp: &str, out: &str, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let stim_path = dir.path().join("stim.wav");
     let bus_path = dir.path().join("bus.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(&stim_path, spec).unwrap();
     for v in stimulus() {
-        w.write_sample((v * 32768.0).round().clamp(-32768.0, 32767.0) as i16).unwrap();
+        w.write_sample((v * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+            .unwrap();
     }
     w.finalize().unwrap();
-    let mut rec = spawn("parec", &["-d", "rig_bus.monitor", "--latency-msec=10", "--channels=2", "--rate=48000", "--format=s16le", "--file-format=wav", bus_path.to_str().unwrap()]);
+    let mut rec = spawn(
+        "parec",
+        &[
+            "-d",
+            "rig_bus.monitor",
+            "--latency-msec=10",
+            "--channels=2",
+            "--rate=48000",
+            "--format=s16le",
+            "--file-format=wav",
+            bus_path.to_str().unwrap(),
+        ],
+    );
     std::thread::sleep(Duration::from_millis(200));
     for s in ["1", "0"] {
-        Command::new("pactl").args(["suspend-sink", "rig_bus", s]).status().unwrap();
+        Command::new("pactl")
+            .args(["suspend-sink", "rig_bus", s])
+            .status()
+            .unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
     let mut args = vec!["run", "--input", inp, "--output", out, "--duration", "9"];
@@ -124,7 +161,10 @@ fn run_through_rig(inp: &str, out: &str, extra: &[&str]) -> Run {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let played = Command::new("paplay").args(["-d", "rig_in", stim_path.to_str().unwrap()]).status().unwrap();
+    let played = Command::new("paplay")
+        .args(["-d", "rig_in", stim_path.to_str().unwrap()])
+        .status()
+        .unwrap();
     assert!(played.success());
     let outp = prog.wait_with_output().unwrap();
     unsafe {
@@ -132,7 +172,10 @@ fn run_through_rig(inp: &str, out: &str, extra: &[&str]) -> Run {
     }
     let _ = rec.wait();
     let mut r = hound::WavReader::open(&bus_path).unwrap();
-    let s: Vec<f32> = r.samples::<i16>().map(|v| v.unwrap() as f32 / 32768.0).collect();
+    let s: Vec<f32> = r
+        .samples::<i16>()
+        .map(|v| v.unwrap() as f32 / 32768.0)
+        .collect();
     Run {
         left: s.iter().step_by(2).copied().collect(),
         right: s.iter().skip(1).step_by(2).copied().collect(),
@@ -142,12 +185,25 @@ fn run_through_rig(inp: &str, out: &str, extra: &[&str]) -> Run {
 }
 
 fn budget_ms(stderr: &str) -> f64 {
-    let line = stderr.lines().find(|l| l.starts_with("latency budget:")).expect("budget printed");
-    line.rsplit('=').next().unwrap().trim().trim_end_matches("ms").trim().parse().unwrap()
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("latency budget:"))
+        .expect("budget printed");
+    line.rsplit('=')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches("ms")
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn last_status(stderr: &str) -> &str {
-    stderr.lines().filter(|l| l.contains("xruns")).last().expect("status lines")
+    stderr
+        .lines()
+        .rfind(|l| l.contains("xruns"))
+        .expect("status lines")
 }
 
 struct Measured {
@@ -163,20 +219,42 @@ fn measure(run: &Run, stim: &[f32]) -> Measured {
     let d = kr - kl;
     let start = kl - 4 * RATE as usize; // stimulus start in the recording
     let seg = |a: f64, b: f64, x: &[f32], off: usize| {
-        x[start + off + (a * RATE as f64) as usize..start + off + (b * RATE as f64) as usize].to_vec()
+        x[start + off + (a * RATE as f64) as usize..start + off + (b * RATE as f64) as usize]
+            .to_vec()
     };
-    let noise_db = db(power(&seg(5.0, 5.9, &run.left, 0)), power(&seg(5.0, 5.9, &run.right, d)));
-    let tone_db = db(power(&seg(2.2, 2.9, &run.left, 0)), power(&seg(2.2, 2.9, &run.right, d)));
-    Measured { delay_ms: d as f64 * 1000.0 / RATE as f64, noise_db, tone_db }
+    let noise_db = db(
+        power(&seg(5.0, 5.9, &run.left, 0)),
+        power(&seg(5.0, 5.9, &run.right, d)),
+    );
+    let tone_db = db(
+        power(&seg(2.2, 2.9, &run.left, 0)),
+        power(&seg(2.2, 2.9, &run.right, d)),
+    );
+    Measured {
+        delay_ms: d as f64 * 1000.0 / RATE as f64,
+        noise_db,
+        tone_db,
+    }
 }
 
 fn check_common(run: &Run, m: &Measured) {
     eprintln!("{}", run.stderr);
-    assert!(run.status.success(), "specgate exited with {:?}", run.status);
+    assert!(
+        run.status.success(),
+        "specgate exited with {:?}",
+        run.status
+    );
     assert!(!run.stderr.contains("panicked"));
     let budget = budget_ms(&run.stderr);
-    eprintln!("measured delay {:.2} ms, budget {budget:.2} ms; noise −{:.1} dB; tone {:+.1} dB", m.delay_ms, m.noise_db, -m.tone_db);
-    assert!((m.delay_ms - budget).abs() <= 5.0, "delay {:.2} ms vs budget {budget:.2} ms", m.delay_ms);
+    eprintln!(
+        "measured delay {:.2} ms, budget {budget:.2} ms; noise −{:.1} dB; tone {:+.1} dB",
+        m.delay_ms, m.noise_db, -m.tone_db
+    );
+    assert!(
+        (m.delay_ms - budget).abs() <= 5.0,
+        "delay {:.2} ms vs budget {budget:.2} ms",
+        m.delay_ms
+    );
     assert!(m.tone_db.abs() < 3.0, "the tone lost {:.1} dB", m.tone_db);
     let st = last_status(&run.stderr);
     assert!(st.contains("xruns in 0 out 0 dev 0"), "xruns: {st}");
@@ -196,12 +274,23 @@ fn rig_passes_the_signal_reduces_the_noise_and_matches_the_latency_budget() {
     let lead = x.len();
     x.extend_from_slice(&stim);
     let y = process_aligned(&mut e, &x);
-    let (a, b) = (lead + 5 * RATE as usize, lead + (5.9 * RATE as f64) as usize);
+    let (a, b) = (
+        lead + 5 * RATE as usize,
+        lead + (5.9 * RATE as f64) as usize,
+    );
     let offline_db = db(power(&x[a..b]), power(&y[a..b]));
     eprintln!("offline noise reduction {offline_db:.1} dB");
     check_common(&run, &m);
-    assert!(m.noise_db > 10.0, "noise reduced by only {:.1} dB", m.noise_db);
-    assert!((m.noise_db - offline_db).abs() < 3.0, "live {:.1} dB vs offline {offline_db:.1} dB", m.noise_db);
+    assert!(
+        m.noise_db > 10.0,
+        "noise reduced by only {:.1} dB",
+        m.noise_db
+    );
+    assert!(
+        (m.noise_db - offline_db).abs() < 3.0,
+        "live {:.1} dB vs offline {offline_db:.1} dB",
+        m.noise_db
+    );
 }
 
 #[test]
@@ -213,5 +302,9 @@ fn rig_works_with_a_processing_rate_different_from_the_device_rate() {
     assert!(run.stderr.contains("→ 16000 Hz →"), "{}", run.stderr);
     let m = measure(&run, &stim);
     check_common(&run, &m);
-    assert!(m.noise_db > 8.0, "noise reduced by only {:.1} dB", m.noise_db);
+    assert!(
+        m.noise_db > 8.0,
+        "noise reduced by only {:.1} dB",
+        m.noise_db
+    );
 }

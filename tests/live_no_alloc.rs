@@ -97,7 +97,10 @@ fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: u
         while h.stats.try_recv().is_ok() {}
     }
     let events = events() - before;
-    assert_eq!(events, 0, "{events} allocations/deallocations in the real-time bodies");
+    assert_eq!(
+        events, 0,
+        "{events} allocations/deallocations in the real-time bodies"
+    );
     assert!(obuf.iter().any(|x| *x != 0.0), "no audio came through");
 }
 

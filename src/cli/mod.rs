@@ -22,7 +22,7 @@ pub enum Command {
     /// List every audio host's input and output devices.
     Devices,
     /// Filter live: from a device (or stdin, or UDP) to a device (or stdout, or a WAV file).
-    Run(run::Args),
+    Run(Box<run::Args>),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.

@@ -3,7 +3,9 @@
 
 use super::common::FilterOptions;
 use crate::engine::{Engine, SignalKind};
-use crate::live::core::{self, build, monotonic_ns, ChannelMap, Control, Handles, PipeConfig, Stats};
+use crate::live::core::{
+    self, build, monotonic_ns, ChannelMap, Control, Handles, PipeConfig, Stats,
+};
 use crate::params::{self, Params, ParamsPatch};
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -103,7 +105,9 @@ pub fn parse_rate(s: &str) -> Result<u32, String> {
         Some(n) => (n, 1000.0),
         None => (t.as_str(), 1.0),
     };
-    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a sample rate"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a sample rate"))?;
     let r = (v * k).round();
     if !(1000.0..=1_536_000.0).contains(&r) {
         return Err(format!("sample rate {r} Hz is out of range"));
@@ -117,7 +121,9 @@ fn parse_channel(s: &str) -> anyhow::Result<ChannelMap> {
         "all" => Ok(ChannelMap::All),
         n => match n.parse::<usize>() {
             Ok(k) if k >= 1 => Ok(ChannelMap::Pick(k - 1)),
-            _ => bail!("--channel must be a channel number (1 = first), `mean` or `all`, not '{s}'"),
+            _ => {
+                bail!("--channel must be a channel number (1 = first), `mean` or `all`, not '{s}'")
+            }
         },
     }
 }
@@ -146,7 +152,12 @@ pub fn parse_command(line: &str) -> Option<Command> {
         "R" => Command::Reduction(3.0),
         "p" | "P" => Command::NextPreset,
         "b" | "B" => Command::ToggleBypass,
-        "l" | "L" => Command::Learn(it.next().and_then(|n| n.parse().ok()).filter(|n: &f64| *n > 0.0 && *n <= 3600.0).unwrap_or(2.0)),
+        "l" | "L" => Command::Learn(
+            it.next()
+                .and_then(|n| n.parse().ok())
+                .filter(|n: &f64| *n > 0.0 && *n <= 3600.0)
+                .unwrap_or(2.0),
+        ),
         "q" | "Q" => Command::Quit,
         _ => return None,
     })
@@ -168,7 +179,11 @@ fn parse_source(s: &str) -> anyhow::Result<Source> {
         return Ok(Source::Stdin);
     }
     if let Some(rest) = s.strip_prefix("udp:") {
-        let addr = if rest.contains(':') { rest.to_string() } else { format!("127.0.0.1:{rest}") };
+        let addr = if rest.contains(':') {
+            rest.to_string()
+        } else {
+            format!("127.0.0.1:{rest}")
+        };
         let a = std::net::ToSocketAddrs::to_socket_addrs(&addr)
             .ok()
             .and_then(|mut a| a.next())
@@ -188,19 +203,23 @@ fn parse_sink(s: &str) -> Sink {
     }
 }
 
+/// Where the clocked sink sends its samples.
+type Writer = Box<dyn FnMut(&[f32]) -> std::io::Result<()> + Send>;
+
 /// How a session ended.
 enum End {
     Stop,
     Lost(String),
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Box<Args>) -> anyhow::Result<()> {
     let params = args.filter.resolve()?;
     let map = parse_channel(&args.channel)?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Relaxed)).context("cannot install the Ctrl-C handler")?;
+        ctrlc::set_handler(move || stop.store(true, Relaxed))
+            .context("cannot install the Ctrl-C handler")?;
     }
     let _ = monotonic_ns();
     let started = Instant::now();
@@ -213,7 +232,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 if args.no_reconnect {
                     bail!("{what}");
                 }
-                eprintln!("specgate: {what}; retrying in {:.1} s", backoff.as_secs_f64());
+                eprintln!(
+                    "specgate: {what}; retrying in {:.1} s",
+                    backoff.as_secs_f64()
+                );
             }
             Err(Fatal(e)) => return Err(e),
         }
@@ -260,20 +282,26 @@ fn session(
     #[cfg(feature = "device")]
     use crate::io::device;
     #[cfg(feature = "device")]
-    let open_dev = |q: &str, input: bool, rate: Option<u32>| -> Result<device::Opened, SessionError> {
-        device::open(host, q, input, rate).map_err(|e| {
-            let msg = format!("{e:#}");
-            // Unknown/ambiguous names are user errors; an absent or failing device may return.
-            if msg.contains("matches") || msg.contains("unknown audio host") {
-                Fatal(e)
-            } else {
-                Lost(format!("{} device unavailable: {msg}", if input { "input" } else { "output" }))
-            }
-        })
-    };
+    let open_dev =
+        |q: &str, input: bool, rate: Option<u32>| -> Result<device::Opened, SessionError> {
+            device::open(host, q, input, rate).map_err(|e| {
+                let msg = format!("{e:#}");
+                // Unknown/ambiguous names are user errors; an absent or failing device may return.
+                if msg.contains("matches") || msg.contains("unknown audio host") {
+                    Fatal(e)
+                } else {
+                    Lost(format!(
+                        "{} device unavailable: {msg}",
+                        if input { "input" } else { "output" }
+                    ))
+                }
+            })
+        };
     #[cfg(not(feature = "device"))]
     if matches!(source, Source::Device(_)) || matches!(sink, Sink::Device(_)) {
-        return Err(Fatal(anyhow::anyhow!("this build has no audio device support")));
+        return Err(Fatal(anyhow::anyhow!(
+            "this build has no audio device support"
+        )));
     }
     let _ = host;
 
@@ -286,7 +314,11 @@ fn session(
     };
     #[cfg(feature = "device")]
     let (in_rate, in_ch, in_period) = match &in_dev {
-        Some(d) => (d.config.sample_rate, d.config.channels as usize, d.period_frames()),
+        Some(d) => (
+            d.config.sample_rate,
+            d.config.channels as usize,
+            d.period_frames(),
+        ),
         None => (args.raw_rate, 1, Some(args.raw_rate / 100)),
     };
     #[cfg(not(feature = "device"))]
@@ -300,20 +332,34 @@ fn session(
     };
     #[cfg(feature = "device")]
     let (out_rate, out_ch, out_period) = match &out_dev {
-        Some(d) => (d.config.sample_rate, d.config.channels as usize, d.period_frames()),
+        Some(d) => (
+            d.config.sample_rate,
+            d.config.channels as usize,
+            d.period_frames(),
+        ),
         None => (proc_rate, proc_ch, Some(proc_rate / 100)),
     };
     #[cfg(not(feature = "device"))]
     let (out_rate, out_ch, out_period) = (proc_rate, proc_ch, Some(proc_rate / 100));
 
-    let engine = Engine::new(params, proc_rate, proc_ch, SignalKind::Real).map_err(|e| Fatal(e.into()))?;
+    let engine =
+        Engine::new(params, proc_rate, proc_ch, SignalKind::Real).map_err(|e| Fatal(e.into()))?;
     let hop_s = engine.stft_config().hop as f64 / proc_rate as f64;
     let wake = (hop_s / 4.0).clamp(0.0005, 0.005);
     let period_s = |p: Option<u32>, r: u32| p.map_or(0.010, |p| p as f64 / r as f64).max(0.001);
     let cushion = match args.buffer_ms {
         Some(ms) if ms > 0.0 && ms <= 2000.0 => ms / 1000.0,
-        Some(ms) => return Err(Fatal(anyhow::anyhow!("--buffer-ms {ms} is out of range (0, 2000]"))),
-        None => core::default_cushion_s(period_s(in_period, in_rate), period_s(out_period, out_rate), wake, proc_rate),
+        Some(ms) => {
+            return Err(Fatal(anyhow::anyhow!(
+                "--buffer-ms {ms} is out of range (0, 2000]"
+            )))
+        }
+        None => core::default_cushion_s(
+            period_s(in_period, in_rate),
+            period_s(out_period, out_rate),
+            wake,
+            proc_rate,
+        ),
     };
     let cfg = PipeConfig {
         in_rate,
@@ -362,13 +408,16 @@ fn session(
         #[cfg(feature = "device")]
         Sink::Device(_) => {
             let d = out_dev.as_ref().expect("opened");
-            streams.push(device::start_output(d, out, status.clone()).map_err(|e| Lost(format!("output device failed: {e:#}")))?);
+            streams.push(
+                device::start_output(d, out, status.clone())
+                    .map_err(|e| Lost(format!("output device failed: {e:#}")))?,
+            );
             wav_tmp = None;
         }
         #[cfg(not(feature = "device"))]
         Sink::Device(_) => unreachable!(),
         Sink::Stdout | Sink::Wav(_) => {
-            let (writer, tmp): (Box<dyn FnMut(&[f32]) -> std::io::Result<()> + Send>, _) = match &sink {
+            let (writer, tmp): (Writer, _) = match &sink {
                 Sink::Stdout => {
                     let fmt = args.raw_format;
                     let mut so = std::io::stdout();
@@ -383,7 +432,10 @@ fn session(
                     )
                 }
                 Sink::Wav(path) => {
-                    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                    let dir = path
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(std::path::Path::new("."));
                     let tmp = tempfile::Builder::new()
                         .prefix(".specgate-")
                         .suffix(".wav.part")
@@ -395,8 +447,11 @@ fn session(
                         bits_per_sample: 32,
                         sample_format: hound::SampleFormat::Float,
                     };
-                    let w = hound::WavWriter::new(std::io::BufWriter::new(tmp.reopen().map_err(|e| Fatal(e.into()))?), spec)
-                        .map_err(|e| Fatal(e.into()))?;
+                    let w = hound::WavWriter::new(
+                        std::io::BufWriter::new(tmp.reopen().map_err(|e| Fatal(e.into()))?),
+                        spec,
+                    )
+                    .map_err(|e| Fatal(e.into()))?;
                     let w = Arc::new(std::sync::Mutex::new(Some(w)));
                     let w2 = w.clone();
                     (
@@ -414,25 +469,50 @@ fn session(
                 Sink::Device(_) => unreachable!(),
             };
             wav_tmp = tmp;
-            threads.push(clocked_sink(out, out_rate, out_ch, writer, io_stop.clone(), stop.clone()));
+            threads.push(clocked_sink(
+                out,
+                out_rate,
+                out_ch,
+                writer,
+                io_stop.clone(),
+                stop.clone(),
+            ));
         }
     }
     match &source {
         #[cfg(feature = "device")]
         Source::Device(_) => {
             let d = in_dev.as_ref().expect("opened");
-            streams.push(device::start_input(d, inp, status.clone()).map_err(|e| Lost(format!("input device failed: {e:#}")))?);
+            streams.push(
+                device::start_input(d, inp, status.clone())
+                    .map_err(|e| Lost(format!("input device failed: {e:#}")))?,
+            );
         }
         #[cfg(not(feature = "device"))]
         Source::Device(_) => unreachable!(),
         Source::Stdin => {
             let pace = cushion + 0.01;
             let tail = worker_latency_s + cushion + 0.1;
-            threads.push(stdin_source(inp, args.raw_format, (in_rate, out_rate), pace, tail, io_stop.clone(), stop.clone()))
+            threads.push(stdin_source(
+                inp,
+                args.raw_format,
+                (in_rate, out_rate),
+                pace,
+                tail,
+                io_stop.clone(),
+                stop.clone(),
+            ))
         }
         Source::Udp(a) => {
-            let sock = std::net::UdpSocket::bind(a).with_context(|| format!("cannot bind UDP {a}"))?;
-            threads.push(udp_source(sock, inp, args.raw_format, in_rate, io_stop.clone()));
+            let sock =
+                std::net::UdpSocket::bind(a).with_context(|| format!("cannot bind UDP {a}"))?;
+            threads.push(udp_source(
+                sock,
+                inp,
+                args.raw_format,
+                in_rate,
+                io_stop.clone(),
+            ));
         }
     }
 
@@ -500,7 +580,8 @@ fn session(
         if let Some(w) = w.lock().expect("wav writer").take() {
             w.finalize().context("cannot finish the WAV file")?;
         }
-        tmp.persist(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        tmp.persist(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let last = handles.stats.try_iter().last();
     if !args.quiet {
@@ -645,7 +726,7 @@ fn clocked_sink(
     mut out: core::OutputEnd,
     rate: u32,
     ch: usize,
-    mut write: Box<dyn FnMut(&[f32]) -> std::io::Result<()> + Send>,
+    mut write: Writer,
     io_stop: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
@@ -742,7 +823,9 @@ fn udp_source(
                 }
                 Err(_) => {
                     // No data for 30 ms and the worker has run dry: keep time with silence.
-                    while last.elapsed() > Duration::from_millis(30) && inp.queued_frames() < silence.len() {
+                    while last.elapsed() > Duration::from_millis(30)
+                        && inp.queued_frames() < silence.len()
+                    {
                         inp.push(&silence, monotonic_ns());
                         last += Duration::from_millis(10);
                     }

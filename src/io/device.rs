@@ -3,7 +3,7 @@
 //! [`InputEnd`]/[`OutputEnd`] inside cpal callbacks, converting any sample format to f32 at the
 //! boundary into preallocated buffers.
 
-use crate::live::core::{monotonic_ns, Shared, InputEnd, OutputEnd, MAX_CALLBACK_FRAMES};
+use crate::live::core::{monotonic_ns, InputEnd, OutputEnd, Shared, MAX_CALLBACK_FRAMES};
 use crate::live::select::{select, Candidate, Selection};
 use anyhow::{anyhow, bail, Context};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -42,21 +42,23 @@ impl Opened {
     }
 }
 
-fn hosts(host: Option<&str>) -> anyhow::Result<Vec<cpal::Host>> {
+fn pick_host(host: Option<&str>) -> anyhow::Result<cpal::Host> {
     let ids = cpal::available_hosts();
     match host {
-        None => Ok(vec![cpal::default_host()]),
+        None => Ok(cpal::default_host()),
         Some(h) => {
             let id = ids
                 .iter()
-                .find(|id| id.name().eq_ignore_ascii_case(h) || id.to_string().eq_ignore_ascii_case(h))
+                .find(|id| {
+                    id.name().eq_ignore_ascii_case(h) || id.to_string().eq_ignore_ascii_case(h)
+                })
                 .ok_or_else(|| {
                     anyhow!(
                         "unknown audio host '{h}'; available: {}",
                         ids.iter().map(|i| i.name()).collect::<Vec<_>>().join(", ")
                     )
                 })?;
-            Ok(vec![cpal::host_from_id(*id)?])
+            Ok(cpal::host_from_id(*id)?)
         }
     }
 }
@@ -107,8 +109,14 @@ pub fn print_devices() -> anyhow::Result<()> {
             };
             println!("  {id}  \"{}\"{marks}", device_name(&d));
             for (dir, cfgs) in [
-                ("in ", d.supported_input_configs().map(|c| c.collect::<Vec<_>>())),
-                ("out", d.supported_output_configs().map(|c| c.collect::<Vec<_>>())),
+                (
+                    "in ",
+                    d.supported_input_configs().map(|c| c.collect::<Vec<_>>()),
+                ),
+                (
+                    "out",
+                    d.supported_output_configs().map(|c| c.collect::<Vec<_>>()),
+                ),
             ] {
                 if let Ok(cfgs) = cfgs {
                     // One line per (format, rates), with the channel counts as a range.
@@ -129,7 +137,11 @@ pub fn print_devices() -> anyhow::Result<()> {
                         } else {
                             format!("{lo}–{hi} Hz")
                         };
-                        let chans = if c0 == c1 { format!("{c0}") } else { format!("{c0}–{c1}") };
+                        let chans = if c0 == c1 {
+                            format!("{c0}")
+                        } else {
+                            format!("{c0}–{c1}")
+                        };
                         println!("      {dir} {chans} ch  {rates}  {fmt:?}");
                     }
                 }
@@ -141,7 +153,11 @@ pub fn print_devices() -> anyhow::Result<()> {
 
 /// Resolves `query` (id, exact name, unique substring, or `default`) on `host` (or the default
 /// host) to a device that can capture (`input`) or play.
-pub fn find(host: Option<&str>, query: &str, input: bool) -> anyhow::Result<(cpal::Device, String, String)> {
+pub fn find(
+    host: Option<&str>,
+    query: &str,
+    input: bool,
+) -> anyhow::Result<(cpal::Device, String, String)> {
     let kind = if input { "input" } else { "output" };
     // A full cpal id names its own host.
     if host.is_none() {
@@ -153,37 +169,48 @@ pub fn find(host: Option<&str>, query: &str, input: bool) -> anyhow::Result<(cpa
             }
         }
     }
-    for h in hosts(host)? {
-        if matches!(select(query, &[], kind), Ok(Selection::Default)) {
-            let d = if input { h.default_input_device() } else { h.default_output_device() }
-                .ok_or_else(|| anyhow!("host {} has no default {kind} device", h.id().name()))?;
-            return Ok((d.clone(), device_id(&d), device_name(&d)));
-        }
-        let devs: Vec<cpal::Device> = if input {
-            h.input_devices()?.collect()
+    let h = pick_host(host)?;
+    let devs: Vec<cpal::Device> = if input {
+        h.input_devices()?.collect()
+    } else {
+        h.output_devices()?.collect()
+    };
+    let cands: Vec<Candidate> = devs
+        .iter()
+        .map(|d| Candidate {
+            id: device_id(d),
+            name: device_name(d),
+        })
+        .collect();
+    let d = match select(query, &cands, kind)? {
+        Selection::Index(i) => devs[i].clone(),
+        Selection::Default => if input {
+            h.default_input_device()
         } else {
-            h.output_devices()?.collect()
-        };
-        let cands: Vec<Candidate> = devs
-            .iter()
-            .map(|d| Candidate { id: device_id(d), name: device_name(d) })
-            .collect();
-        match select(query, &cands, kind)? {
-            Selection::Index(i) => return Ok((devs[i].clone(), cands[i].id.clone(), cands[i].name.clone())),
-            Selection::Default => unreachable!("handled above"),
+            h.default_output_device()
         }
-    }
-    bail!("no audio host")
+        .ok_or_else(|| anyhow!("host {} has no default {kind} device", h.id().name()))?,
+    };
+    Ok((d.clone(), device_id(&d), device_name(&d)))
 }
 
 /// Opens `query` with a configuration: the device's default rate and channel count unless
 /// `rate` is given and supported; f32 when the device offers it at that rate, else its default
 /// format; callbacks of about 10 ms when the host accepts a fixed size.
-pub fn open(host: Option<&str>, query: &str, input: bool, rate: Option<u32>) -> anyhow::Result<Opened> {
+pub fn open(
+    host: Option<&str>,
+    query: &str,
+    input: bool,
+    rate: Option<u32>,
+) -> anyhow::Result<Opened> {
     let (device, id, name) = find(host, query, input)?;
     let kind = if input { "input" } else { "output" };
-    let def = if input { device.default_input_config() } else { device.default_output_config() }
-        .with_context(|| format!("{kind} device {id} (\"{name}\") has no usable configuration"))?;
+    let def = if input {
+        device.default_input_config()
+    } else {
+        device.default_output_config()
+    }
+    .with_context(|| format!("{kind} device {id} (\"{name}\") has no usable configuration"))?;
     let ranges: Vec<cpal::SupportedStreamConfigRange> = if input {
         device.supported_input_configs()?.collect()
     } else {
@@ -192,7 +219,9 @@ pub fn open(host: Option<&str>, query: &str, input: bool, rate: Option<u32>) -> 
     let channels = def.channels();
     let mut sr = def.sample_rate();
     if let Some(r) = rate {
-        if ranges.iter().any(|c| c.channels() == channels && c.min_sample_rate() <= r && r <= c.max_sample_rate()) {
+        if ranges.iter().any(|c| {
+            c.channels() == channels && c.min_sample_rate() <= r && r <= c.max_sample_rate()
+        }) {
             sr = r;
         }
     }
@@ -203,7 +232,12 @@ pub fn open(host: Option<&str>, query: &str, input: bool, rate: Option<u32>) -> 
         .iter()
         .filter(fits)
         .find(|c| c.sample_format() == SampleFormat::F32)
-        .or_else(|| ranges.iter().filter(fits).find(|c| c.sample_format() == def.sample_format()));
+        .or_else(|| {
+            ranges
+                .iter()
+                .filter(fits)
+                .find(|c| c.sample_format() == def.sample_format())
+        });
     let (format, buffer) = match chosen {
         Some(c) => {
             let want = (sr / 100).max(32);
@@ -221,12 +255,19 @@ pub fn open(host: Option<&str>, query: &str, input: bool, rate: Option<u32>) -> 
         device,
         id,
         name,
-        config: cpal::StreamConfig { channels, sample_rate: sr, buffer_size: buffer },
+        config: cpal::StreamConfig {
+            channels,
+            sample_rate: sr,
+            buffer_size: buffer,
+        },
         format,
     })
 }
 
-fn on_error(status: Arc<DeviceStatus>, shared: Arc<Shared>) -> impl FnMut(cpal::Error) + Send + 'static {
+fn on_error(
+    status: Arc<DeviceStatus>,
+    shared: Arc<Shared>,
+) -> impl FnMut(cpal::Error) + Send + 'static {
     move |e: cpal::Error| match e.kind() {
         cpal::ErrorKind::Xrun => {
             status.xruns.fetch_add(1, Relaxed);
@@ -259,8 +300,16 @@ macro_rules! by_format {
 }
 
 /// Starts capturing into `end`.
-pub fn start_input(o: &Opened, end: InputEnd, status: Arc<DeviceStatus>) -> anyhow::Result<cpal::Stream> {
-    fn build<T>(o: &Opened, mut end: InputEnd, status: Arc<DeviceStatus>) -> anyhow::Result<cpal::Stream>
+pub fn start_input(
+    o: &Opened,
+    end: InputEnd,
+    status: Arc<DeviceStatus>,
+) -> anyhow::Result<cpal::Stream> {
+    fn build<T>(
+        o: &Opened,
+        mut end: InputEnd,
+        status: Arc<DeviceStatus>,
+    ) -> anyhow::Result<cpal::Stream>
     where
         T: SizedSample + Send + 'static,
         f32: FromSample<T>,
@@ -280,7 +329,10 @@ pub fn start_input(o: &Opened, end: InputEnd, status: Arc<DeviceStatus>) -> anyh
                 let ts = info.timestamp();
                 // Delay from the capture of the block's last frame to this callback.
                 let block = (data.len() / ch) as u64 * 1_000_000_000 / rate;
-                let lat = ts.callback.checked_duration_since(ts.capture).map_or(0, |d| d.as_nanos() as u64);
+                let lat = ts
+                    .callback
+                    .checked_duration_since(ts.capture)
+                    .map_or(0, |d| d.as_nanos() as u64);
                 st.in_latency_ns.store(lat.saturating_sub(block), Relaxed);
                 for block in data.chunks(buf.len()) {
                     for (y, x) in buf.iter_mut().zip(block) {
@@ -299,8 +351,16 @@ pub fn start_input(o: &Opened, end: InputEnd, status: Arc<DeviceStatus>) -> anyh
 }
 
 /// Starts playing from `end`.
-pub fn start_output(o: &Opened, end: OutputEnd, status: Arc<DeviceStatus>) -> anyhow::Result<cpal::Stream> {
-    fn build<T>(o: &Opened, mut end: OutputEnd, status: Arc<DeviceStatus>) -> anyhow::Result<cpal::Stream>
+pub fn start_output(
+    o: &Opened,
+    end: OutputEnd,
+    status: Arc<DeviceStatus>,
+) -> anyhow::Result<cpal::Stream> {
+    fn build<T>(
+        o: &Opened,
+        mut end: OutputEnd,
+        status: Arc<DeviceStatus>,
+    ) -> anyhow::Result<cpal::Stream>
     where
         T: SizedSample + FromSample<f32> + Send + 'static,
     {
@@ -314,7 +374,10 @@ pub fn start_output(o: &Opened, end: OutputEnd, status: Arc<DeviceStatus>) -> an
             move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
                 let now = monotonic_ns();
                 let ts = info.timestamp();
-                let lat = ts.playback.checked_duration_since(ts.callback).map_or(0, |d| d.as_nanos() as u64);
+                let lat = ts
+                    .playback
+                    .checked_duration_since(ts.callback)
+                    .map_or(0, |d| d.as_nanos() as u64);
                 st.out_latency_ns.store(lat, Relaxed);
                 // Stamp with the callback time (see the input side); the host-reported delay
                 // to playback goes into the latency budget.
@@ -335,4 +398,3 @@ pub fn start_output(o: &Opened, end: OutputEnd, status: Arc<DeviceStatus>) -> an
     }
     by_format!(o.format, build, o, end, status)
 }
-

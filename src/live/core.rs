@@ -22,9 +22,13 @@ use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{
-    Adjustable, Async, FixedAsync, PolynomialDegree, Resampler, SincInterpolationParameters, WindowFunction,
+    Adjustable, Async, FixedAsync, PolynomialDegree, Resampler, SincInterpolationParameters,
+    WindowFunction,
 };
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::{AcqRel, Acquire, Relaxed, Release}};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
 use std::sync::Arc;
 
 /// Frames per worker processing chunk (at the processing rate).
@@ -145,7 +149,10 @@ pub fn promote_to_realtime(priority: i32) -> bool {
 /// Lock-free after the first call (make it before starting streams).
 pub fn monotonic_ns() -> u64 {
     static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    EPOCH.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
 }
 
 /// Default jitter cushion: the time from capture to playback that the drift loop holds,
@@ -342,7 +349,9 @@ impl OutputEnd {
                 let n = got_frames.min(FADE);
                 for f in 0..n {
                     let g = (f + 1) as f32 / (n + 1) as f32;
-                    self.scratch[f * pc..(f + 1) * pc].iter_mut().for_each(|x| *x *= g);
+                    self.scratch[f * pc..(f + 1) * pc]
+                        .iter_mut()
+                        .for_each(|x| *x *= g);
                 }
                 self.fade_in = false;
             }
@@ -354,7 +363,9 @@ impl OutputEnd {
                     for k in 0..n {
                         let f = got_frames - 1 - k;
                         let g = (k + 1) as f32 / (n + 1) as f32;
-                        self.scratch[f * pc..(f + 1) * pc].iter_mut().for_each(|x| *x *= g);
+                        self.scratch[f * pc..(f + 1) * pc]
+                            .iter_mut()
+                            .for_each(|x| *x *= g);
                     }
                     self.fade_in = true;
                 }
@@ -426,7 +437,13 @@ pub enum BuildError {
     Invalid(String),
 }
 
-fn sinc(ratio: f64, max_rel: f64, chunk: usize, ch: usize, fixed: FixedAsync) -> Result<Async<f32>, BuildError> {
+fn sinc(
+    ratio: f64,
+    max_rel: f64,
+    chunk: usize,
+    ch: usize,
+    fixed: FixedAsync,
+) -> Result<Async<f32>, BuildError> {
     let p = SincInterpolationParameters::new(128, WindowFunction::BlackmanHarris2);
     Ok(Async::new_sinc(ratio, max_rel, &p, chunk, ch, fixed)?)
 }
@@ -472,7 +489,14 @@ pub fn build<P: Processor>(
     };
     let ratio = cfg.out_rate as f64 / cfg.proc_rate as f64;
     let drift_rs = if cfg.out_rate == cfg.proc_rate {
-        Async::new_poly(ratio, 1.01, PolynomialDegree::Septic, CHUNK, ch, FixedAsync::Input)?
+        Async::new_poly(
+            ratio,
+            1.01,
+            PolynomialDegree::Septic,
+            CHUNK,
+            ch,
+            FixedAsync::Input,
+        )?
     } else {
         sinc(ratio, 1.01, CHUNK, ch, FixedAsync::Input)?
     };
@@ -584,7 +608,10 @@ impl<P: Processor> Worker<P> {
         let ch = self.ch;
         let mut did = false;
         loop {
-            let need = self.conv_in.as_ref().map_or(CHUNK, |r| r.input_frames_next());
+            let need = self
+                .conv_in
+                .as_ref()
+                .map_or(CHUNK, |r| r.input_frames_next());
             if self.cons.occupied_len() < need * ch {
                 break;
             }
@@ -592,7 +619,8 @@ impl<P: Processor> Worker<P> {
             self.popped_in += need as u64;
             if let Some(a) = self.conv_in.as_mut() {
                 let i = InterleavedSlice::new(&self.buf_in[..need * ch], ch, need).expect("sized");
-                let mut o = InterleavedSlice::new_mut(&mut self.buf_proc[..], ch, CHUNK).expect("sized");
+                let mut o =
+                    InterleavedSlice::new_mut(&mut self.buf_proc[..], ch, CHUNK).expect("sized");
                 let _ = a.process_into_buffer(&i, &mut o, None);
             } else {
                 self.buf_proc.copy_from_slice(&self.buf_in[..CHUNK * ch]);
@@ -604,7 +632,8 @@ impl<P: Processor> Worker<P> {
             let n = {
                 let i = InterleavedSlice::new(&self.buf_eng[..], ch, CHUNK).expect("sized");
                 let cap = self.buf_out.len() / ch;
-                let mut o = InterleavedSlice::new_mut(&mut self.buf_out[..], ch, cap).expect("sized");
+                let mut o =
+                    InterleavedSlice::new_mut(&mut self.buf_out[..], ch, cap).expect("sized");
                 match self.drift_rs.process_into_buffer(&i, &mut o, None) {
                     Ok((_, n)) => n,
                     Err(_) => 0,
@@ -695,7 +724,8 @@ impl<P: Processor> Worker<P> {
         if frames_out < self.next_stats {
             return;
         }
-        self.next_stats = frames_out + (self.cfg.stats_interval_s * self.cfg.out_rate as f64) as u64;
+        self.next_stats =
+            frames_out + (self.cfg.stats_interval_s * self.cfg.out_rate as f64) as u64;
         let db = |x: f32| 20.0 * (x.max(1e-10) as f64).log10();
         let in_peak = f32::from_bits(self.shared.in_peak.swap(0, Relaxed));
         let (ei, eo) = self.proc.energy();
@@ -712,7 +742,8 @@ impl<P: Processor> Worker<P> {
             drift_ppm: self.ctl.drift_ppm(),
             correction_ppm: self.ctl.correction_ppm(),
             buffered_ms: self.ctl.buffered_s() * 1e3,
-            fill_ms: self.prod.occupied_len() as f64 / self.ch as f64 / self.cfg.out_rate as f64 * 1e3,
+            fill_ms: self.prod.occupied_len() as f64 / self.ch as f64 / self.cfg.out_rate as f64
+                * 1e3,
             in_overruns: self.shared.in_overruns.load(Relaxed),
             out_underruns: self.shared.out_underruns.load(Relaxed),
             out_overruns: self.out_overruns,

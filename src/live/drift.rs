@@ -158,7 +158,8 @@ impl DriftController {
             }
         }
         if self.settled {
-            self.integ = (self.integ + self.ki * self.slow * dt).clamp(-self.max_corr, self.max_corr);
+            self.integ =
+                (self.integ + self.ki * self.slow * dt).clamp(-self.max_corr, self.max_corr);
         }
         let kp = if self.settled { self.kp } else { 0.0 };
         self.corr = -(kp * self.slow + self.integ).clamp(-self.max_corr, self.max_corr);

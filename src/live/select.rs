@@ -167,7 +167,10 @@ mod tests {
             other => panic!("expected ambiguity, got {other:?}"),
         }
         let msg = e.to_string();
-        assert!(msg.contains("alsa:line2") && msg.contains("Line 26"), "{msg}");
+        assert!(
+            msg.contains("alsa:line2") && msg.contains("Line 26"),
+            "{msg}"
+        );
         assert!(!msg.contains("HDA"), "{msg}");
     }
 
