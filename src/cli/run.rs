@@ -163,11 +163,13 @@ pub fn parse_command(line: &str) -> Option<Command> {
     })
 }
 
+#[cfg_attr(not(feature = "device"), allow(dead_code))]
 enum Source {
     Device(String),
     Stdin,
     Udp(std::net::SocketAddr),
 }
+#[cfg_attr(not(feature = "device"), allow(dead_code))]
 enum Sink {
     Device(String),
     Stdout,
@@ -251,6 +253,7 @@ pub fn run(args: Box<Args>) -> anyhow::Result<()> {
 }
 
 /// Session errors: a device that is missing now may come back; anything else is fatal.
+#[cfg_attr(not(feature = "device"), allow(dead_code))]
 enum SessionError {
     Lost(String),
     Fatal(anyhow::Error),
@@ -506,10 +509,11 @@ fn session(
         Source::Udp(a) => {
             let sock =
                 std::net::UdpSocket::bind(a).with_context(|| format!("cannot bind UDP {a}"))?;
-            threads.push(udp_source(
+            let fmt = args.raw_format;
+            threads.push(crate::io::udp::spawn_source(
                 sock,
                 inp,
-                args.raw_format,
+                move |b, out| fmt.decode(b, out),
                 in_rate,
                 io_stop.clone(),
             ));
@@ -794,41 +798,6 @@ fn stdin_source(
                     fmt.decode(&pending[..whole], &mut samples);
                     pending.drain(..whole);
                     inp.push(&samples, monotonic_ns());
-                }
-            }
-        }
-    })
-}
-
-/// Raw PCM datagrams; a gap (squelch, lost packets) is filled with silence in real time.
-fn udp_source(
-    sock: std::net::UdpSocket,
-    mut inp: core::InputEnd,
-    fmt: RawFormat,
-    rate: u32,
-    io_stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let _ = sock.set_read_timeout(Some(Duration::from_millis(10)));
-        let mut buf = vec![0u8; 65536];
-        let mut samples = Vec::new();
-        let silence = vec![0.0f32; rate as usize / 100];
-        let mut last = Instant::now();
-        while !io_stop.load(Relaxed) {
-            match sock.recv(&mut buf) {
-                Ok(n) => {
-                    fmt.decode(&buf[..n], &mut samples);
-                    inp.push(&samples, monotonic_ns());
-                    last = Instant::now();
-                }
-                Err(_) => {
-                    // No data for 30 ms and the worker has run dry: keep time with silence.
-                    while last.elapsed() > Duration::from_millis(30)
-                        && inp.queued_frames() < silence.len()
-                    {
-                        inp.push(&silence, monotonic_ns());
-                        last += Duration::from_millis(10);
-                    }
                 }
             }
         }
