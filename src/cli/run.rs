@@ -561,8 +561,18 @@ fn session(
     let end = control_loop(args, params, &handles, stop, started, &cmd_rx, {
         #[cfg(feature = "device")]
         {
+            // A device can vanish without an error callback (e.g. its server was killed):
+            // a callback silent for 2 s counts as lost too.
             let s = status.clone();
-            move || (s.lost.load(Relaxed), s.xruns.load(Relaxed))
+            let sh = handles.shared.clone();
+            let (watch_in, watch_out) = (in_dev.is_some(), out_dev.is_some());
+            move || {
+                let now = monotonic_ns();
+                let stale = |t: u64| t > 0 && now.saturating_sub(t) > 2_000_000_000;
+                let silent = (watch_in && stale(sh.input.read().0))
+                    || (watch_out && stale(sh.out_alive_ns.load(Relaxed)));
+                (s.lost.load(Relaxed) || silent, s.xruns.load(Relaxed))
+            }
         }
         #[cfg(not(feature = "device"))]
         {

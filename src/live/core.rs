@@ -209,6 +209,9 @@ pub struct Shared {
     pub output: Stamp,
     pub in_overruns: AtomicU64,
     pub out_underruns: AtomicU64,
+    /// Time of the last output callback (ns, `monotonic_ns`), whether or not it played audio:
+    /// a watchdog sees a device that stopped calling back without reporting an error.
+    pub out_alive_ns: AtomicU64,
     /// Xruns reported by the audio host (counted by the device adapter's error callback).
     pub host_xruns: AtomicU64,
     /// Frames the worker has pushed into the output ring in total (for pacing unclocked sources).
@@ -335,6 +338,7 @@ impl OutputEnd {
     /// Real-time safe. Before the input has started, plays silence without counting underruns.
     pub fn pull(&mut self, out: &mut [f32], now_ns: u64) {
         let (dev, pc) = (self.dev_ch, self.proc_ch);
+        self.shared.out_alive_ns.store(now_ns, Relaxed);
         let started = self.shared.started.load(Relaxed);
         for block in out.chunks_mut(MAX_CALLBACK_FRAMES * dev) {
             let frames = block.len() / dev;
