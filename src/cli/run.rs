@@ -558,27 +558,37 @@ fn session(
         budget.algorithmic_ms + budget.resample_ms + budget.cushion_ms + dev_ms
     );
 
-    let end = control_loop(args, params, &handles, stop, started, &cmd_rx, {
-        #[cfg(feature = "device")]
+    let fixed_ms = budget.algorithmic_ms + budget.resample_ms + dev_ms;
+    let end = control_loop(
+        args,
+        params,
+        &handles,
+        stop,
+        started,
+        &cmd_rx,
         {
-            // A device can vanish without an error callback (e.g. its server was killed):
-            // a callback silent for 2 s counts as lost too.
-            let s = status.clone();
-            let sh = handles.shared.clone();
-            let (watch_in, watch_out) = (in_dev.is_some(), out_dev.is_some());
-            move || {
-                let now = monotonic_ns();
-                let stale = |t: u64| t > 0 && now.saturating_sub(t) > 2_000_000_000;
-                let silent = (watch_in && stale(sh.input.read().0))
-                    || (watch_out && stale(sh.out_alive_ns.load(Relaxed)));
-                (s.lost.load(Relaxed) || silent, s.xruns.load(Relaxed))
+            #[cfg(feature = "device")]
+            {
+                // A device can vanish without an error callback (e.g. its server was killed):
+                // a callback silent for 2 s counts as lost too.
+                let s = status.clone();
+                let sh = handles.shared.clone();
+                let (watch_in, watch_out) = (in_dev.is_some(), out_dev.is_some());
+                move || {
+                    let now = monotonic_ns();
+                    let stale = |t: u64| t > 0 && now.saturating_sub(t) > 2_000_000_000;
+                    let silent = (watch_in && stale(sh.input.read().0))
+                        || (watch_out && stale(sh.out_alive_ns.load(Relaxed)));
+                    (s.lost.load(Relaxed) || silent, s.xruns.load(Relaxed))
+                }
             }
-        }
-        #[cfg(not(feature = "device"))]
-        {
-            || (false, 0u64)
-        }
-    });
+            #[cfg(not(feature = "device"))]
+            {
+                || (false, 0u64)
+            }
+        },
+        fixed_ms,
+    );
 
     // Shut down: input first, then output, then the worker.
     #[cfg(feature = "device")]
@@ -600,15 +610,22 @@ fn session(
     let last = handles.stats.try_iter().last();
     if !args.quiet {
         if let Some(s) = last {
-            eprintln!("{}", status_line(&s, 0));
+            #[cfg(feature = "device")]
+            let xruns = status.xruns.load(Relaxed);
+            #[cfg(not(feature = "device"))]
+            let xruns = 0;
+            eprintln!("{}", status_line(&s, xruns, fixed_ms));
         }
     }
     Ok(end)
 }
 
-fn status_line(s: &Stats, host_xruns: u64) -> String {
+/// `fixed_ms`: algorithmic + resampling + device delays, added to the measured buffered time
+/// to give the current end-to-end latency.
+fn status_line(s: &Stats, host_xruns: u64, fixed_ms: f64) -> String {
     format!(
-        "in {:6.1} dBFS  out {:6.1} dBFS  atten {:5.1} dB  drift {:+7.1} ppm  buffered {:6.2} ms  fill {:6.2} ms  xruns in {} out {} dev {}  snaps {}",
+        "latency {:6.2} ms  in {:6.1} dBFS  out {:6.1} dBFS  atten {:5.1} dB  drift {:+7.1} ppm  buffered {:6.2} ms  fill {:6.2} ms  xruns in {} out {} dev {}  snaps {}",
+        fixed_ms + s.buffered_ms,
         s.in_peak_db,
         s.out_peak_db,
         s.attenuation_db,
@@ -630,6 +647,7 @@ fn control_loop(
     started: Instant,
     cmds: &crossbeam_channel::Receiver<Command>,
     device: impl Fn() -> (bool, u64),
+    fixed_ms: f64,
 ) -> End {
     let mut preset_idx = params::PRESETS
         .iter()
@@ -650,7 +668,7 @@ fn control_loop(
         }
         while let Ok(s) = h.stats.try_recv() {
             if !args.quiet {
-                eprintln!("{}", status_line(&s, xruns));
+                eprintln!("{}", status_line(&s, xruns, fixed_ms));
             }
         }
         while let Ok(c) = cmds.try_recv() {
