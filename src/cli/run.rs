@@ -226,6 +226,9 @@ pub fn run(args: Box<Args>) -> anyhow::Result<()> {
     let _ = monotonic_ns();
     let started = Instant::now();
     let mut backoff = Duration::from_millis(500);
+    let _keys = KeyMode::enable(
+        args.control.is_none() && args.input != "-" && std::io::stdin().is_terminal(),
+    );
     let mut params = params;
     loop {
         match session(&args, &mut params, map, &stop, started) {
@@ -716,6 +719,9 @@ fn control_loop(
 /// Commands from `--control FILE`, or from stdin when it is not the audio input.
 fn command_source(args: &Args, source: &Source) -> crossbeam_channel::Receiver<Command> {
     let (tx, rx) = crossbeam_channel::bounded(64);
+    let keys = args.control.is_none()
+        && !matches!(source, Source::Stdin)
+        && std::io::stdin().is_terminal();
     let reader: Option<Box<dyn BufRead + Send>> = match &args.control {
         Some(p) => match std::fs::File::open(p) {
             Ok(f) => Some(Box::new(std::io::BufReader::new(f))),
@@ -725,8 +731,8 @@ fn command_source(args: &Args, source: &Source) -> crossbeam_channel::Receiver<C
             }
         },
         None if !matches!(source, Source::Stdin) => {
-            if std::io::stdin().is_terminal() {
-                eprintln!("keys (then Enter): t/T threshold −/+, r/R reduction −/+, p preset, b bypass, l [N] learn, q quit");
+            if keys {
+                eprintln!("keys: t/T threshold −/+1 dB, r/R reduction −/+3 dB, p next preset, b bypass, l learn 2 s, q quit");
             }
             Some(Box::new(std::io::BufReader::new(std::io::stdin())))
         }
@@ -735,22 +741,78 @@ fn command_source(args: &Args, source: &Source) -> crossbeam_channel::Receiver<C
     if let Some(mut r) = reader {
         std::thread::spawn(move || {
             let mut line = String::new();
+            let mut byte = [0u8; 1];
             loop {
-                line.clear();
-                match r.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if let Some(c) = parse_command(&line) {
-                            if tx.send(c).is_err() {
-                                break;
-                            }
-                        }
+                // On a terminal (raw mode, see `KeyMode`) every key is a command; otherwise lines.
+                let got = if keys {
+                    match r.read(&mut byte) {
+                        Ok(1) => parse_command(&(byte[0] as char).to_string()),
+                        _ => break,
+                    }
+                } else {
+                    line.clear();
+                    match r.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => parse_command(&line),
+                    }
+                };
+                if let Some(c) = got {
+                    if tx.send(c).is_err() {
+                        break;
                     }
                 }
             }
         });
     }
     rx
+}
+
+/// Puts a terminal stdin into non-canonical, no-echo mode so single keys arrive at once;
+/// restores the previous mode when dropped.
+struct KeyMode {
+    #[cfg(unix)]
+    saved: Option<libc::termios>,
+}
+
+impl KeyMode {
+    fn enable(on: bool) -> KeyMode {
+        #[cfg(unix)]
+        {
+            if !on {
+                return KeyMode { saved: None };
+            }
+            // SAFETY: tcgetattr/tcsetattr on fd 0 with a properly sized, initialised struct.
+            unsafe {
+                let mut t: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(0, &mut t) != 0 {
+                    return KeyMode { saved: None };
+                }
+                let saved = t;
+                t.c_lflag &= !(libc::ICANON | libc::ECHO);
+                t.c_cc[libc::VMIN] = 1;
+                t.c_cc[libc::VTIME] = 0;
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+                KeyMode { saved: Some(saved) }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = on;
+            KeyMode {}
+        }
+    }
+}
+
+impl Drop for KeyMode {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(t) = self.saved {
+            // SAFETY: restores the attributes read in `enable`.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+            }
+        }
+    }
 }
 
 /// Plays into a writer at the nominal rate on the system clock (for `-` and WAV outputs).
