@@ -642,6 +642,7 @@ fn status_line(s: &Stats, host_xruns: u64, fixed_ms: f64) -> String {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn control_loop(
     args: &Args,
     params: &mut Params,
