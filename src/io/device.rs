@@ -294,6 +294,8 @@ macro_rules! by_format {
             SampleFormat::U16 => $f::<u16>($($arg),*),
             SampleFormat::U32 => $f::<u32>($($arg),*),
             SampleFormat::U64 => $f::<u64>($($arg),*),
+            SampleFormat::I24 => $f::<cpal::I24>($($arg),*),
+            SampleFormat::U24 => $f::<cpal::U24>($($arg),*),
             other => bail!("sample format {other:?} is not supported"),
         }
     };
