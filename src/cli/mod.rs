@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod devices;
+pub mod filter;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,12 @@ pub struct Cli {
 pub enum Command {
     /// List the presets with their key values.
     Presets,
+    /// Filter a WAV file or a raw sample stream (files and pipes).
+    #[command(
+        after_help = "Examples (rtl_fm | specgate | aplay, files, --noise-clip): specgate filter --help",
+        after_long_help = filter::EXAMPLES
+    )]
+    Filter(Box<filter::FilterArgs>),
     /// List every audio host's input and output devices.
     Devices,
     /// Filter live: from a device (or stdin, or UDP) to a device (or stdout, or a WAV file).
@@ -30,6 +37,7 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Presets => common::print_presets(),
+        Command::Filter(a) => filter::run(*a),
         Command::Devices => devices::run(),
         Command::Run(a) => run::run(a),
     };
