@@ -1,5 +1,6 @@
 //! Real-time enforcement for the live path: the input callback body, the worker loop body
-//! (with the real engine, rate conversion, drift control, control messages and statistics)
+//! (with the real engine, rate conversion, drift control, control messages — parameters,
+//! bypass, learning a noise profile — and statistics)
 //! and the output callback body run thousands of times under a counting allocator, which must
 //! see no allocation and no deallocation.
 
@@ -80,6 +81,7 @@ fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: u
             500 => h.control.send(Control::Params(louder.clone())).unwrap(),
             900 => h.control.send(Control::Bypass(true)).unwrap(),
             1300 => h.control.send(Control::Bypass(false)).unwrap(),
+            1500 => h.control.send(Control::Learn(0.5)).unwrap(),
             _ => {}
         }
         for (i, x) in ibuf.iter_mut().enumerate() {

@@ -62,7 +62,6 @@ impl Processor for Engine {
         match c {
             Control::Params(p) => self.update_params(p),
             Control::Bypass(on) => self.set_bypass(*on),
-            // Engine::learn allocates a fresh profile accumulator (a control event, not per hop).
             Control::Learn(s) => self.learn(*s),
             Control::Target(_) => {}
         }
