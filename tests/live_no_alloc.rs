@@ -70,7 +70,7 @@ fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: u
     let out_period = out_rate as usize / 100;
     let mut ibuf = vec![0.0f32; in_period * in_ch];
     let mut obuf = vec![0.0f32; out_period * out_ch];
-    let mut louder = params.clone();
+    let mut louder = params;
     louder.reduction_db = 24.0;
     let mut t_ns = 0u64;
     let mut phase = 0.0f32;
@@ -78,7 +78,7 @@ fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: u
     for k in 0..3000u64 {
         // Control messages are sent from the control thread (outside the armed region).
         match k {
-            500 => h.control.send(Control::Params(louder.clone())).unwrap(),
+            500 => h.control.send(Control::Params(louder)).unwrap(),
             900 => h.control.send(Control::Bypass(true)).unwrap(),
             1300 => h.control.send(Control::Bypass(false)).unwrap(),
             1500 => h.control.send(Control::Learn(0.5)).unwrap(),

@@ -680,12 +680,12 @@ fn control_loop(
                 Command::Quit => return End::Stop,
                 Command::Threshold(d) => {
                     params.threshold_db = (params.threshold_db + d).clamp(-20.0, 60.0);
-                    let _ = h.control.try_send(Control::Params(params.clone()));
+                    let _ = h.control.try_send(Control::Params(*params));
                     format!("threshold {:.1} dB", params.threshold_db)
                 }
                 Command::Reduction(d) => {
                     params.reduction_db = (params.reduction_db + d).clamp(0.0, 120.0);
-                    let _ = h.control.try_send(Control::Params(params.clone()));
+                    let _ = h.control.try_send(Control::Params(*params));
                     format!("reduction {:.1} dB", params.reduction_db)
                 }
                 Command::ToggleBypass => {
@@ -700,7 +700,7 @@ fn control_loop(
                         Ok(mut p) => {
                             p.bypass = params.bypass;
                             *params = p;
-                            let _ = h.control.try_send(Control::Params(params.clone()));
+                            let _ = h.control.try_send(Control::Params(*params));
                             format!("preset {name} (gain keys; frame geometry needs a restart)")
                         }
                         Err(e) => format!("preset {name}: {e}"),
