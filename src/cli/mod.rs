@@ -2,7 +2,9 @@
 //! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
 
 pub mod common;
+pub mod devices;
 pub mod filter;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +26,10 @@ pub enum Command {
         after_long_help = filter::EXAMPLES
     )]
     Filter(Box<filter::FilterArgs>),
+    /// List every audio host's input and output devices.
+    Devices,
+    /// Filter live: from a device (or stdin, or UDP) to a device (or stdout, or a WAV file).
+    Run(Box<run::Args>),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -32,6 +38,8 @@ pub fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Presets => common::print_presets(),
         Command::Filter(a) => filter::run(*a),
+        Command::Devices => devices::run(),
+        Command::Run(a) => run::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -7,7 +7,10 @@
 //! the bit-exact bypass uses: `f32` carries 8/16/24-bit samples exactly but not 32-bit ones.
 
 pub mod atomic;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod raw;
+pub mod udp;
 pub mod wav;
 
 use std::fmt;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# .ci/audio-rig.sh: a private PulseAudio server with virtual devices for specgate's live end-to-end tests.
+# Adapted from the verified recipe in the team notes (audio-rig.md): PulseAudio 16 + cpal's ALSA host via
+# the ALSA `pulse` plugin; null sinks run on the system monotonic clock in real time.
+# Usage (bash):  source .ci/audio-rig.sh; audio_rig_install; audio_rig_start; trap audio_rig_stop EXIT
+#   rig_in          sink:   harness plays the stimulus here (paplay -d rig_in ...)   = channel FL of rig_bus
+#   rig_in.monitor  source: program under test CAPTURES here (default source)
+#   rig_out         sink:   program under test PLAYS here (default sink)            = channel FR of rig_bus
+#   rig_bus.monitor source: 2 ch, L = stimulus as fed, R = program output, ONE clock (exact delay)
+# ALSA PCMs for cpal's default ALSA host: rig_capture, rig_playback (also "default"/"pulse").
+AUDIO_RIG_RATE=${AUDIO_RIG_RATE:-48000}
+
+audio_rig_install() {
+  if command -v pulseaudio >/dev/null && command -v pactl >/dev/null \
+     && [ -e /usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so ] \
+     && dpkg -s libasound2-dev pkg-config >/dev/null 2>&1; then return 0; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    pulseaudio pulseaudio-utils libasound2-plugins libasound2-dev pkg-config >/dev/null
+}
+
+audio_rig_start() {
+  AUDIO_RIG_DIR=$(mktemp -d /tmp/audio-rig.XXXXXX)
+  mkdir -p "$AUDIO_RIG_DIR/run" "$AUDIO_RIG_DIR/home"
+  local r=$AUDIO_RIG_RATE i
+  cat > "$AUDIO_RIG_DIR/rig.pa" <<PA
+load-module module-native-protocol-unix socket=$AUDIO_RIG_DIR/run/native auth-anonymous=1
+load-module module-null-sink sink_name=rig_bus norewinds=1 format=float32le rate=$r channels=2 channel_map=front-left,front-right sink_properties=device.description=RigBus
+load-module module-remap-sink sink_name=rig_in master=rig_bus format=float32le rate=$r channels=1 channel_map=mono master_channel_map=front-left remix=no sink_properties=device.description=RigIn
+load-module module-remap-sink sink_name=rig_out master=rig_bus format=float32le rate=$r channels=1 channel_map=mono master_channel_map=front-right remix=no sink_properties=device.description=RigOut
+set-default-source rig_in.monitor
+set-default-sink rig_out
+PA
+  cat > "$AUDIO_RIG_DIR/asound.conf" <<ALSA
+pcm.rig_capture  { type pulse device "rig_in.monitor" hint { show on description "Rig capture (rig_in.monitor)" } }
+pcm.rig_playback { type pulse device "rig_out"        hint { show on description "Rig playback (rig_out)" } }
+ALSA
+  HOME=$AUDIO_RIG_DIR/home XDG_RUNTIME_DIR=$AUDIO_RIG_DIR/run PULSE_STATE_PATH=$AUDIO_RIG_DIR/home \
+    pulseaudio -n -F "$AUDIO_RIG_DIR/rig.pa" --daemonize=no --system=false --use-pid-file=no \
+      --exit-idle-time=-1 --disallow-exit --disable-shm=yes \
+      --log-target=file:"$AUDIO_RIG_DIR/pulseaudio.log" </dev/null >/dev/null 2>&1 &
+  AUDIO_RIG_PA_PID=$!
+  export AUDIO_RIG_DIR AUDIO_RIG_PA_PID
+  export PULSE_SERVER=unix:$AUDIO_RIG_DIR/run/native     # pactl/parec/paplay, ALSA pulse plugin, cpal pulseaudio host
+  export PULSE_COOKIE=$AUDIO_RIG_DIR/home/cookie          # keep clients out of ~/.config/pulse
+  export ALSA_CONFIG_PATH=/usr/share/alsa/alsa.conf:$AUDIO_RIG_DIR/asound.conf
+  export AUDIO_RIG_CPAL_IN=alsa:rig_capture AUDIO_RIG_CPAL_OUT=alsa:rig_playback        # cpal DeviceId strings
+  export AUDIO_RIG_PA_IN=pulseaudio:rig_in.monitor AUDIO_RIG_PA_OUT=pulseaudio:rig_out  # for cpal "pulseaudio" host
+  for i in $(seq 1 100); do
+    pactl info >/dev/null 2>&1 && return 0
+    kill -0 "$AUDIO_RIG_PA_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "audio rig: pulseaudio did not come up; log:" >&2; cat "$AUDIO_RIG_DIR/pulseaudio.log" >&2
+  audio_rig_stop; return 1
+}
+
+# Idle null sinks render 2 s ahead: call right after attaching the recorder so its data starts at once.
+audio_rig_wake() { pactl suspend-sink rig_bus 1 && pactl suspend-sink rig_bus 0; }
+
+audio_rig_stop() {
+  local pid=${AUDIO_RIG_PA_PID:-} i
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
+    wait "$pid" 2>/dev/null || true
+  fi
+  case ${AUDIO_RIG_DIR:-} in /tmp/audio-rig.*) rm -rf "$AUDIO_RIG_DIR";; esac
+  unset AUDIO_RIG_PA_PID AUDIO_RIG_DIR PULSE_SERVER PULSE_COOKIE ALSA_CONFIG_PATH
+  return 0
+}

@@ -1,0 +1,930 @@
+//! `specgate run`: live filtering from a device (or a pipe, or UDP) to a device (or a pipe, or
+//! a WAV file) at a fixed, reported latency, with live control and a status line.
+
+use super::common::FilterOptions;
+use crate::engine::{Engine, SignalKind};
+use crate::live::core::{
+    self, build, monotonic_ns, ChannelMap, Control, Handles, PipeConfig, Stats,
+};
+use crate::params::{self, Params, ParamsPatch};
+use anyhow::{bail, Context};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Input: a device (id, exact name, unique substring, or `default`), `-` (raw PCM on stdin),
+    /// or `udp:[HOST:]PORT` (raw PCM datagrams; binds 127.0.0.1 unless HOST is given).
+    #[arg(long, short = 'i', default_value = "default")]
+    pub input: String,
+    /// Output: a device, `-` (raw PCM on stdout), or FILE.wav.
+    #[arg(long, short = 'o', default_value = "default")]
+    pub output: String,
+    /// Audio host (e.g. ALSA, JACK, PulseAudio where available); default: the system's.
+    #[arg(long)]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterOptions,
+    /// Jitter cushion in ms (default: derived from the device periods).
+    #[arg(long)]
+    pub buffer_ms: Option<f64>,
+    /// Processing rate (e.g. 48000 or 48k); default: the input rate.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<u32>,
+    /// Rate of `-`/udp input and of `-`/WAV output (default 48k).
+    #[arg(long, value_parser = parse_rate, default_value = "48000")]
+    pub raw_rate: u32,
+    /// Raw PCM format on stdin/stdout/UDP: s16le or f32le.
+    #[arg(long, default_value = "s16le")]
+    pub raw_format: RawFormat,
+    /// Channel of a multichannel input to process: a number (1 = first), `mean`, or `all`.
+    #[arg(long, default_value = "mean")]
+    pub channel: String,
+    /// Status line interval in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub status_interval: f64,
+    /// No status line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Read control commands from this file/FIFO (one per line) instead of stdin.
+    #[arg(long)]
+    pub control: Option<std::path::PathBuf>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Exit with an error when a device disappears instead of waiting for it to return.
+    #[arg(long)]
+    pub no_reconnect: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RawFormat {
+    S16le,
+    F32le,
+}
+
+impl RawFormat {
+    fn bytes(self) -> usize {
+        match self {
+            RawFormat::S16le => 2,
+            RawFormat::F32le => 4,
+        }
+    }
+    fn decode(self, b: &[u8], out: &mut Vec<f32>) {
+        out.clear();
+        match self {
+            RawFormat::S16le => out.extend(
+                b.chunks_exact(2)
+                    .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0),
+            ),
+            RawFormat::F32le => out.extend(
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ),
+        }
+    }
+    fn encode(self, x: &[f32], out: &mut Vec<u8>) {
+        out.clear();
+        for v in x {
+            match self {
+                RawFormat::S16le => out.extend_from_slice(
+                    &((v * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes(),
+                ),
+                RawFormat::F32le => out.extend_from_slice(&v.to_le_bytes()),
+            }
+        }
+    }
+}
+
+/// `48000`, `48k`, `44.1k`.
+pub fn parse_rate(s: &str) -> Result<u32, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, k) = match t.strip_suffix('k') {
+        Some(n) => (n, 1000.0),
+        None => (t.as_str(), 1.0),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a sample rate"))?;
+    let r = (v * k).round();
+    if !(1000.0..=1_536_000.0).contains(&r) {
+        return Err(format!("sample rate {r} Hz is out of range"));
+    }
+    Ok(r as u32)
+}
+
+fn parse_channel(s: &str) -> anyhow::Result<ChannelMap> {
+    match s.to_ascii_lowercase().as_str() {
+        "mean" => Ok(ChannelMap::Mean),
+        "all" => Ok(ChannelMap::All),
+        n => match n.parse::<usize>() {
+            Ok(k) if k >= 1 => Ok(ChannelMap::Pick(k - 1)),
+            _ => {
+                bail!("--channel must be a channel number (1 = first), `mean` or `all`, not '{s}'")
+            }
+        },
+    }
+}
+
+/// A live control command (keys on a terminal, lines on a FIFO).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Threshold(f64),
+    Reduction(f64),
+    NextPreset,
+    ToggleBypass,
+    Learn(f64),
+    Quit,
+}
+
+/// Parses one command line: `t`/`T` threshold −/+1 dB, `r`/`R` reduction −/+3 dB, `p` next
+/// preset, `b` bypass, `l [N]` learn N seconds (default 2), `q` quit.
+pub fn parse_command(line: &str) -> Option<Command> {
+    let l = line.trim();
+    let mut it = l.split_whitespace();
+    let head = it.next()?;
+    Some(match head {
+        "t" => Command::Threshold(-1.0),
+        "T" => Command::Threshold(1.0),
+        "r" => Command::Reduction(-3.0),
+        "R" => Command::Reduction(3.0),
+        "p" | "P" => Command::NextPreset,
+        "b" | "B" => Command::ToggleBypass,
+        "l" | "L" => Command::Learn(
+            it.next()
+                .and_then(|n| n.parse().ok())
+                .filter(|n: &f64| *n > 0.0 && *n <= 3600.0)
+                .unwrap_or(2.0),
+        ),
+        "q" | "Q" => Command::Quit,
+        _ => return None,
+    })
+}
+
+#[cfg_attr(not(feature = "device"), allow(dead_code))]
+enum Source {
+    Device(String),
+    Stdin,
+    Udp(std::net::SocketAddr),
+}
+#[cfg_attr(not(feature = "device"), allow(dead_code))]
+enum Sink {
+    Device(String),
+    Stdout,
+    Wav(std::path::PathBuf),
+}
+
+fn parse_source(s: &str) -> anyhow::Result<Source> {
+    if s == "-" {
+        return Ok(Source::Stdin);
+    }
+    if let Some(rest) = s.strip_prefix("udp:") {
+        let addr = if rest.contains(':') {
+            rest.to_string()
+        } else {
+            format!("127.0.0.1:{rest}")
+        };
+        let a = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+            .ok()
+            .and_then(|mut a| a.next())
+            .with_context(|| format!("'{s}' is not a UDP address (udp:PORT or udp:HOST:PORT)"))?;
+        return Ok(Source::Udp(a));
+    }
+    Ok(Source::Device(s.to_string()))
+}
+
+fn parse_sink(s: &str) -> Sink {
+    if s == "-" {
+        Sink::Stdout
+    } else if s.to_ascii_lowercase().ends_with(".wav") {
+        Sink::Wav(s.into())
+    } else {
+        Sink::Device(s.to_string())
+    }
+}
+
+/// Where the clocked sink sends its samples.
+type Writer = Box<dyn FnMut(&[f32]) -> std::io::Result<()> + Send>;
+
+/// How a session ended.
+enum End {
+    Stop,
+    Lost(String),
+}
+
+pub fn run(args: Box<Args>) -> anyhow::Result<()> {
+    let params = args.filter.resolve()?;
+    let map = parse_channel(&args.channel)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Relaxed))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let _ = monotonic_ns();
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(500);
+    let _keys = KeyMode::enable(
+        args.control.is_none() && args.input != "-" && std::io::stdin().is_terminal(),
+    );
+    let mut params = params;
+    loop {
+        match session(&args, &mut params, map, &stop, started) {
+            Ok(End::Stop) => return Ok(()),
+            Ok(End::Lost(what)) | Err(Lost(what)) => {
+                if args.no_reconnect {
+                    bail!("{what}");
+                }
+                eprintln!(
+                    "specgate: {what}; retrying in {:.1} s",
+                    backoff.as_secs_f64()
+                );
+            }
+            Err(Fatal(e)) => return Err(e),
+        }
+        let until = Instant::now() + backoff;
+        while Instant::now() < until {
+            if stop.load(Relaxed) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Session errors: a device that is missing now may come back; anything else is fatal.
+#[cfg_attr(not(feature = "device"), allow(dead_code))]
+enum SessionError {
+    Lost(String),
+    Fatal(anyhow::Error),
+}
+use SessionError::{Fatal, Lost};
+
+impl From<anyhow::Error> for SessionError {
+    fn from(e: anyhow::Error) -> Self {
+        Fatal(e)
+    }
+}
+
+struct Budget {
+    algorithmic_ms: f64,
+    resample_ms: f64,
+    cushion_ms: f64,
+}
+
+fn session(
+    args: &Args,
+    params: &mut Params,
+    map: ChannelMap,
+    stop: &Arc<AtomicBool>,
+    started: Instant,
+) -> Result<End, SessionError> {
+    let source = parse_source(&args.input)?;
+    let sink = parse_sink(&args.output);
+    let host = args.host.as_deref();
+    #[cfg(feature = "device")]
+    use crate::io::device;
+    #[cfg(feature = "device")]
+    let open_dev =
+        |q: &str, input: bool, rate: Option<u32>| -> Result<device::Opened, SessionError> {
+            device::open(host, q, input, rate).map_err(|e| {
+                let msg = format!("{e:#}");
+                // Unknown/ambiguous names are user errors; an absent or failing device may return.
+                if msg.contains("matches") || msg.contains("unknown audio host") {
+                    Fatal(e)
+                } else {
+                    Lost(format!(
+                        "{} device unavailable: {msg}",
+                        if input { "input" } else { "output" }
+                    ))
+                }
+            })
+        };
+    #[cfg(not(feature = "device"))]
+    if matches!(source, Source::Device(_)) || matches!(sink, Sink::Device(_)) {
+        return Err(Fatal(anyhow::anyhow!(
+            "this build has no audio device support"
+        )));
+    }
+    let _ = host;
+
+    // Input side: rate, channels, period.
+    #[cfg(feature = "device")]
+    let in_dev = match &source {
+        // Devices run at their own default rate; --rate sets only the processing rate.
+        Source::Device(q) => Some(open_dev(q, true, None)?),
+        _ => None,
+    };
+    #[cfg(feature = "device")]
+    let (in_rate, in_ch, in_period) = match &in_dev {
+        Some(d) => (
+            d.config.sample_rate,
+            d.config.channels as usize,
+            d.period_frames(),
+        ),
+        None => (args.raw_rate, 1, Some(args.raw_rate / 100)),
+    };
+    #[cfg(not(feature = "device"))]
+    let (in_rate, in_ch, in_period) = (args.raw_rate, 1usize, Some(args.raw_rate / 100));
+    let proc_rate = args.rate.unwrap_or(in_rate);
+    let proc_ch = map.proc_channels(in_ch);
+    #[cfg(feature = "device")]
+    let out_dev = match &sink {
+        Sink::Device(q) => Some(open_dev(q, false, Some(in_rate))?),
+        _ => None,
+    };
+    #[cfg(feature = "device")]
+    let (out_rate, out_ch, out_period) = match &out_dev {
+        Some(d) => (
+            d.config.sample_rate,
+            d.config.channels as usize,
+            d.period_frames(),
+        ),
+        None => (proc_rate, proc_ch, Some(proc_rate / 100)),
+    };
+    #[cfg(not(feature = "device"))]
+    let (out_rate, out_ch, out_period) = (proc_rate, proc_ch, Some(proc_rate / 100));
+
+    let engine =
+        Engine::new(params, proc_rate, proc_ch, SignalKind::Real).map_err(|e| Fatal(e.into()))?;
+    let hop_s = engine.stft_config().hop as f64 / proc_rate as f64;
+    let wake = (hop_s / 4.0).clamp(0.0005, 0.005);
+    let period_s = |p: Option<u32>, r: u32| p.map_or(0.010, |p| p as f64 / r as f64).max(0.001);
+    let cushion = match args.buffer_ms {
+        Some(ms) if ms > 0.0 && ms <= 2000.0 => ms / 1000.0,
+        Some(ms) => {
+            return Err(Fatal(anyhow::anyhow!(
+                "--buffer-ms {ms} is out of range (0, 2000]"
+            )))
+        }
+        None => core::default_cushion_s(
+            period_s(in_period, in_rate),
+            period_s(out_period, out_rate),
+            wake,
+            proc_rate,
+        ),
+    };
+    let cfg = PipeConfig {
+        in_rate,
+        proc_rate,
+        out_rate,
+        in_device_channels: in_ch,
+        out_device_channels: out_ch,
+        map,
+        cushion_s: cushion,
+        stats_interval_s: args.status_interval.max(0.05),
+    };
+    let (inp, mut worker, out, handles) = build(cfg, engine).map_err(|e| Fatal(e.into()))?;
+    let algorithmic = worker.processor().latency_samples() as f64 / proc_rate as f64;
+    let worker_latency_s = worker.fixed_delay_s();
+    let budget = Budget {
+        algorithmic_ms: algorithmic * 1e3,
+        resample_ms: (worker.fixed_delay_s() - algorithmic) * 1e3,
+        cushion_ms: cushion * 1e3,
+    };
+
+    // Worker thread: does all available work, then sleeps a quarter hop.
+    let wstop = Arc::new(AtomicBool::new(false));
+    let worker_thread = {
+        let wstop = wstop.clone();
+        std::thread::Builder::new()
+            .name("specgate-worker".into())
+            .spawn(move || {
+                core::promote_to_realtime(50);
+                while !wstop.load(Relaxed) {
+                    worker.step(monotonic_ns());
+                    std::thread::park_timeout(Duration::from_secs_f64(wake));
+                }
+            })
+            .map_err(|e| Fatal(e.into()))?
+    };
+    let io_stop = Arc::new(AtomicBool::new(false));
+    let mut threads = vec![];
+    #[cfg(feature = "device")]
+    let status = Arc::new(device::DeviceStatus::default());
+    #[cfg(feature = "device")]
+    let mut streams = vec![];
+
+    // Output first, so it is pulling when input arrives.
+    let wav_tmp;
+    match &sink {
+        #[cfg(feature = "device")]
+        Sink::Device(_) => {
+            let d = out_dev.as_ref().expect("opened");
+            streams.push(
+                device::start_output(d, out, status.clone())
+                    .map_err(|e| Lost(format!("output device failed: {e:#}")))?,
+            );
+            wav_tmp = None;
+        }
+        #[cfg(not(feature = "device"))]
+        Sink::Device(_) => unreachable!(),
+        Sink::Stdout | Sink::Wav(_) => {
+            let (writer, tmp): (Writer, _) = match &sink {
+                Sink::Stdout => {
+                    let fmt = args.raw_format;
+                    let mut so = std::io::stdout();
+                    let mut bytes = Vec::new();
+                    (
+                        Box::new(move |x: &[f32]| {
+                            fmt.encode(x, &mut bytes);
+                            so.write_all(&bytes)?;
+                            so.flush()
+                        }),
+                        None,
+                    )
+                }
+                Sink::Wav(path) => {
+                    let dir = path
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(std::path::Path::new("."));
+                    let tmp = tempfile::Builder::new()
+                        .prefix(".specgate-")
+                        .suffix(".wav.part")
+                        .tempfile_in(dir)
+                        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+                    let spec = hound::WavSpec {
+                        channels: out_ch as u16,
+                        sample_rate: out_rate,
+                        bits_per_sample: 32,
+                        sample_format: hound::SampleFormat::Float,
+                    };
+                    let w = hound::WavWriter::new(
+                        std::io::BufWriter::new(tmp.reopen().map_err(|e| Fatal(e.into()))?),
+                        spec,
+                    )
+                    .map_err(|e| Fatal(e.into()))?;
+                    let w = Arc::new(std::sync::Mutex::new(Some(w)));
+                    let w2 = w.clone();
+                    (
+                        Box::new(move |x: &[f32]| {
+                            if let Some(w) = w2.lock().expect("wav writer").as_mut() {
+                                for v in x {
+                                    w.write_sample(*v).map_err(std::io::Error::other)?;
+                                }
+                            }
+                            Ok(())
+                        }),
+                        Some((tmp, w, path.clone())),
+                    )
+                }
+                Sink::Device(_) => unreachable!(),
+            };
+            wav_tmp = tmp;
+            threads.push(clocked_sink(
+                out,
+                out_rate,
+                out_ch,
+                writer,
+                io_stop.clone(),
+                stop.clone(),
+            ));
+        }
+    }
+    match &source {
+        #[cfg(feature = "device")]
+        Source::Device(_) => {
+            let d = in_dev.as_ref().expect("opened");
+            streams.push(
+                device::start_input(d, inp, status.clone())
+                    .map_err(|e| Lost(format!("input device failed: {e:#}")))?,
+            );
+        }
+        #[cfg(not(feature = "device"))]
+        Source::Device(_) => unreachable!(),
+        Source::Stdin => {
+            let pace = cushion + 0.01;
+            let tail = worker_latency_s + cushion + 0.1;
+            threads.push(stdin_source(
+                inp,
+                args.raw_format,
+                (in_rate, out_rate),
+                pace,
+                tail,
+                io_stop.clone(),
+                stop.clone(),
+            ))
+        }
+        Source::Udp(a) => {
+            let sock =
+                std::net::UdpSocket::bind(a).with_context(|| format!("cannot bind UDP {a}"))?;
+            let fmt = args.raw_format;
+            threads.push(crate::io::udp::spawn_source(
+                sock,
+                inp,
+                move |b, out| fmt.decode(b, out),
+                in_rate,
+                io_stop.clone(),
+            ));
+        }
+    }
+
+    // Control commands.
+    let cmd_rx = command_source(args, &source);
+
+    // Budget: the devices' own delays (capture → input callback, output callback → playback)
+    // are known once the callbacks have run; they add to what the drift loop holds.
+    #[cfg(feature = "device")]
+    let dev_ms = {
+        let (mut si, mut so, mut n) = (0u64, 0u64, 0u64);
+        for _ in 0..25 {
+            std::thread::sleep(Duration::from_millis(20));
+            si += status.in_latency_ns.load(Relaxed);
+            so += status.out_latency_ns.load(Relaxed);
+            n += 1;
+        }
+        let (i, o) = (si as f64 / n as f64 * 1e-6, so as f64 * 1e-6 / n as f64);
+        if !args.quiet {
+            eprintln!("device delays reported by the host: capture {i:.2} ms, playback {o:.2} ms");
+        }
+        i + o
+    };
+    #[cfg(not(feature = "device"))]
+    let dev_ms = {
+        std::thread::sleep(Duration::from_millis(300));
+        0.0
+    };
+    eprintln!(
+        "specgate: {} → {} | {} Hz {} ch → {} Hz → {} Hz {} ch",
+        args.input, args.output, in_rate, in_ch, proc_rate, out_rate, out_ch
+    );
+    eprintln!(
+        "latency budget: algorithmic {:.2} ms + resampling {:.2} ms + cushion {:.2} ms + device {:.2} ms = {:.2} ms",
+        budget.algorithmic_ms,
+        budget.resample_ms,
+        budget.cushion_ms,
+        dev_ms,
+        budget.algorithmic_ms + budget.resample_ms + budget.cushion_ms + dev_ms
+    );
+
+    let fixed_ms = budget.algorithmic_ms + budget.resample_ms + dev_ms;
+    let end = control_loop(
+        args,
+        params,
+        &handles,
+        stop,
+        started,
+        &cmd_rx,
+        {
+            #[cfg(feature = "device")]
+            {
+                // A device can vanish without an error callback (e.g. its server was killed):
+                // a callback silent for 2 s counts as lost too.
+                let s = status.clone();
+                let sh = handles.shared.clone();
+                let (watch_in, watch_out) = (in_dev.is_some(), out_dev.is_some());
+                move || {
+                    let now = monotonic_ns();
+                    let stale = |t: u64| t > 0 && now.saturating_sub(t) > 2_000_000_000;
+                    let silent = (watch_in && stale(sh.input.read().0))
+                        || (watch_out && stale(sh.out_alive_ns.load(Relaxed)));
+                    (s.lost.load(Relaxed) || silent, s.xruns.load(Relaxed))
+                }
+            }
+            #[cfg(not(feature = "device"))]
+            {
+                || (false, 0u64)
+            }
+        },
+        fixed_ms,
+    );
+
+    // Shut down: input first, then output, then the worker.
+    #[cfg(feature = "device")]
+    drop(streams);
+    io_stop.store(true, Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    wstop.store(true, Relaxed);
+    worker_thread.thread().unpark();
+    let _ = worker_thread.join();
+    if let Some((tmp, w, path)) = wav_tmp {
+        if let Some(w) = w.lock().expect("wav writer").take() {
+            w.finalize().context("cannot finish the WAV file")?;
+        }
+        tmp.persist(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let last = handles.stats.try_iter().last();
+    if !args.quiet {
+        if let Some(s) = last {
+            #[cfg(feature = "device")]
+            let xruns = status.xruns.load(Relaxed);
+            #[cfg(not(feature = "device"))]
+            let xruns = 0;
+            eprintln!("{}", status_line(&s, xruns, fixed_ms));
+        }
+    }
+    Ok(end)
+}
+
+/// `fixed_ms`: algorithmic + resampling + device delays, added to the measured buffered time
+/// to give the current end-to-end latency.
+fn status_line(s: &Stats, host_xruns: u64, fixed_ms: f64) -> String {
+    format!(
+        "latency {:6.2} ms  in {:6.1} dBFS  out {:6.1} dBFS  atten {:5.1} dB  drift {:+7.1} ppm  buffered {:6.2} ms  fill {:6.2} ms  xruns in {} out {} dev {}  snaps {}",
+        fixed_ms + s.buffered_ms,
+        s.in_peak_db,
+        s.out_peak_db,
+        s.attenuation_db,
+        s.drift_ppm,
+        s.buffered_ms,
+        s.fill_ms,
+        s.in_overruns,
+        s.out_underruns + s.out_overruns,
+        host_xruns,
+        s.snaps
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn control_loop(
+    args: &Args,
+    params: &mut Params,
+    h: &Handles,
+    stop: &Arc<AtomicBool>,
+    started: Instant,
+    cmds: &crossbeam_channel::Receiver<Command>,
+    device: impl Fn() -> (bool, u64),
+    fixed_ms: f64,
+) -> End {
+    let mut preset_idx = params::PRESETS
+        .iter()
+        .position(|(n, _)| *n == args.filter.preset.to_ascii_lowercase())
+        .unwrap_or(0);
+    loop {
+        if stop.load(Relaxed) {
+            return End::Stop;
+        }
+        if let Some(d) = args.duration {
+            if started.elapsed().as_secs_f64() >= d {
+                return End::Stop;
+            }
+        }
+        let (lost, xruns) = device();
+        if lost {
+            return End::Lost("audio device disappeared".into());
+        }
+        while let Ok(s) = h.stats.try_recv() {
+            if !args.quiet {
+                eprintln!("{}", status_line(&s, xruns, fixed_ms));
+            }
+        }
+        while let Ok(c) = cmds.try_recv() {
+            let msg = match c {
+                Command::Quit => return End::Stop,
+                Command::Threshold(d) => {
+                    params.threshold_db = (params.threshold_db + d).clamp(-20.0, 60.0);
+                    let _ = h.control.try_send(Control::Params(*params));
+                    format!("threshold {:.1} dB", params.threshold_db)
+                }
+                Command::Reduction(d) => {
+                    params.reduction_db = (params.reduction_db + d).clamp(0.0, 120.0);
+                    let _ = h.control.try_send(Control::Params(*params));
+                    format!("reduction {:.1} dB", params.reduction_db)
+                }
+                Command::ToggleBypass => {
+                    params.bypass = !params.bypass;
+                    let _ = h.control.try_send(Control::Bypass(params.bypass));
+                    format!("bypass {}", if params.bypass { "on" } else { "off" })
+                }
+                Command::NextPreset => {
+                    preset_idx = (preset_idx + 1) % params::PRESETS.len();
+                    let name = params::PRESETS[preset_idx].0;
+                    match params::resolve(name, None, &ParamsPatch::default()) {
+                        Ok(mut p) => {
+                            p.bypass = params.bypass;
+                            *params = p;
+                            let _ = h.control.try_send(Control::Params(*params));
+                            format!("preset {name} (gain keys; frame geometry needs a restart)")
+                        }
+                        Err(e) => format!("preset {name}: {e}"),
+                    }
+                }
+                Command::Learn(s) => {
+                    let _ = h.control.try_send(Control::Learn(s));
+                    format!("learning the noise profile for {s} s")
+                }
+            };
+            eprintln!("specgate: {msg}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Commands from `--control FILE`, or from stdin when it is not the audio input.
+fn command_source(args: &Args, source: &Source) -> crossbeam_channel::Receiver<Command> {
+    let (tx, rx) = crossbeam_channel::bounded(64);
+    let keys = args.control.is_none()
+        && !matches!(source, Source::Stdin)
+        && std::io::stdin().is_terminal();
+    let reader: Option<Box<dyn BufRead + Send>> = match &args.control {
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => Some(Box::new(std::io::BufReader::new(f))),
+            Err(e) => {
+                eprintln!("specgate: cannot open control file {}: {e}", p.display());
+                None
+            }
+        },
+        None if !matches!(source, Source::Stdin) => {
+            if keys {
+                eprintln!("keys: t/T threshold −/+1 dB, r/R reduction −/+3 dB, p next preset, b bypass, l learn 2 s, q quit");
+            }
+            Some(Box::new(std::io::BufReader::new(std::io::stdin())))
+        }
+        None => None,
+    };
+    if let Some(mut r) = reader {
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let mut byte = [0u8; 1];
+            loop {
+                // On a terminal (raw mode, see `KeyMode`) every key is a command; otherwise lines.
+                let got = if keys {
+                    match r.read(&mut byte) {
+                        Ok(1) => parse_command(&(byte[0] as char).to_string()),
+                        _ => break,
+                    }
+                } else {
+                    line.clear();
+                    match r.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => parse_command(&line),
+                    }
+                };
+                if let Some(c) = got {
+                    if tx.send(c).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// Puts a terminal stdin into non-canonical, no-echo mode so single keys arrive at once;
+/// restores the previous mode when dropped.
+struct KeyMode {
+    #[cfg(unix)]
+    saved: Option<libc::termios>,
+}
+
+impl KeyMode {
+    fn enable(on: bool) -> KeyMode {
+        #[cfg(unix)]
+        {
+            if !on {
+                return KeyMode { saved: None };
+            }
+            // SAFETY: tcgetattr/tcsetattr on fd 0 with a properly sized, initialised struct.
+            unsafe {
+                let mut t: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(0, &mut t) != 0 {
+                    return KeyMode { saved: None };
+                }
+                let saved = t;
+                t.c_lflag &= !(libc::ICANON | libc::ECHO);
+                t.c_cc[libc::VMIN] = 1;
+                t.c_cc[libc::VTIME] = 0;
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+                KeyMode { saved: Some(saved) }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = on;
+            KeyMode {}
+        }
+    }
+}
+
+impl Drop for KeyMode {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(t) = self.saved {
+            // SAFETY: restores the attributes read in `enable`.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+            }
+        }
+    }
+}
+
+/// Plays into a writer at the nominal rate on the system clock (for `-` and WAV outputs).
+fn clocked_sink(
+    mut out: core::OutputEnd,
+    rate: u32,
+    ch: usize,
+    mut write: Writer,
+    io_stop: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let mut done = 0u64;
+        let mut buf = vec![0.0f32; (rate as usize / 10 + 1) * ch];
+        while !io_stop.load(Relaxed) {
+            let due = (t0.elapsed().as_secs_f64() * rate as f64) as u64;
+            while done < due {
+                let n = ((due - done) as usize).min(buf.len() / ch);
+                out.pull(&mut buf[..n * ch], monotonic_ns());
+                if write(&buf[..n * ch]).is_err() {
+                    // A closed pipe ends the run.
+                    stop.store(true, Relaxed);
+                    return;
+                }
+                done += n as u64;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+}
+
+/// Raw PCM from stdin, pushed as it arrives; a fast pipe (a file) is paced so that no more
+/// than `pace` seconds wait in the rings. At the end of the input, pushes `tail` seconds of
+/// silence to flush the filter, waits for it to play, and stops the run.
+fn stdin_source(
+    mut inp: core::InputEnd,
+    fmt: RawFormat,
+    (in_rate, out_rate): (u32, u32),
+    pace: f64,
+    tail: f64,
+    io_stop: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut bytes = vec![0u8; (in_rate as usize / 100).max(64) * fmt.bytes()];
+        let mut pending = Vec::new();
+        let mut samples = Vec::new();
+        let wait = |inp: &core::InputEnd| {
+            while inp.queued_s(in_rate, out_rate) > pace && !io_stop.load(Relaxed) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        };
+        while !io_stop.load(Relaxed) {
+            wait(&inp);
+            match stdin.read(&mut bytes) {
+                Ok(0) | Err(_) => {
+                    let zeros = vec![0.0f32; in_rate as usize / 100];
+                    let mut left = tail;
+                    while left > 0.0 && !io_stop.load(Relaxed) {
+                        wait(&inp);
+                        inp.push(&zeros, monotonic_ns());
+                        left -= 0.01;
+                    }
+                    std::thread::sleep(Duration::from_secs_f64(pace + 0.05));
+                    stop.store(true, Relaxed);
+                    return;
+                }
+                Ok(n) => {
+                    pending.extend_from_slice(&bytes[..n]);
+                    let whole = pending.len() / fmt.bytes() * fmt.bytes();
+                    fmt.decode(&pending[..whole], &mut samples);
+                    pending.drain(..whole);
+                    inp.push(&samples, monotonic_ns());
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_and_without_k() {
+        assert_eq!(parse_rate("48000"), Ok(48_000));
+        assert_eq!(parse_rate("48k"), Ok(48_000));
+        assert_eq!(parse_rate("44.1k"), Ok(44_100));
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("0").is_err());
+    }
+
+    #[test]
+    fn control_lines_map_to_commands() {
+        assert_eq!(parse_command("T\n"), Some(Command::Threshold(1.0)));
+        assert_eq!(parse_command("r"), Some(Command::Reduction(-3.0)));
+        assert_eq!(parse_command("l 5"), Some(Command::Learn(5.0)));
+        assert_eq!(parse_command("l"), Some(Command::Learn(2.0)));
+        assert_eq!(parse_command("l -3"), Some(Command::Learn(2.0)));
+        assert_eq!(parse_command("b"), Some(Command::ToggleBypass));
+        assert_eq!(parse_command("x"), None);
+        assert_eq!(parse_command(""), None);
+    }
+
+    #[test]
+    fn channel_option_accepts_numbers_mean_and_all() {
+        assert_eq!(parse_channel("2").unwrap(), ChannelMap::Pick(1));
+        assert_eq!(parse_channel("MEAN").unwrap(), ChannelMap::Mean);
+        assert_eq!(parse_channel("all").unwrap(), ChannelMap::All);
+        assert!(parse_channel("0").is_err());
+    }
+}

@@ -1,0 +1,402 @@
+//! The cpal adapter: the only module that touches an audio API. It lists devices, resolves a
+//! device query (see `live::select`), picks a stream configuration, and runs the live core's
+//! [`InputEnd`]/[`OutputEnd`] inside cpal callbacks, converting any sample format to f32 at the
+//! boundary into preallocated buffers.
+
+use crate::live::core::{monotonic_ns, InputEnd, OutputEnd, Shared, MAX_CALLBACK_FRAMES};
+use crate::live::select::{select, Candidate, Selection};
+use anyhow::{anyhow, bail, Context};
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Flags the error and data callbacks set (atomics only).
+#[derive(Debug, Default)]
+pub struct DeviceStatus {
+    /// Xruns the host reported.
+    pub xruns: AtomicU64,
+    /// The device went away (or the stream was invalidated).
+    pub lost: AtomicBool,
+    /// Capture → callback and callback → playback delays the host reports, ns.
+    pub in_latency_ns: AtomicU64,
+    pub out_latency_ns: AtomicU64,
+}
+
+/// A resolved device with the configuration we will open it with.
+pub struct Opened {
+    pub device: cpal::Device,
+    pub id: String,
+    pub name: String,
+    pub config: cpal::StreamConfig,
+    pub format: SampleFormat,
+}
+
+impl Opened {
+    /// Requested frames per callback (the host may differ), if fixed.
+    pub fn period_frames(&self) -> Option<u32> {
+        match self.config.buffer_size {
+            cpal::BufferSize::Fixed(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+fn pick_host(host: Option<&str>) -> anyhow::Result<cpal::Host> {
+    let ids = cpal::available_hosts();
+    match host {
+        None => Ok(cpal::default_host()),
+        Some(h) => {
+            let id = ids
+                .iter()
+                .find(|id| {
+                    id.name().eq_ignore_ascii_case(h) || id.to_string().eq_ignore_ascii_case(h)
+                })
+                .ok_or_else(|| {
+                    anyhow!(
+                        "unknown audio host '{h}'; available: {}",
+                        ids.iter().map(|i| i.name()).collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+            Ok(cpal::host_from_id(*id)?)
+        }
+    }
+}
+
+fn device_name(d: &cpal::Device) -> String {
+    d.description()
+        .map(|x| x.name().to_string())
+        .unwrap_or_else(|_| d.to_string())
+}
+
+fn device_id(d: &cpal::Device) -> String {
+    d.id().map(|i| i.to_string()).unwrap_or_default()
+}
+
+/// `specgate devices`: every host's devices with ids, names, default marks and configurations.
+pub fn print_devices() -> anyhow::Result<()> {
+    for hid in cpal::available_hosts() {
+        let host = match cpal::host_from_id(hid) {
+            Ok(h) => h,
+            Err(e) => {
+                println!("host {}: unavailable ({e})", hid.name());
+                continue;
+            }
+        };
+        println!("host {}:", hid.name());
+        let def_in = host.default_input_device().map(|d| device_id(&d));
+        let def_out = host.default_output_device().map(|d| device_id(&d));
+        let devices = match host.devices() {
+            Ok(d) => d,
+            Err(e) => {
+                println!("  cannot list devices: {e}");
+                continue;
+            }
+        };
+        for d in devices {
+            let id = device_id(&d);
+            let mut marks = vec![];
+            if def_in.as_deref() == Some(id.as_str()) {
+                marks.push("default input");
+            }
+            if def_out.as_deref() == Some(id.as_str()) {
+                marks.push("default output");
+            }
+            let marks = if marks.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", marks.join(", "))
+            };
+            println!("  {id}  \"{}\"{marks}", device_name(&d));
+            for (dir, cfgs) in [
+                (
+                    "in ",
+                    d.supported_input_configs().map(|c| c.collect::<Vec<_>>()),
+                ),
+                (
+                    "out",
+                    d.supported_output_configs().map(|c| c.collect::<Vec<_>>()),
+                ),
+            ] {
+                if let Ok(cfgs) = cfgs {
+                    // One line per (format, rates), with the channel counts as a range.
+                    let mut groups: Vec<(SampleFormat, u32, u32, u16, u16)> = vec![];
+                    for c in cfgs {
+                        let key = (c.sample_format(), c.min_sample_rate(), c.max_sample_rate());
+                        match groups.iter_mut().find(|g| (g.0, g.1, g.2) == key) {
+                            Some(g) => {
+                                g.3 = g.3.min(c.channels());
+                                g.4 = g.4.max(c.channels());
+                            }
+                            None => groups.push((key.0, key.1, key.2, c.channels(), c.channels())),
+                        }
+                    }
+                    for (fmt, lo, hi, c0, c1) in groups {
+                        let rates = if lo == hi {
+                            format!("{lo} Hz")
+                        } else {
+                            format!("{lo}–{hi} Hz")
+                        };
+                        let chans = if c0 == c1 {
+                            format!("{c0}")
+                        } else {
+                            format!("{c0}–{c1}")
+                        };
+                        println!("      {dir} {chans} ch  {rates}  {fmt:?}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `query` (id, exact name, unique substring, or `default`) on `host` (or the default
+/// host) to a device that can capture (`input`) or play.
+pub fn find(
+    host: Option<&str>,
+    query: &str,
+    input: bool,
+) -> anyhow::Result<(cpal::Device, String, String)> {
+    let kind = if input { "input" } else { "output" };
+    // A full cpal id names its own host.
+    if host.is_none() {
+        if let Ok(id) = query.parse::<cpal::DeviceId>() {
+            if let Ok(h) = cpal::host_from_id(id.host()) {
+                if let Some(d) = h.device_by_id(&id) {
+                    return Ok((d.clone(), device_id(&d), device_name(&d)));
+                }
+            }
+        }
+    }
+    let h = pick_host(host)?;
+    let devs: Vec<cpal::Device> = if input {
+        h.input_devices()?.collect()
+    } else {
+        h.output_devices()?.collect()
+    };
+    let cands: Vec<Candidate> = devs
+        .iter()
+        .map(|d| Candidate {
+            id: device_id(d),
+            name: device_name(d),
+        })
+        .collect();
+    let d = match select(query, &cands, kind)? {
+        Selection::Index(i) => devs[i].clone(),
+        Selection::Default => if input {
+            h.default_input_device()
+        } else {
+            h.default_output_device()
+        }
+        .ok_or_else(|| anyhow!("host {} has no default {kind} device", h.id().name()))?,
+    };
+    Ok((d.clone(), device_id(&d), device_name(&d)))
+}
+
+/// Opens `query` with a configuration: the device's default rate and channel count unless
+/// `rate` is given and supported; f32 when the device offers it at that rate, else its default
+/// format; callbacks of about 10 ms when the host accepts a fixed size.
+pub fn open(
+    host: Option<&str>,
+    query: &str,
+    input: bool,
+    rate: Option<u32>,
+) -> anyhow::Result<Opened> {
+    let (device, id, name) = find(host, query, input)?;
+    let kind = if input { "input" } else { "output" };
+    let def = if input {
+        device.default_input_config()
+    } else {
+        device.default_output_config()
+    }
+    .with_context(|| format!("{kind} device {id} (\"{name}\") has no usable configuration"))?;
+    let ranges: Vec<cpal::SupportedStreamConfigRange> = if input {
+        device.supported_input_configs()?.collect()
+    } else {
+        device.supported_output_configs()?.collect()
+    };
+    let channels = def.channels();
+    let mut sr = def.sample_rate();
+    if let Some(r) = rate {
+        if ranges.iter().any(|c| {
+            c.channels() == channels && c.min_sample_rate() <= r && r <= c.max_sample_rate()
+        }) {
+            sr = r;
+        }
+    }
+    let fits = |c: &&cpal::SupportedStreamConfigRange| {
+        c.channels() == channels && c.min_sample_rate() <= sr && sr <= c.max_sample_rate()
+    };
+    let chosen = ranges
+        .iter()
+        .filter(fits)
+        .find(|c| c.sample_format() == SampleFormat::F32)
+        .or_else(|| {
+            ranges
+                .iter()
+                .filter(fits)
+                .find(|c| c.sample_format() == def.sample_format())
+        });
+    let (format, buffer) = match chosen {
+        Some(c) => {
+            let want = (sr / 100).max(32);
+            let buf = match c.buffer_size() {
+                cpal::SupportedBufferSize::Range { min, max } if *min <= want && want <= *max => {
+                    cpal::BufferSize::Fixed(want)
+                }
+                _ => cpal::BufferSize::Default,
+            };
+            (c.sample_format(), buf)
+        }
+        None => (def.sample_format(), cpal::BufferSize::Default),
+    };
+    Ok(Opened {
+        device,
+        id,
+        name,
+        config: cpal::StreamConfig {
+            channels,
+            sample_rate: sr,
+            buffer_size: buffer,
+        },
+        format,
+    })
+}
+
+fn on_error(
+    status: Arc<DeviceStatus>,
+    shared: Arc<Shared>,
+) -> impl FnMut(cpal::Error) + Send + 'static {
+    move |e: cpal::Error| match e.kind() {
+        cpal::ErrorKind::Xrun => {
+            status.xruns.fetch_add(1, Relaxed);
+            // The drift loop re-aligns after a host xrun (it shifts the latency by a step).
+            shared.host_xruns.fetch_add(1, Relaxed);
+        }
+        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated => {
+            status.lost.store(true, Relaxed)
+        }
+        _ => {}
+    }
+}
+
+macro_rules! by_format {
+    ($fmt:expr, $f:ident, $($arg:expr),*) => {
+        match $fmt {
+            SampleFormat::F32 => $f::<f32>($($arg),*),
+            SampleFormat::F64 => $f::<f64>($($arg),*),
+            SampleFormat::I8 => $f::<i8>($($arg),*),
+            SampleFormat::I16 => $f::<i16>($($arg),*),
+            SampleFormat::I32 => $f::<i32>($($arg),*),
+            SampleFormat::I64 => $f::<i64>($($arg),*),
+            SampleFormat::U8 => $f::<u8>($($arg),*),
+            SampleFormat::U16 => $f::<u16>($($arg),*),
+            SampleFormat::U32 => $f::<u32>($($arg),*),
+            SampleFormat::U64 => $f::<u64>($($arg),*),
+            SampleFormat::I24 => $f::<cpal::I24>($($arg),*),
+            SampleFormat::U24 => $f::<cpal::U24>($($arg),*),
+            other => bail!("sample format {other:?} is not supported"),
+        }
+    };
+}
+
+/// Starts capturing into `end`.
+pub fn start_input(
+    o: &Opened,
+    end: InputEnd,
+    status: Arc<DeviceStatus>,
+) -> anyhow::Result<cpal::Stream> {
+    fn build<T>(
+        o: &Opened,
+        mut end: InputEnd,
+        status: Arc<DeviceStatus>,
+    ) -> anyhow::Result<cpal::Stream>
+    where
+        T: SizedSample + Send + 'static,
+        f32: FromSample<T>,
+    {
+        let ch = o.config.channels as usize;
+        let mut buf = vec![0.0f32; MAX_CALLBACK_FRAMES * ch];
+        let rate = o.config.sample_rate as u64;
+        let st = status.clone();
+        let shared = end.shared();
+        let s = o.device.build_input_stream::<T, _, _>(
+            o.config,
+            move |data: &[T], info: &cpal::InputCallbackInfo| {
+                // Stamp with the callback time. (The host-reported capture time would be free
+                // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
+                // and it stops tracking reality; lateness only biases the drift loop slightly.)
+                let now = monotonic_ns();
+                let ts = info.timestamp();
+                // Delay from the capture of the block's last frame to this callback.
+                let block = (data.len() / ch) as u64 * 1_000_000_000 / rate;
+                let lat = ts
+                    .callback
+                    .checked_duration_since(ts.capture)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                st.in_latency_ns.store(lat.saturating_sub(block), Relaxed);
+                for block in data.chunks(buf.len()) {
+                    for (y, x) in buf.iter_mut().zip(block) {
+                        *y = x.to_sample::<f32>();
+                    }
+                    end.push(&buf[..block.len()], now);
+                }
+            },
+            on_error(status, shared),
+            None,
+        )?;
+        s.play()?;
+        Ok(s)
+    }
+    by_format!(o.format, build, o, end, status)
+}
+
+/// Starts playing from `end`.
+pub fn start_output(
+    o: &Opened,
+    end: OutputEnd,
+    status: Arc<DeviceStatus>,
+) -> anyhow::Result<cpal::Stream> {
+    fn build<T>(
+        o: &Opened,
+        mut end: OutputEnd,
+        status: Arc<DeviceStatus>,
+    ) -> anyhow::Result<cpal::Stream>
+    where
+        T: SizedSample + FromSample<f32> + Send + 'static,
+    {
+        let ch = o.config.channels as usize;
+        let mut buf = vec![0.0f32; MAX_CALLBACK_FRAMES * ch];
+        let rate = o.config.sample_rate as u64;
+        let st = status.clone();
+        let shared = end.shared();
+        let s = o.device.build_output_stream::<T, _, _>(
+            o.config,
+            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+                let now = monotonic_ns();
+                let ts = info.timestamp();
+                let lat = ts
+                    .playback
+                    .checked_duration_since(ts.callback)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                st.out_latency_ns.store(lat, Relaxed);
+                // Stamp with the callback time (see the input side); the host-reported delay
+                // to playback goes into the latency budget.
+                let mut t = now;
+                for block in data.chunks_mut(buf.len()) {
+                    end.pull(&mut buf[..block.len()], t);
+                    for (y, x) in block.iter_mut().zip(&buf) {
+                        *y = T::from_sample(*x);
+                    }
+                    t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
+                }
+            },
+            on_error(status, shared),
+            None,
+        )?;
+        s.play()?;
+        Ok(s)
+    }
+    by_format!(o.format, build, o, end, status)
+}

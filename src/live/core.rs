@@ -1,0 +1,759 @@
+//! The live pipeline core, free of any audio API so that real device callbacks and simulated
+//! ones drive the same code:
+//!
+//! ```text
+//! InputEnd::push (input callback) → SPSC ring → Worker::step (thread) → SPSC ring → OutputEnd::pull
+//!                                   [rate conv A] → Processor → [drift resampler B]
+//! ```
+//!
+//! Rings carry f32 frames of the *processing* channel layout. Resampler A (sinc, fixed ratio)
+//! exists only when the input and processing rates differ; resampler B always runs and carries
+//! the drift correction (polynomial when processing and output rates are equal — a fractional
+//! delay of ±1000 ppm at most — sinc otherwise).
+//!
+//! Real time: `push`, `pull` and `step` never allocate, lock, block or print; everything is sized
+//! in [`build`]. Control messages arrive with `try_recv`, statistics leave with `try_send`.
+
+use super::drift::{Action, DriftController};
+use crate::engine::Engine;
+use crate::params::Params;
+use crossbeam_channel::{Receiver, Sender};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{
+    Adjustable, Async, FixedAsync, PolynomialDegree, Resampler, SincInterpolationParameters,
+    WindowFunction,
+};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
+use std::sync::Arc;
+
+/// Frames per worker processing chunk (at the processing rate).
+pub const CHUNK: usize = 64;
+/// Largest device callback handled in one piece (bigger callbacks are split).
+pub const MAX_CALLBACK_FRAMES: usize = 8192;
+/// Fade length on an underrun, frames.
+const FADE: usize = 32;
+
+/// What the worker runs: the engine, or a stand-in in tests.
+pub trait Processor: Send {
+    fn process(&mut self, input: &[f32], output: &mut [f32]);
+    /// Algorithmic latency, frames at the processing rate.
+    fn latency_frames(&self) -> usize;
+    /// Applies a control message (parameters, bypass, learn).
+    fn control(&mut self, _c: &Control) {}
+    /// Cumulative (energy in, energy out) for the attenuation readout.
+    fn energy(&self) -> (f64, f64) {
+        (0.0, 0.0)
+    }
+}
+
+impl Processor for Engine {
+    fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        Engine::process(self, input, output)
+    }
+    fn latency_frames(&self) -> usize {
+        self.latency_samples()
+    }
+    fn control(&mut self, c: &Control) {
+        match c {
+            Control::Params(p) => self.update_params(p),
+            Control::Bypass(on) => self.set_bypass(*on),
+            Control::Learn(s) => self.learn(*s),
+            Control::Target(_) => {}
+        }
+    }
+    fn energy(&self) -> (f64, f64) {
+        let s = self.stats();
+        (s.energy_in, s.energy_out)
+    }
+}
+
+/// Control messages for the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    Params(Params),
+    Bypass(bool),
+    /// Learn the noise profile over the next N seconds.
+    Learn(f64),
+    /// New target for the capture-to-playback time held by the drift loop (excluding fixed
+    /// delays), seconds; handled by the worker itself.
+    Target(f64),
+}
+
+/// A statistics snapshot, sent by the worker about once per `stats_interval`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    /// Peak levels over the interval, dBFS.
+    pub in_peak_db: f64,
+    pub out_peak_db: f64,
+    /// Mean gate attenuation over the interval, dB.
+    pub attenuation_db: f64,
+    pub drift_ppm: f64,
+    pub correction_ppm: f64,
+    /// Smoothed buffered time between the callbacks, ms.
+    pub buffered_ms: f64,
+    /// Output ring fill now, ms.
+    pub fill_ms: f64,
+    pub in_overruns: u64,
+    pub out_underruns: u64,
+    pub out_overruns: u64,
+    /// Silence inserted / frames dropped by the controller (start-up and xrun recovery).
+    pub snaps: u64,
+    pub frames_out: u64,
+}
+
+/// How device channels map onto processing channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelMap {
+    /// Process one channel (0-based) of the device.
+    Pick(usize),
+    /// Process the mean of all device channels.
+    Mean,
+    /// Process every channel.
+    All,
+}
+
+impl ChannelMap {
+    pub fn proc_channels(self, device_channels: usize) -> usize {
+        match self {
+            ChannelMap::All => device_channels,
+            _ => 1,
+        }
+    }
+}
+
+/// Asks for real-time (SCHED_FIFO) scheduling of the calling thread at `priority` (1–99).
+/// Returns false when not permitted (the audio still runs, with more risk of xruns under load).
+/// A single syscall: call it once per thread, e.g. on a callback's first run.
+pub fn promote_to_realtime(priority: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    unsafe {
+        let p = libc::sched_param {
+            sched_priority: priority,
+        };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &p) == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = priority;
+        false
+    }
+}
+
+/// Monotonic nanoseconds since the first call: the clock callbacks and the worker share.
+/// Lock-free after the first call (make it before starting streams).
+pub fn monotonic_ns() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
+/// Default jitter cushion: the time from capture to playback that the drift loop holds,
+/// excluding fixed delays. A sample waits up to one input period to be delivered, the output
+/// device takes a whole period at once, the worker may wake up to one interval late and needs a
+/// full chunk; plus one wake interval and 2 ms of margin for scheduling jitter.
+pub fn default_cushion_s(
+    in_period_s: f64,
+    out_period_s: f64,
+    worker_interval_s: f64,
+    proc_rate: u32,
+) -> f64 {
+    in_period_s + out_period_s + 2.0 * worker_interval_s + CHUNK as f64 / proc_rate as f64 + 0.002
+}
+
+/// A callback's running frame total and the time of its last update, published as a pair with
+/// a sequence lock (one writer: the callback; the reader retries on a torn read). Lock-free.
+#[derive(Debug, Default)]
+pub struct Stamp {
+    seq: AtomicU64,
+    t_ns: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Stamp {
+    fn add(&self, t_ns: u64, frames: u64) {
+        self.seq.fetch_add(1, AcqRel);
+        self.t_ns.store(t_ns, Release);
+        self.total.fetch_add(frames, Release);
+        self.seq.fetch_add(1, AcqRel);
+    }
+    /// (time of last update in ns, total frames).
+    pub fn read(&self) -> (u64, u64) {
+        loop {
+            let s0 = self.seq.load(Acquire);
+            if s0 % 2 == 0 {
+                let t = self.t_ns.load(Acquire);
+                let n = self.total.load(Acquire);
+                if self.seq.load(Acquire) == s0 {
+                    return (t, n);
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Counters shared between the callbacks and the worker (atomics only).
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Processing frames pushed into the input ring.
+    pub input: Stamp,
+    /// Frames taken from the output ring.
+    pub output: Stamp,
+    pub in_overruns: AtomicU64,
+    pub out_underruns: AtomicU64,
+    /// Time of the last output callback (ns, `monotonic_ns`), whether or not it played audio:
+    /// a watchdog sees a device that stopped calling back without reporting an error.
+    pub out_alive_ns: AtomicU64,
+    /// Xruns reported by the audio host (counted by the device adapter's error callback).
+    pub host_xruns: AtomicU64,
+    /// Frames the worker has pushed into the output ring in total (for pacing unclocked sources).
+    pub out_pushed: AtomicU64,
+    /// Set by the input side once data flows; the output side plays silence until then.
+    pub started: AtomicBool,
+    /// Peak |x| of the input since the worker last read it (f32 bits).
+    in_peak: AtomicU32,
+}
+
+/// Geometry of one pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct PipeConfig {
+    pub in_rate: u32,
+    pub proc_rate: u32,
+    pub out_rate: u32,
+    pub in_device_channels: usize,
+    pub out_device_channels: usize,
+    pub map: ChannelMap,
+    /// Target buffered time between callbacks (the jitter cushion), seconds.
+    pub cushion_s: f64,
+    /// Statistics interval, seconds of output.
+    pub stats_interval_s: f64,
+}
+
+impl PipeConfig {
+    pub fn proc_channels(&self) -> usize {
+        self.map.proc_channels(self.in_device_channels)
+    }
+}
+
+/// The input-callback side.
+pub struct InputEnd {
+    prod: HeapProd<f32>,
+    dev_ch: usize,
+    map: ChannelMap,
+    scratch: Vec<f32>,
+    shared: Arc<Shared>,
+}
+
+impl InputEnd {
+    /// The counters this pipeline shares (for the device adapter's error callback).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Frames waiting in the input ring.
+    pub fn queued_frames(&self) -> usize {
+        self.prod.occupied_len() / self.map.proc_channels(self.dev_ch)
+    }
+    /// Seconds of audio waiting in both rings (used to pace unclocked sources such as a pipe).
+    pub fn queued_s(&self, in_rate: u32, out_rate: u32) -> f64 {
+        self.queued_frames() as f64 / in_rate as f64
+            + self
+                .shared
+                .out_pushed
+                .load(Relaxed)
+                .saturating_sub(self.shared.output.read().1) as f64
+                / out_rate as f64
+    }
+
+    /// Takes interleaved device frames (f32) captured up to `now_ns` (monotonic). Real-time safe.
+    pub fn push(&mut self, data: &[f32], now_ns: u64) {
+        let dev = self.dev_ch;
+        let mut peak = 0.0f32;
+        for block in data.chunks(MAX_CALLBACK_FRAMES * dev) {
+            let frames = block.len() / dev;
+            let n = match self.map {
+                ChannelMap::All => {
+                    self.scratch[..block.len()].copy_from_slice(block);
+                    block.len()
+                }
+                ChannelMap::Pick(c) => {
+                    for (o, f) in self.scratch.iter_mut().zip(block.chunks_exact(dev)) {
+                        *o = f[c.min(dev - 1)];
+                    }
+                    frames
+                }
+                ChannelMap::Mean => {
+                    let k = 1.0 / dev as f32;
+                    for (o, f) in self.scratch.iter_mut().zip(block.chunks_exact(dev)) {
+                        *o = f.iter().sum::<f32>() * k;
+                    }
+                    frames
+                }
+            };
+            for x in &self.scratch[..n] {
+                peak = peak.max(x.abs());
+            }
+            let pushed = self.prod.push_slice(&self.scratch[..n]);
+            if pushed < n {
+                self.shared.in_overruns.fetch_add(1, Relaxed);
+            }
+            let pc = n / frames.max(1);
+            self.shared.input.add(now_ns, (pushed / pc.max(1)) as u64);
+        }
+        let old = f32::from_bits(self.shared.in_peak.load(Relaxed));
+        if peak > old {
+            self.shared.in_peak.store(peak.to_bits(), Relaxed);
+        }
+        self.shared.started.store(true, Relaxed);
+    }
+}
+
+/// The output-callback side.
+pub struct OutputEnd {
+    cons: HeapCons<f32>,
+    dev_ch: usize,
+    proc_ch: usize,
+    rate: u32,
+    scratch: Vec<f32>,
+    /// Fade in the next samples after an underrun.
+    fade_in: bool,
+    shared: Arc<Shared>,
+}
+
+impl OutputEnd {
+    /// The counters this pipeline shares (for the device adapter's error callback).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Fills interleaved device frames (f32) that start playing at about `now_ns` (monotonic).
+    /// Real-time safe. Before the input has started, plays silence without counting underruns.
+    pub fn pull(&mut self, out: &mut [f32], now_ns: u64) {
+        let (dev, pc) = (self.dev_ch, self.proc_ch);
+        self.shared.out_alive_ns.store(now_ns, Relaxed);
+        let started = self.shared.started.load(Relaxed);
+        for block in out.chunks_mut(MAX_CALLBACK_FRAMES * dev) {
+            let frames = block.len() / dev;
+            let want = frames * pc;
+            let got = if started {
+                self.cons.pop_slice(&mut self.scratch[..want])
+            } else {
+                0
+            };
+            let got_frames = got / pc;
+            if self.fade_in && got_frames > 0 {
+                let n = got_frames.min(FADE);
+                for f in 0..n {
+                    let g = (f + 1) as f32 / (n + 1) as f32;
+                    self.scratch[f * pc..(f + 1) * pc]
+                        .iter_mut()
+                        .for_each(|x| *x *= g);
+                }
+                self.fade_in = false;
+            }
+            if got < want {
+                if started {
+                    self.shared.out_underruns.fetch_add(1, Relaxed);
+                    // Fade out what we have, then silence.
+                    let n = got_frames.min(FADE);
+                    for k in 0..n {
+                        let f = got_frames - 1 - k;
+                        let g = (k + 1) as f32 / (n + 1) as f32;
+                        self.scratch[f * pc..(f + 1) * pc]
+                            .iter_mut()
+                            .for_each(|x| *x *= g);
+                    }
+                    self.fade_in = true;
+                }
+                self.scratch[got_frames * pc..want].fill(0.0);
+            }
+            let src = &self.scratch[..want];
+            if dev == pc {
+                block.copy_from_slice(src);
+            } else {
+                for (f, o) in block.chunks_exact_mut(dev).enumerate() {
+                    for (c, x) in o.iter_mut().enumerate() {
+                        *x = src[f * pc + c % pc];
+                    }
+                }
+            }
+            if started {
+                // Stamp the time this block finishes playing: "played up to" time.
+                let end = now_ns + (got_frames as u64 * 1_000_000_000) / self.rate as u64;
+                self.shared.output.add(end, got_frames as u64);
+            }
+        }
+    }
+}
+
+/// The worker: rate conversion, processing, drift control.
+pub struct Worker<P: Processor> {
+    cons: HeapCons<f32>,
+    prod: HeapProd<f32>,
+    proc: P,
+    conv_in: Option<Async<f32>>,
+    drift_rs: Async<f32>,
+    ch: usize,
+    buf_in: Vec<f32>,
+    buf_proc: Vec<f32>,
+    buf_eng: Vec<f32>,
+    buf_out: Vec<f32>,
+    ctl: DriftController,
+    control_rx: Receiver<Control>,
+    stats_tx: Sender<Stats>,
+    shared: Arc<Shared>,
+    cfg: PipeConfig,
+    drop_pending: usize,
+    /// Frames popped from the input ring / pushed into the output ring.
+    popped_in: u64,
+    pushed_out: u64,
+    now_ns: u64,
+    seen_underruns: u64,
+    resync_at: Option<u64>,
+    out_overruns: u64,
+    snaps: u64,
+    out_peak: f32,
+    energy0: (f64, f64),
+    next_stats: u64,
+}
+
+/// Handles the controlling thread keeps.
+pub struct Handles {
+    pub control: Sender<Control>,
+    pub stats: Receiver<Stats>,
+    pub shared: Arc<Shared>,
+}
+
+/// Why a pipeline cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("resampler: {0}")]
+    Resampler(#[from] rubato::ResamplerConstructionError),
+    #[error("invalid pipeline: {0}")]
+    Invalid(String),
+}
+
+fn sinc(
+    ratio: f64,
+    max_rel: f64,
+    chunk: usize,
+    ch: usize,
+    fixed: FixedAsync,
+) -> Result<Async<f32>, BuildError> {
+    let p = SincInterpolationParameters::new(128, WindowFunction::BlackmanHarris2);
+    Ok(Async::new_sinc(ratio, max_rel, &p, chunk, ch, fixed)?)
+}
+
+/// Builds the three parts. Ring capacities: one second each (far above any cushion).
+pub fn build<P: Processor>(
+    cfg: PipeConfig,
+    proc: P,
+) -> Result<(InputEnd, Worker<P>, OutputEnd, Handles), BuildError> {
+    if cfg.in_device_channels == 0 || cfg.out_device_channels == 0 {
+        return Err(BuildError::Invalid("zero channels".into()));
+    }
+    if let ChannelMap::Pick(c) = cfg.map {
+        if c >= cfg.in_device_channels {
+            return Err(BuildError::Invalid(format!(
+                "channel {} does not exist: the input device has {} channel(s)",
+                c + 1,
+                cfg.in_device_channels
+            )));
+        }
+    }
+    let ch = cfg.proc_channels();
+    let shared = Arc::new(Shared::default());
+    let in_cap = (cfg.in_rate as usize).max(4 * MAX_CALLBACK_FRAMES) * ch;
+    let out_cap = (cfg.out_rate as usize).max(4 * MAX_CALLBACK_FRAMES) * ch;
+    let (in_prod, in_cons) = HeapRb::<f32>::new(in_cap).split();
+    let (mut out_prod, out_cons) = HeapRb::<f32>::new(out_cap).split();
+    // Pre-fill the cushion so the first output callbacks play silence from the ring.
+    let prefill = (cfg.cushion_s * cfg.out_rate as f64).round() as usize * ch;
+    for _ in 0..prefill.min(out_cap) {
+        let _ = out_prod.try_push(0.0);
+    }
+    let conv_in = if cfg.in_rate != cfg.proc_rate {
+        Some(sinc(
+            cfg.proc_rate as f64 / cfg.in_rate as f64,
+            1.01,
+            CHUNK,
+            ch,
+            FixedAsync::Output,
+        )?)
+    } else {
+        None
+    };
+    let ratio = cfg.out_rate as f64 / cfg.proc_rate as f64;
+    let drift_rs = if cfg.out_rate == cfg.proc_rate {
+        Async::new_poly(
+            ratio,
+            1.01,
+            PolynomialDegree::Septic,
+            CHUNK,
+            ch,
+            FixedAsync::Input,
+        )?
+    } else {
+        sinc(ratio, 1.01, CHUNK, ch, FixedAsync::Input)?
+    };
+    let in_max = conv_in.as_ref().map_or(CHUNK, |r| r.input_frames_max());
+    let out_max = drift_rs.output_frames_max();
+    let (control_tx, control_rx) = crossbeam_channel::bounded(16);
+    let (stats_tx, stats_rx) = crossbeam_channel::bounded(4);
+    let input = InputEnd {
+        prod: in_prod,
+        dev_ch: cfg.in_device_channels,
+        map: cfg.map,
+        scratch: vec![0.0; MAX_CALLBACK_FRAMES * cfg.in_device_channels],
+        shared: shared.clone(),
+    };
+    let output = OutputEnd {
+        cons: out_cons,
+        dev_ch: cfg.out_device_channels,
+        proc_ch: ch,
+        rate: cfg.out_rate,
+        scratch: vec![0.0; MAX_CALLBACK_FRAMES * ch],
+        fade_in: false,
+        shared: shared.clone(),
+    };
+    let energy0 = proc.energy();
+    let worker = Worker {
+        cons: in_cons,
+        prod: out_prod,
+        proc,
+        conv_in,
+        drift_rs,
+        ch,
+        buf_in: vec![0.0; in_max * ch],
+        buf_proc: vec![0.0; CHUNK * ch],
+        buf_eng: vec![0.0; CHUNK * ch],
+        buf_out: vec![0.0; out_max * ch],
+        ctl: DriftController::new(cfg.cushion_s, cfg.out_rate as f64),
+        control_rx,
+        stats_tx,
+        shared: shared.clone(),
+        cfg,
+        drop_pending: 0,
+        popped_in: 0,
+        pushed_out: (prefill / ch) as u64,
+        now_ns: 0,
+        seen_underruns: 0,
+        resync_at: None,
+        out_overruns: 0,
+        snaps: 0,
+        out_peak: 0.0,
+        energy0,
+        next_stats: (cfg.stats_interval_s * cfg.out_rate as f64) as u64,
+    };
+    Ok((
+        input,
+        worker,
+        output,
+        Handles {
+            control: control_tx,
+            stats: stats_rx,
+            shared,
+        },
+    ))
+}
+
+impl<P: Processor> Worker<P> {
+    /// Fixed delay of the worker's conversions and processor, seconds (resampler delays and
+    /// algorithmic latency): part of the latency budget.
+    pub fn fixed_delay_s(&self) -> f64 {
+        let a = self
+            .conv_in
+            .as_ref()
+            .map_or(0.0, |r| r.output_delay() as f64 / self.cfg.proc_rate as f64);
+        let p = self.proc.latency_frames() as f64 / self.cfg.proc_rate as f64;
+        let b = self.drift_rs.output_delay() as f64 / self.cfg.out_rate as f64;
+        a + p + b
+    }
+
+    /// Estimated clock drift, ppm (input faster than output is positive).
+    pub fn drift_ppm(&self) -> f64 {
+        self.ctl.drift_ppm()
+    }
+    /// Output-ring overruns (produced audio dropped because the ring was full).
+    pub fn out_overruns(&self) -> u64 {
+        self.out_overruns
+    }
+    /// Silence insertions and drops made by the drift controller.
+    pub fn snaps(&self) -> u64 {
+        self.snaps
+    }
+
+    pub fn processor(&self) -> &P {
+        &self.proc
+    }
+
+    /// Does all the work available now (`now_ns`: the same monotonic clock the callbacks use).
+    /// Returns true if any chunk was processed.
+    /// Real-time safe (no allocation, lock, blocking or I/O).
+    pub fn step(&mut self, now_ns: u64) -> bool {
+        self.now_ns = now_ns;
+        while let Ok(c) = self.control_rx.try_recv() {
+            match c {
+                Control::Target(s) => {
+                    self.ctl.set_target(s);
+                    self.ctl.resync();
+                }
+                c => self.proc.control(&c),
+            }
+        }
+        let ch = self.ch;
+        let mut did = false;
+        loop {
+            let need = self
+                .conv_in
+                .as_ref()
+                .map_or(CHUNK, |r| r.input_frames_next());
+            if self.cons.occupied_len() < need * ch {
+                break;
+            }
+            self.cons.pop_slice(&mut self.buf_in[..need * ch]);
+            self.popped_in += need as u64;
+            if let Some(a) = self.conv_in.as_mut() {
+                let i = InterleavedSlice::new(&self.buf_in[..need * ch], ch, need).expect("sized");
+                let mut o =
+                    InterleavedSlice::new_mut(&mut self.buf_proc[..], ch, CHUNK).expect("sized");
+                let _ = a.process_into_buffer(&i, &mut o, None);
+            } else {
+                self.buf_proc.copy_from_slice(&self.buf_in[..CHUNK * ch]);
+            }
+            self.proc.process(&self.buf_proc, &mut self.buf_eng);
+            for x in &self.buf_eng {
+                self.out_peak = self.out_peak.max(x.abs());
+            }
+            let n = {
+                let i = InterleavedSlice::new(&self.buf_eng[..], ch, CHUNK).expect("sized");
+                let cap = self.buf_out.len() / ch;
+                let mut o =
+                    InterleavedSlice::new_mut(&mut self.buf_out[..], ch, cap).expect("sized");
+                match self.drift_rs.process_into_buffer(&i, &mut o, None) {
+                    Ok((_, n)) => n,
+                    Err(_) => 0,
+                }
+            };
+            let mut out = &self.buf_out[..n * ch];
+            if self.drop_pending > 0 {
+                let d = self.drop_pending.min(n);
+                self.drop_pending -= d;
+                out = &out[d * ch..];
+            }
+            let pushed = self.prod.push_slice(out);
+            self.pushed_out += (pushed / ch) as u64;
+            self.shared.out_pushed.store(self.pushed_out, Relaxed);
+            if pushed < out.len() {
+                self.out_overruns += 1;
+            }
+            did = true;
+            self.control();
+        }
+        if !did {
+            self.control();
+        }
+        self.maybe_stats();
+        did
+    }
+
+    /// Seconds of audio between capture and playback now, excluding fixed delays: both rings,
+    /// plus what the input device has captured since its last callback, minus what the output
+    /// device has played since its last callback. Unlike the ring fills alone this has no
+    /// sawtooth, so sampling it at any instant gives the same value.
+    fn buffered_s(&self) -> f64 {
+        let (tin, nin) = self.shared.input.read();
+        let (tout, nout) = self.shared.output.read();
+        let now = self.now_ns as i64;
+        let since = |t: u64| ((now - t as i64) as f64 * 1e-9).clamp(-0.2, 0.05);
+        (nin as f64 - self.popped_in as f64) / self.cfg.in_rate as f64
+            + since(tin)
+            + (self.pushed_out as f64 - nout as f64 - self.drop_pending as f64)
+                / self.cfg.out_rate as f64
+            - since(tout)
+    }
+
+    fn control(&mut self) {
+        if !self.shared.started.load(Relaxed) {
+            return;
+        }
+        let t = self.now_ns as f64 * 1e-9;
+        // After an underrun, let the fast filter see the new level, then re-align at once.
+        let u = self.shared.out_underruns.load(Relaxed) + self.shared.host_xruns.load(Relaxed);
+        if u != self.seen_underruns {
+            self.seen_underruns = u;
+            self.resync_at = Some(self.now_ns + 150_000_000);
+        }
+        if let Some(at) = self.resync_at {
+            if self.now_ns >= at {
+                self.resync_at = None;
+                self.ctl.resync();
+            }
+        }
+        match self.ctl.update(t, self.buffered_s()) {
+            Action::Ratio(r) => {
+                let _ = self.drift_rs.set_resample_ratio_relative(r, true);
+            }
+            Action::Insert(n) => {
+                self.snaps += 1;
+                let z = [0.0f32; 64];
+                let mut left = n * self.ch;
+                while left > 0 {
+                    let k = left.min(z.len());
+                    let pushed = self.prod.push_slice(&z[..k]);
+                    self.pushed_out += (pushed / self.ch) as u64;
+                    if pushed < k {
+                        break;
+                    }
+                    left -= k;
+                }
+            }
+            Action::Drop(n) => {
+                self.snaps += 1;
+                self.drop_pending += n;
+            }
+        }
+    }
+
+    fn maybe_stats(&mut self) {
+        let frames_out = self.shared.output.read().1;
+        if frames_out < self.next_stats {
+            return;
+        }
+        self.next_stats =
+            frames_out + (self.cfg.stats_interval_s * self.cfg.out_rate as f64) as u64;
+        let db = |x: f32| 20.0 * (x.max(1e-10) as f64).log10();
+        let in_peak = f32::from_bits(self.shared.in_peak.swap(0, Relaxed));
+        let (ei, eo) = self.proc.energy();
+        let (dei, deo) = (ei - self.energy0.0, eo - self.energy0.1);
+        self.energy0 = (ei, eo);
+        let s = Stats {
+            in_peak_db: db(in_peak),
+            out_peak_db: db(self.out_peak),
+            attenuation_db: if dei > 0.0 && deo > 0.0 {
+                10.0 * (dei / deo).log10()
+            } else {
+                0.0
+            },
+            drift_ppm: self.ctl.drift_ppm(),
+            correction_ppm: self.ctl.correction_ppm(),
+            buffered_ms: self.ctl.buffered_s() * 1e3,
+            fill_ms: self.prod.occupied_len() as f64 / self.ch as f64 / self.cfg.out_rate as f64
+                * 1e3,
+            in_overruns: self.shared.in_overruns.load(Relaxed),
+            out_underruns: self.shared.out_underruns.load(Relaxed),
+            out_overruns: self.out_overruns,
+            snaps: self.snaps,
+            frames_out,
+        };
+        self.out_peak = 0.0;
+        let _ = self.stats_tx.try_send(s);
+    }
+}
