@@ -190,7 +190,7 @@ fn bypass_toggles_and_parameter_updates_between_calls_do_not_make_process_alloca
         rule: preset("cw").rule,
         threshold_db: 9.0,
         reduction_db: 24.0,
-        ..voice.clone()
+        ..voice
     };
     let mut e = Engine::new(&voice, 48_000, 2, SignalKind::Real).unwrap();
     let result = run(&mut e, 3000, 11, |e, i| match i % 7 {
