@@ -1,4 +1,5 @@
 //! Pure signal processing: no I/O, no threads.
+pub mod analysis;
 pub mod gain;
 pub mod noise;
 pub mod stft;
