@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod dsp;
 pub mod engine;
+pub mod io;
 pub mod params;
+pub mod see;
 
 pub use engine::{Engine, SignalKind};
 pub use params::Params;

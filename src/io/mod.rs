@@ -1,0 +1,2 @@
+//! File and stream adapters.
+pub mod npy;

@@ -1,0 +1,2 @@
+//! Seeing signals: spectrogram images.
+pub mod render;
