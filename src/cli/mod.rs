@@ -2,6 +2,9 @@
 //! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
 
 pub mod common;
+pub mod invert;
+pub mod latency;
+pub mod spectrogram;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +20,12 @@ pub struct Cli {
 pub enum Command {
     /// List the presets with their key values.
     Presets,
+    /// Render a spectrogram PNG (optionally input/output/mask stacked).
+    Spectrogram(spectrogram::Args),
+    /// Reconstruct audio from a magnitude spectrogram (fast Griffin-Lim).
+    Invert(invert::Args),
+    /// Measure the algorithmic latency and per-hop compute time of the engine.
+    Latency(latency::Args),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -24,6 +33,9 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Presets => common::print_presets(),
+        Command::Spectrogram(a) => spectrogram::run(a),
+        Command::Invert(a) => invert::run(a),
+        Command::Latency(a) => latency::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
