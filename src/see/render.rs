@@ -687,9 +687,13 @@ impl SpectrogramSpec {
         } else {
             (0.0, self.rate / 2.0)
         };
+        // Frame k is centred at (k·hop + n_fft/2)/rate and drawn over ±hop/2 of it, so image
+        // columns sit at the times their frames describe.
+        let frames = Analyzer::frame_count(self.n_fft, self.hop, len);
+        let t0 = (self.n_fft as f64 / 2.0 - self.hop as f64 / 2.0) / self.rate;
         Axes {
-            t0: 0.0,
-            t1: len as f64 / self.rate,
+            t0,
+            t1: t0 + (frames * self.hop as u64) as f64 / self.rate,
             f_lo: lo,
             f_hi: hi,
         }
