@@ -395,7 +395,6 @@ const GRID: [u8; 3] = [120, 120, 120];
 const TEXT_SCALE: usize = 2;
 const CHAR_W: usize = 8 * TEXT_SCALE;
 const LEFT: usize = 120;
-const TOP: usize = 48;
 const PANEL_GAP: usize = 56;
 const BOTTOM: usize = 72;
 const BAR_GAP: usize = 24;
@@ -405,8 +404,14 @@ const RIGHT: usize = 130;
 /// Draws panels stacked on one time axis with frequency/time ticks, titles and colour bars.
 pub fn render(panels: &[Panel], axes: &Axes, style: &Style) -> Image {
     let w = LEFT + style.width + BAR_GAP + BAR_W + RIGHT;
+    // Room for the image title, plus a line for panel titles when there are any.
+    let top = if panels.iter().any(|p| !p.title.is_empty()) {
+        68
+    } else {
+        44
+    };
     let h =
-        TOP + panels.len() * style.height + (panels.len().saturating_sub(1)) * PANEL_GAP + BOTTOM;
+        top + panels.len() * style.height + (panels.len().saturating_sub(1)) * PANEL_GAP + BOTTOM;
     let mut img = Image {
         width: w,
         height: h,
@@ -416,29 +421,37 @@ pub fn render(panels: &[Panel], axes: &Axes, style: &Style) -> Image {
     let lut = style.colormap.lut();
     if let Some(t) = &style.title {
         let x = (LEFT + style.width / 2) as i64 - (t.chars().count() * CHAR_W / 2) as i64;
-        img.text(x.max(4), 8, t, TEXT_SCALE, FG);
+        img.text(x.max(4), 10, t, TEXT_SCALE, FG);
     }
     let (fscale, funit) = freq_unit(axes.f_lo.abs().max(axes.f_hi.abs()));
     for (pi, panel) in panels.iter().enumerate() {
         let px = LEFT;
-        let py = TOP + pi * (style.height + PANEL_GAP);
+        let py = top + pi * (style.height + PANEL_GAP);
         let (pw, ph) = (style.width, style.height);
         img.plots.push((px, py, pw, ph));
         // Panel title just above the plot.
-        img.text(px as i64, py as i64 - 20, &panel.title, TEXT_SCALE, FG);
+        img.text(px as i64, py as i64 - 22, &panel.title, TEXT_SCALE, FG);
         paint(&mut img, panel, &lut, px, py, pw, ph);
         frame_rect(&mut img, px, py, pw, ph);
         // Frequency ticks.
         let lo = axes.f_lo / fscale;
         let hi = axes.f_hi / fscale;
-        for (v, label) in ticks(lo, hi, (ph / 50).max(2)) {
+        for (v, label) in ticks(lo, hi, (ph / 40).max(2)) {
             let frac = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
             let y = py + ph - 1 - (frac * (ph - 1) as f64).round() as usize;
             img.fill(px - 6, y, 6, 1, FG);
             let tw = label.chars().count() * CHAR_W;
             img.text((px - 10 - tw) as i64, y as i64 - 7, &label, TEXT_SCALE, FG);
         }
-        let ylabel = format!("frequency ({funit})");
+        // The axis label, shortened until it fits the panel height.
+        let ylabel = [
+            format!("frequency ({funit})"),
+            format!("freq ({funit})"),
+            funit.to_string(),
+        ]
+        .into_iter()
+        .find(|l| l.chars().count() * CHAR_W + 8 <= ph)
+        .unwrap_or_default();
         let ly = py + ph / 2 + ylabel.chars().count() * CHAR_W / 2;
         img.text_vertical(12, ly as i64, &ylabel, TEXT_SCALE, FG);
         // Colour bar.
@@ -537,7 +550,12 @@ fn paint(
         let c = (x * cols.cols / pw).min(cols.cols - 1);
         let col = &cols.data[c * nb..(c + 1) * nb];
         for (y, (a, b)) in rows.iter().enumerate() {
-            let v = col[*a..=*b].iter().fold(f32::MIN, |m, v| m.max(*v));
+            let cells = &col[*a..=*b];
+            // Power: peak over the bins under the row (narrow tones stay visible); gain: mean.
+            let v = match panel.kind {
+                PanelKind::Power { .. } => cells.iter().fold(f32::MIN, |m, v| m.max(*v)),
+                PanelKind::Gain => cells.iter().sum::<f32>() / cells.len() as f32,
+            };
             let t = match panel.kind {
                 PanelKind::Power { bottom_db, top_db } => {
                     (to_db(v) - bottom_db) / (top_db - bottom_db)
