@@ -582,7 +582,7 @@ fn freq_unit(max_abs: f64) -> (f64, &'static str) {
 /// "Nice" ticks (1, 2, 5 × 10ᵏ) inside `[lo, hi]`, about `target` of them, with labels that
 /// carry just enough decimals to tell neighbours apart.
 pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<(f64, String)> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if !lo.is_finite() || !hi.is_finite() || hi <= lo {
         return vec![(lo, format_tick(lo, 0))];
     }
     let raw = (hi - lo) / target.max(1) as f64;
