@@ -224,13 +224,8 @@ impl Columns {
             bins,
             frames_total: frames_total.max(1),
             reduce,
-            data: vec![
-                match reduce {
-                    Reduce::Max => 0.0,
-                    Reduce::Mean => 0.0,
-                };
-                cols * bins
-            ],
+            // Powers and gains are ≥ 0, so 0 is the identity of both max and sum.
+            data: vec![0.0; cols * bins],
             count: vec![0; cols],
         }
     }
