@@ -621,7 +621,12 @@ mod tests {
         );
         let t = ticks(7.0995, 7.1005, 4);
         assert!(t.iter().all(|(v, _)| *v >= 7.0995 && *v <= 7.1005));
-        assert_eq!(t[0].1, "7.1000"[..t[0].1.len()].to_string());
+        // An RF axis in MHz needs enough decimals to tell 0.5 kHz steps apart.
+        let labels: Vec<&str> = t.iter().map(|p| p.1.as_str()).collect();
+        assert!(labels.contains(&"7.1000"), "{labels:?}");
+        let mut uniq = labels.clone();
+        uniq.dedup();
+        assert_eq!(uniq.len(), labels.len(), "{labels:?}");
     }
 
     #[test]
