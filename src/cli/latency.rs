@@ -216,23 +216,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<8} {:>6} {:>5} {:>6} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        "{:<8} {:>6} {:>5} {:>7} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6}",
         "preset",
         "frame",
         "hop",
-        "lat",
-        "lat ms",
+        "latency",
+        "ms",
         "deadline",
         "p50",
         "p99",
         "p99.9",
         "max",
-        "",
+        "impulse",
         "load"
     );
     for r in &reports {
         println!(
-            "{:<8} {:>6} {:>5} {:>6} {:>9.3} {:>8.0}µs {:>7.1}µs {:>7.1}µs {:>7.1}µs {:>7.1}µs {:>9} {:>5.1}%",
+            "{:<8} {:>6} {:>5} {:>7} {:>9.3} {:>8.0}µs {:>7.1}µs {:>7.1}µs {:>7.1}µs {:>7.1}µs {:>9} {:>5.1}%",
             r.preset,
             r.frame_len,
             r.hop,
@@ -243,7 +243,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             r.compute.p99_us,
             r.compute.p99_9_us,
             r.compute.max_us,
-            "impulse ok",
+            "= latency",
             100.0 * r.max_load
         );
     }
