@@ -24,7 +24,7 @@ impl Matrix {
 /// Why a `.npy` file cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("not a .npy file (missing the \\x93NUMPY magic)")]
     Magic,

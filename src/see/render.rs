@@ -477,7 +477,7 @@ pub fn render(panels: &[Panel], axes: &Axes, style: &Style) -> Image {
     }
     // Time axis under the last panel.
     if let Some(&(px, py, pw, ph)) = img.plots.last() {
-        for (v, label) in ticks(axes.t0, axes.t1, (pw / 110).max(2)) {
+        for (v, label) in ticks(axes.t0, axes.t1, (pw / 80).max(3)) {
             let frac = if axes.t1 > axes.t0 {
                 (v - axes.t0) / (axes.t1 - axes.t0)
             } else {
