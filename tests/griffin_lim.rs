@@ -62,13 +62,14 @@ fn config(iterations: usize) -> GriffinLimConfig {
 }
 
 #[test]
-fn spectral_convergence_improves_with_iterations_and_reaches_minus_20_db_on_speech_like_audio() {
+fn spectral_convergence_improves_with_iterations_and_reaches_minus_23_db_in_32_iterations_on_speech_like_audio(
+) {
     let x = speech_like(2.0);
     let (bins, _, s) = magnitude(&x, 512, 128).unwrap();
     let mut reported = Vec::new();
-    let r = griffin_lim(&s, bins, &config(64), 8, |i, sc| reported.push((i, sc))).unwrap();
+    let r = griffin_lim(&s, bins, &config(32), 4, |i, sc| reported.push((i, sc))).unwrap();
     assert_eq!(reported.len(), 8);
-    // Monotone within a small tolerance every 8 iterations, and a large overall gain.
+    // Monotone within a small tolerance every 4 iterations, and a large overall gain.
     for w in reported.windows(2) {
         assert!(w[1].1 < w[0].1 + 0.5, "SC rose: {reported:?}");
     }
@@ -83,12 +84,12 @@ fn spectral_convergence_improves_with_iterations_and_reaches_minus_20_db_on_spee
         "{sc} vs {}",
         r.final_sc_db
     );
-    // Fast Griffin-Lim on voiced harmonic audio: −20 dB is well inside what 64 iterations reach
-    // (librosa reaches about −25 dB on real speech with 32), and far below the ≈ −5 dB of a
-    // random-phase signal.
+    // The bar for real speech (n_fft 512, hop 128, 32 iterations) is −23 dB; librosa
+    // reaches −24.5 dB on espeak-ng speech. This voiced signal reaches about −25 dB (−30 dB by
+    // 64 iterations), so −23 dB keeps a margin against platform FFT rounding.
     assert!(
-        sc < -20.0,
-        "SC after 64 iterations = {sc:.2} dB ({reported:?})"
+        sc < -23.0,
+        "SC after 32 iterations = {sc:.2} dB ({reported:?})"
     );
 }
 
