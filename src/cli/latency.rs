@@ -30,10 +30,10 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Capture device for a device round trip (not available yet: see `measure_device_round_trip`).
-    #[arg(long, requires = "output_device")]
+    #[arg(long = "input", value_name = "DEV", requires = "output_device")]
     pub input_device: Option<String>,
     /// Playback device for a device round trip.
-    #[arg(long, requires = "input_device")]
+    #[arg(long = "output", value_name = "DEV", requires = "input_device")]
     pub output_device: Option<String>,
 }
 
@@ -73,7 +73,7 @@ pub struct LatencyReport {
     /// Worst hop as a fraction of the deadline.
     pub max_load: f64,
     /// EXTENSION POINT (live engineer): filled by [`measure_device_round_trip`] when
-    /// `--input-device/--output-device` are given; `null` until then.
+    /// `--input DEV --output DEV` are given; `null` until then.
     pub device_round_trip: Option<RoundTrip>,
 }
 
