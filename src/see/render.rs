@@ -10,9 +10,10 @@
 //! # Levels
 //! Power is shown in dBFS: a full-scale real sine (amplitude 1) reads 0 dB at its bin, as does a
 //! unit complex exponential in I/Q. The colour range is automatic unless given: the top is the
-//! 99.5th percentile of all cells, the bottom is the 5th percentile but never more than 80 dB
-//! (or `range_db`) below the top — so noise floors land in the dark end without the whole image
-//! collapsing to black.
+//! 99.5th percentile of all cells (raised towards the peak cell when that leaves less than 40 dB
+//! above the 5th percentile), the bottom is the 5th percentile but never more than 80 dB (or
+//! `range_db`) below the top — so noise floors land in the dark end without the whole image
+//! collapsing to black, and sparse carriers stand out of a noise floor.
 //!
 //! # I/Q
 //! Complex input is two-sided with negative frequencies at the bottom. With a centre frequency
@@ -369,10 +370,15 @@ pub fn auto_range_db(cells: &[f32], range_db: Option<f64>) -> (f64, f64) {
         let k = ((v.len() - 1) as f64 * q).round() as usize;
         *v.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1 as f64
     };
-    let top = pct(&mut db, 0.995);
+    let max = db.iter().fold(f32::MIN, |a, b| a.max(*b)) as f64;
+    let p5 = pct(&mut db, 0.05);
+    // The 99.5th percentile, raised towards the peak until the scale spans at least 40 dB above
+    // the floor: a weak carrier in wideband I/Q covers under 0.5 % of the cells, and without
+    // this the noise alone would fill an 8 dB scale.
+    let top = pct(&mut db, 0.995).max(max.min(p5 + 40.0));
     let bottom = match range_db {
         Some(r) => top - r,
-        None => pct(&mut db, 0.05).max(top - 80.0),
+        None => p5.max(top - 80.0),
     };
     // A flat image (silence, a constant) still gets a usable scale.
     let bottom = bottom.min(top - 1.0);
