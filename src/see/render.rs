@@ -648,6 +648,19 @@ mod tests {
     }
 
     #[test]
+    fn a_sparse_carrier_over_a_flat_floor_gets_40_db_of_scale() {
+        // 10 000 floor cells between −70 and −67 dB and ten −20 dB carrier cells (0.1 %): the
+        // 99.5th percentile is floor, so the top rises to floor + 40 dB = −30 dB.
+        let mut cells: Vec<f32> = (0..10_000)
+            .map(|i| 1e-7 * (1.0 + (i % 100) as f32 / 100.0))
+            .collect();
+        cells.extend([1e-2f32; 10]);
+        let (b, t) = auto_range_db(&cells, None);
+        assert!((b - -69.8).abs() < 0.3, "bottom {b}");
+        assert!((t - (b + 40.0)).abs() < 1e-9, "top {t}");
+    }
+
+    #[test]
     fn analyzer_reads_a_full_scale_sine_as_zero_dbfs() {
         let n = 256;
         let mut a = Analyzer::new(n, 64, false);
