@@ -7,6 +7,7 @@ pub mod engine;
 pub mod io;
 pub mod live;
 pub mod params;
+pub mod see;
 
 pub use engine::{Engine, SignalKind};
 pub use params::Params;

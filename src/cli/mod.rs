@@ -5,6 +5,9 @@ pub mod common;
 pub mod devices;
 pub mod filter;
 pub mod run;
+pub mod invert;
+pub mod latency;
+pub mod spectrogram;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +33,12 @@ pub enum Command {
     Devices,
     /// Filter live: from a device (or stdin, or UDP) to a device (or stdout, or a WAV file).
     Run(Box<run::Args>),
+    /// Render a spectrogram PNG (optionally input/output/mask stacked).
+    Spectrogram(spectrogram::Args),
+    /// Reconstruct audio from a magnitude spectrogram (fast Griffin-Lim).
+    Invert(invert::Args),
+    /// Measure the algorithmic latency and per-hop compute time of the engine.
+    Latency(latency::Args),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -40,6 +49,9 @@ pub fn main() -> std::process::ExitCode {
         Command::Filter(a) => filter::run(*a),
         Command::Devices => devices::run(),
         Command::Run(a) => run::run(a),
+        Command::Spectrogram(a) => spectrogram::run(a),
+        Command::Invert(a) => invert::run(a),
+        Command::Latency(a) => latency::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

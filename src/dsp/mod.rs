@@ -1,5 +1,7 @@
 //! Pure signal processing: no I/O, no threads.
+pub mod analysis;
 pub mod gain;
+pub mod griffin_lim;
 pub mod noise;
 pub mod stft;
 pub mod windows;

@@ -9,6 +9,7 @@
 pub mod atomic;
 #[cfg(feature = "device")]
 pub mod device;
+pub mod npy;
 pub mod raw;
 pub mod udp;
 pub mod wav;

@@ -1,0 +1,275 @@
+//! `specgate invert`: a waveform from a magnitude spectrogram by fast Griffin-Lim.
+//!
+//! Also holds the small hound-based WAV helpers the see/invert commands share (to be unified
+//! with `io::wav` by the lead).
+
+use crate::dsp::griffin_lim::{griffin_lim, magnitude, GriffinLimConfig, Init};
+use crate::io::npy;
+use anyhow::{bail, Context};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Reconstruct audio from a magnitude spectrogram (.npy, frequency × time) or from the |STFT|
+/// of a WAV (phase discarded), with fast Griffin-Lim (librosa conventions: periodic Hann,
+/// centred frames, zero padding).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Magnitude spectrogram `.npy` (float32/float64, n_fft/2+1 rows × frames, C or Fortran
+    /// order) or a WAV file (`-` = WAV on stdin).
+    pub input: PathBuf,
+    /// Output WAV (`-` = stdout).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// FFT and window length (even).
+    #[arg(long, default_value_t = 512)]
+    pub n_fft: usize,
+    /// Hop between frames, samples.
+    #[arg(long, default_value_t = 128)]
+    pub hop: usize,
+    /// Griffin-Lim iterations.
+    #[arg(long, default_value_t = 32)]
+    pub iterations: usize,
+    /// Fast Griffin-Lim momentum (0 = classic Griffin-Lim).
+    #[arg(long, default_value_t = 0.99)]
+    pub momentum: f32,
+    /// Initial phases: zero or random.
+    #[arg(long, default_value = "random", value_parser = ["zero", "random"])]
+    pub init: String,
+    /// Seed for random initial phases.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output sample rate (`16000`, `16k`); required for .npy input, defaults to the WAV's rate.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<u32>,
+    /// Print the spectral convergence every N iterations on stderr (0 = never).
+    #[arg(long, default_value_t = 8)]
+    pub report_every: usize,
+    /// Output sample format.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "i16"])]
+    pub format: String,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    refuse_overwrite(&[&a.input], &a.output)?;
+    let is_npy = a
+        .input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let (mag, rows, rate, length) = if is_npy {
+        let m = npy::read_matrix_file(&a.input)
+            .with_context(|| format!("cannot read {}", a.input.display()))?;
+        let rate = a
+            .rate
+            .context("--rate is required for .npy input (the spectrogram does not carry it)")?;
+        (m.data, m.rows, rate, None)
+    } else {
+        let (rate, ch, x) = read_wav_mono(&a.input)?;
+        if ch > 1 {
+            eprintln!("specgate: mixing {ch} channels down to mono");
+        }
+        let (rows, _, m) = magnitude(&x, a.n_fft, a.hop)?;
+        (m, rows, a.rate.unwrap_or(rate), Some(x.len()))
+    };
+    let cfg = GriffinLimConfig {
+        n_fft: a.n_fft,
+        hop: a.hop,
+        iterations: a.iterations,
+        momentum: a.momentum,
+        init: if a.init == "zero" {
+            Init::Zero
+        } else {
+            Init::Random { seed: a.seed }
+        },
+        length,
+    };
+    let t = std::time::Instant::now();
+    let iters = a.iterations;
+    let r = griffin_lim(&mag, rows, &cfg, a.report_every, |i, sc| {
+        eprintln!("iteration {i:>4}/{iters}: spectral convergence {sc:7.2} dB");
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    let dur = r.signal.len() as f64 / rate as f64;
+    eprintln!(
+        "reconstructed {dur:.2} s of audio in {secs:.3} s ({:.4} s per second of audio); final spectral convergence {:.2} dB",
+        secs / dur.max(1e-9),
+        r.final_sc_db
+    );
+    write_wav(&a.output, rate, 1, &r.signal, a.format == "i16")
+}
+
+/// Sample rate: `48000`, `48k`, `2.4M`.
+pub fn parse_rate(s: &str) -> Result<u32, String> {
+    let v = parse_si(s)?;
+    if !(v >= 1.0 && v <= u32::MAX as f64) || v.fract() != 0.0 {
+        return Err(format!("'{s}' is not a positive whole sample rate"));
+    }
+    Ok(v as u32)
+}
+
+/// A number with an optional k/M/G suffix: `7.1M` → 7 100 000.
+pub fn parse_si(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('M') => (&t[..t.len() - 1], 1e6),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number (examples: 48000, 48k, 7.1M)"))?;
+    if !v.is_finite() {
+        return Err(format!("'{s}' is not finite"));
+    }
+    Ok((v * mul * 1e6).round() / 1e6)
+}
+
+/// Refuses an output path that names one of the inputs.
+pub(crate) fn refuse_overwrite(inputs: &[&Path], output: &Path) -> anyhow::Result<()> {
+    if output == Path::new("-") {
+        return Ok(());
+    }
+    let out = std::fs::canonicalize(output).ok();
+    for i in inputs {
+        if *i == output || (out.is_some() && std::fs::canonicalize(i).ok() == out) {
+            bail!("refusing to overwrite the input {}", i.display());
+        }
+    }
+    Ok(())
+}
+
+/// Opens a WAV file (`-` = stdin).
+pub(crate) fn open_wav(path: &Path) -> anyhow::Result<hound::WavReader<Box<dyn Read>>> {
+    let r: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        ))
+    };
+    hound::WavReader::new(r)
+        .with_context(|| format!("{} is not a readable WAV file", path.display()))
+}
+
+/// The WAV's samples as f32 in [−1, 1), interleaved. Stops at the first decoding error, which
+/// is stored in `err`.
+pub(crate) fn wav_samples<'a>(
+    r: &'a mut hound::WavReader<Box<dyn Read>>,
+    err: &'a mut Option<anyhow::Error>,
+) -> Box<dyn Iterator<Item = f32> + 'a> {
+    let spec = r.spec();
+    match spec.sample_format {
+        hound::SampleFormat::Float => Box::new(r.samples::<f32>().map_while(move |s| match s {
+            Ok(v) => Some(v),
+            Err(e) => {
+                *err = Some(e.into());
+                None
+            }
+        })),
+        hound::SampleFormat::Int => {
+            let k = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
+            Box::new(r.samples::<i32>().map_while(move |s| match s {
+                Ok(v) => Some(v as f32 * k),
+                Err(e) => {
+                    *err = Some(e.into());
+                    None
+                }
+            }))
+        }
+    }
+}
+
+/// Reads a whole WAV, mixed down to mono: `(rate, channels, samples)`.
+pub(crate) fn read_wav_mono(path: &Path) -> anyhow::Result<(u32, usize, Vec<f32>)> {
+    let mut r = open_wav(path)?;
+    let spec = r.spec();
+    let ch = spec.channels.max(1) as usize;
+    let mut err = None;
+    let all: Vec<f32> = wav_samples(&mut r, &mut err).collect();
+    if let Some(e) = err {
+        return Err(e.context(format!("cannot decode {}", path.display())));
+    }
+    let x = all
+        .chunks_exact(ch)
+        .map(|f| f.iter().sum::<f32>() / ch as f32)
+        .collect();
+    Ok((spec.sample_rate, ch, x))
+}
+
+/// Writes interleaved samples as a WAV (float32, or 16-bit with clipping): to a temporary file
+/// in the target directory, renamed into place when complete (`-` = stdout).
+pub(crate) fn write_wav(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    data: &[f32],
+    i16_out: bool,
+) -> anyhow::Result<()> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: if i16_out { 16 } else { 32 },
+        sample_format: if i16_out {
+            hound::SampleFormat::Int
+        } else {
+            hound::SampleFormat::Float
+        },
+    };
+    fn fill<W: std::io::Write + std::io::Seek>(
+        w: &mut hound::WavWriter<W>,
+        data: &[f32],
+        i16_out: bool,
+    ) -> hound::Result<()> {
+        for v in data {
+            if i16_out {
+                w.write_sample((v.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
+            } else {
+                w.write_sample(*v)?;
+            }
+        }
+        Ok(())
+    }
+    if path == Path::new("-") {
+        let mut cur = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut cur, spec)?;
+        fill(&mut w, data, i16_out)?;
+        w.finalize()?;
+        use std::io::Write;
+        std::io::stdout().write_all(cur.get_ref())?;
+        return Ok(());
+    }
+    atomic_write(path, |tmp| {
+        let mut w = hound::WavWriter::create(tmp, spec)?;
+        fill(&mut w, data, i16_out)?;
+        w.finalize()?;
+        Ok(())
+    })
+}
+
+/// Runs `write(tmp)` on a temporary path beside `path`, then renames it over `path`; the
+/// temporary file is removed on failure.
+pub(crate) fn atomic_write(
+    path: &Path,
+    write: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let res = write(&tmp).and_then(|_| {
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,3 @@
+//! Seeing signals: spectrogram images.
+mod font;
+pub mod render;
