@@ -2,6 +2,7 @@
 //! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
 
 pub mod common;
+pub mod info;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// List the presets with their key values.
     Presets,
+    /// Describe a recording: format, rate, duration, centre frequency, times, IQ or audio.
+    Info(info::Args),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -24,6 +27,7 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Presets => common::print_presets(),
+        Command::Info(a) => info::run(&a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

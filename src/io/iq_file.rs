@@ -830,3 +830,55 @@ pub fn filter_iq_stream<R: Read, W: Write>(
         warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dc_spike_carriers_and_edge_rolloff_do_not_lift_the_floor() {
+        // Shifted spectrum −fs/2…+fs/2 of 1024 bins at 1.024 MS/s (1 kHz bins): flat noise 1.0,
+        // a raised-cosine roll-off to 0.01 over the outer 64 bins at each edge, a DC spike of 1e4
+        // over ±2 bins, carriers of 1e3 at +100 and −200 bins, a 20-bin burst of 50 at +300.
+        let n = 1024usize;
+        let mut shifted = vec![1.0f32; n];
+        for p in 0..64 {
+            let r = 0.01 + 0.99 * (0.5 - 0.5 * (std::f32::consts::PI * p as f32 / 64.0).cos());
+            shifted[p] = r;
+            shifted[n - 1 - p] = r;
+        }
+        let c = n / 2; // 0 Hz
+        for d in 0..=2 {
+            shifted[c + d] = 1e4;
+            shifted[c - d] = 1e4;
+        }
+        shifted[c + 100] = 1e3;
+        shifted[c - 200] = 1e3;
+        shifted[c + 300..c + 320].fill(50.0);
+        // To FFT order: bin b holds shifted[(b + n/2) % n].
+        let mean: Vec<f32> = (0..n).map(|b| shifted[(b + n / 2) % n]).collect();
+        let floor = robust_floor(&mean, 1_024_000, 1000.0);
+        let at = |hz_bins: isize| floor[hz_bins.rem_euclid(n as isize) as usize];
+        for b in [-3isize, -1, 0, 1, 3, 100, -200, 305, 310] {
+            assert!((at(b) - 1.0).abs() < 1e-6, "bin {b}: floor {}", at(b));
+        }
+        // Edges follow the roll-off (the bin's own lower mean wins).
+        assert_eq!(at(-(n as isize) / 2), 0.01);
+        assert!((at(n as isize / 2 - 1) - shifted[n - 1]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn band_parses_relative_offsets_and_marks_outside_bins() {
+        let b: Band = "-50k:+120k".parse().unwrap();
+        assert_eq!((b.lo_hz, b.hi_hz), (-50_000.0, 120_000.0));
+        assert!("1k:-1k".parse::<Band>().is_err());
+        assert!("abc".parse::<Band>().is_err());
+        let mut f = vec![1.0f32; 1000]; // 1 kHz bins at 1 MS/s
+        apply_band(&mut f, 1_000_000, b, Outside::Pass);
+        assert_eq!(f[0], 1.0);
+        assert_eq!(f[120], 1.0);
+        assert_eq!(f[121], 1e-30);
+        assert_eq!(f[1000 - 50], 1.0);
+        assert_eq!(f[1000 - 51], 1e-30);
+    }
+}
