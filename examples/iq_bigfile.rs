@@ -17,14 +17,23 @@ const RATE: u32 = 2_000_000;
 fn status(key: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).map(|l| l.to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .map(|l| l.to_string())
+        })
         .unwrap_or_else(|| format!("{key} n/a"))
 }
 
 fn cpu_seconds() -> f64 {
     // utime + stime of this process, in clock ticks (100 Hz on Linux).
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (t(11) + t(12)) / 100.0
 }
@@ -60,7 +69,10 @@ fn main() -> anyhow::Result<()> {
             data: build164(t, t, 7_150_000),
         },
     ];
-    eprintln!("generating {} ({frames} IQ samples, {gib} GiB)…", input.display());
+    eprintln!(
+        "generating {} ({frames} IQ samples, {gib} GiB)…",
+        input.display()
+    );
     let f = BufWriter::with_capacity(1 << 20, std::fs::File::create(&input)?);
     let mut w = RiffWriter::new(f, &chunks, &[], 4, frames * 4, false)?;
     let mut s = 0x1234_5678u32;

@@ -295,6 +295,17 @@ impl Probe {
     }
 }
 
+/// Container, format text, rate, channels, frames, warnings, (is IQ, reason).
+type Parts = (
+    Container,
+    String,
+    Option<u32>,
+    u16,
+    Option<u64>,
+    Vec<String>,
+    Option<(bool, String)>,
+);
+
 /// Opens a recording's header: WAV/RF64 (by magic), SigMF (`.sigmf-meta`/`.sigmf-data`) or raw IQ
 /// (by extension or gqrx name). `force` is `--iq` (`Some(true)`) / `--no-iq` (`Some(false)`).
 pub fn probe(path: &Path, force: Option<bool>) -> anyhow::Result<Probe> {
@@ -306,92 +317,86 @@ pub fn probe(path: &Path, force: Option<bool>) -> anyhow::Result<Probe> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     let mut meta = IqMeta::default();
-    let (container, format, rate, channels, frames, warnings, mut det): (
-        Container,
-        String,
-        Option<u32>,
-        u16,
-        Option<u64>,
-        Vec<String>,
-        Option<(bool, String)>,
-    ) = if ext == "sigmf-meta" || ext == "sigmf-data" || ext == "sigmf" {
-        let s = sigmf::SigmfFile::open(path)?;
-        if let Some(c) = s.center_hz {
-            meta.center_hz = Some(c);
-        }
-        meta.start = s.start;
-        meta.sources.push("SigMF".into());
-        let det = Some((s.datatype.complex, "SigMF datatype".to_string()));
-        (
-            Container::Sigmf(Box::new(s.clone())),
-            format!("SigMF {}", s.datatype),
-            Some(s.rate),
-            if s.datatype.complex { 2 } else { 1 },
-            Some(s.frames()),
-            Vec::new(),
-            det,
-        )
-    } else {
-        let mut f =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut magic = [0u8; 4];
-        let n = std::io::Read::read(&mut f, &mut magic).unwrap_or(0);
-        if n == 4 && (&magic == b"RIFF" || &magic == b"RF64" || &magic == b"BW64") {
-            let l = riff::read_layout(&mut f)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let mut det = None;
-            if let Some(a) = l.chunk(b"auxi").and_then(|c| auxi::parse(&c.data)) {
-                meta.center_hz = a.center_hz;
-                meta.start = a.start;
-                meta.stop = a.stop;
-                meta.sources.push("auxi".into());
-                if l.fmt.channels == 2 {
-                    det = Some((true, "auxi chunk on a 2-channel WAV".to_string()));
-                }
+    let (container, format, rate, channels, frames, warnings, mut det): Parts =
+        if ext == "sigmf-meta" || ext == "sigmf-data" || ext == "sigmf" {
+            let s = sigmf::SigmfFile::open(path)?;
+            if let Some(c) = s.center_hz {
+                meta.center_hz = Some(c);
             }
-            let form = match l.form {
-                riff::Form::Riff => "RIFF WAVE",
-                riff::Form::Rf64 => "RF64 WAVE",
-            };
-            let ext = if l.fmt.tag == 0xFFFE {
-                " (extensible)"
-            } else {
-                ""
-            };
+            meta.start = s.start;
+            meta.sources.push("SigMF".into());
+            let det = Some((s.datatype.complex, "SigMF datatype".to_string()));
             (
-                Container::Wav(Box::new(l.clone())),
-                format!("{form}, {}{ext}", l.fmt.sample.name()),
-                Some(l.fmt.rate),
-                l.fmt.channels,
-                Some(l.frames()),
-                l.warnings.clone(),
+                Container::Sigmf(Box::new(s.clone())),
+                format!("SigMF {}", s.datatype),
+                Some(s.rate),
+                if s.datatype.complex { 2 } else { 1 },
+                Some(s.frames()),
+                Vec::new(),
                 det,
             )
         } else {
-            let raw = RawIq::from_extension(&ext)
-                .or_else(|| {
-                    (name_info.as_ref()?.program == "gqrx" && ext == "raw").then_some(RawIq::Cf32le)
-                })
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{}: not a WAV/RF64 or SigMF file, and the raw IQ format is unknown \
+            let mut f = std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let mut magic = [0u8; 4];
+            let n = std::io::Read::read(&mut f, &mut magic).unwrap_or(0);
+            if n == 4 && (&magic == b"RIFF" || &magic == b"RF64" || &magic == b"BW64") {
+                let l = riff::read_layout(&mut f)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let mut det = None;
+                if let Some(a) = l.chunk(b"auxi").and_then(|c| auxi::parse(&c.data)) {
+                    meta.center_hz = a.center_hz;
+                    meta.start = a.start;
+                    meta.stop = a.stop;
+                    meta.sources.push("auxi".into());
+                    if l.fmt.channels == 2 {
+                        det = Some((true, "auxi chunk on a 2-channel WAV".to_string()));
+                    }
+                }
+                let form = match l.form {
+                    riff::Form::Riff => "RIFF WAVE",
+                    riff::Form::Rf64 => "RF64 WAVE",
+                };
+                let ext = if l.fmt.tag == 0xFFFE {
+                    " (extensible)"
+                } else {
+                    ""
+                };
+                (
+                    Container::Wav(Box::new(l.clone())),
+                    format!("{form}, {}{ext}", l.fmt.sample.name()),
+                    Some(l.fmt.rate),
+                    l.fmt.channels,
+                    Some(l.frames()),
+                    l.warnings.clone(),
+                    det,
+                )
+            } else {
+                let raw = RawIq::from_extension(&ext)
+                    .or_else(|| {
+                        (name_info.as_ref()?.program == "gqrx" && ext == "raw")
+                            .then_some(RawIq::Cf32le)
+                    })
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{}: not a WAV/RF64 or SigMF file, and the raw IQ format is unknown \
                          (use a .cu8/.cs8/.cs16/.cf32 extension or --format)",
-                        path.display()
-                    )
-                })?;
-            let len = f.metadata()?.len();
-            let frames = len / (2 * raw.bytes() as u64);
-            (
-                Container::Raw(raw),
-                format!("raw IQ {}", raw.name()),
-                name_info.as_ref().and_then(|n| n.rate_hint),
-                2,
-                Some(frames),
-                Vec::new(),
-                Some((true, format!("raw IQ extension .{ext}"))),
-            )
-        }
-    };
+                            path.display()
+                        )
+                    })?;
+                let len = f.metadata()?.len();
+                let frames = len / (2 * raw.bytes() as u64);
+                (
+                    Container::Raw(raw),
+                    format!("raw IQ {}", raw.name()),
+                    name_info.as_ref().and_then(|n| n.rate_hint),
+                    2,
+                    Some(frames),
+                    Vec::new(),
+                    Some((true, format!("raw IQ extension .{ext}"))),
+                )
+            }
+        };
     if let Some(ni) = &name_info {
         let src = format!("{} file name", ni.program);
         let mut used = false;

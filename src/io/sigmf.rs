@@ -253,7 +253,7 @@ pub fn parse_meta(text: &str) -> anyhow::Result<SigmfFile> {
         .get("core:sample_rate")
         .and_then(Value::as_f64)
         .ok_or_else(|| anyhow!("SigMF metadata has no `core:sample_rate`"))?;
-    if !(rate_f >= 1.0 && rate_f < 4.295e9) {
+    if !(1.0..4.295e9).contains(&rate_f) {
         bail!("SigMF sample rate {rate_f} is out of range");
     }
     let cap0 = meta

@@ -45,7 +45,7 @@ pub fn wav16(
     post: &[(&[u8; 4], Vec<u8>)],
 ) -> Vec<u8> {
     let mut body = Vec::new();
-    let mut chunk = |id: &[u8; 4], d: &[u8], body: &mut Vec<u8>| {
+    let chunk = |id: &[u8; 4], d: &[u8], body: &mut Vec<u8>| {
         body.extend_from_slice(id);
         body.extend_from_slice(&(d.len() as u32).to_le_bytes());
         body.extend_from_slice(d);
