@@ -349,10 +349,38 @@ fn build_engine(
     Ok(e)
 }
 
-/// Streams `src` → engine → `sink`, time-aligned (same length as the input).
-/// `src` fills a buffer with interleaved samples and returns how many (0 = end).
+/// Pre-roll length in frames: long enough for the gain smoothing to settle from its start state
+/// (gain 1, i.e. open) and for a few frames of history; at most 0.25 s.
+fn preroll_frames(engine: &Engine) -> usize {
+    let cfg = engine.stft_config();
+    let release = engine.params().release_ms.max(engine.params().attack_ms) / 1000.0;
+    let settle = (5.0 * release * engine.rate() as f64) as usize;
+    (4 * cfg.frame_len + settle).min(engine.rate() as usize / 4)
+}
+
+/// The first frames of `x` (interleaved I/Q pairs) mirrored in time and conjugated: the
+/// continuation of the signal backwards in time that keeps every carrier at its frequency and
+/// phase-continuous into sample 0. Fed before the real input, it lets the engine start in its
+/// steady state instead of passing the first ~release time of noise unattenuated.
+fn mirrored_preroll(x: &[f32], channels: usize, frames: usize) -> Vec<f32> {
+    let k = frames.min(x.len() / channels);
+    let mut p = Vec::with_capacity(k * channels);
+    for t in (0..k).rev() {
+        let f = &x[t * channels..(t + 1) * channels];
+        for pair in f.chunks_exact(2) {
+            p.push(pair[0]);
+            p.push(-pair[1]);
+        }
+    }
+    p
+}
+
+/// Streams `preroll` (output discarded), then `src` → engine → `sink`, time-aligned (output as
+/// long as the input). `src` fills a buffer with interleaved samples and returns how many (0 =
+/// end).
 fn run_aligned(
     engine: &mut Engine,
+    preroll: &[f32],
     mut src: impl FnMut(&mut [f32]) -> io::Result<usize>,
     mut sink: impl FnMut(&[f32]) -> io::Result<()>,
 ) -> io::Result<u64> {
@@ -360,7 +388,7 @@ fn run_aligned(
     let block = 65536 * ch;
     let mut inb = vec![0.0f32; block];
     let mut outb = vec![0.0f32; block];
-    let mut skip = engine.latency_samples() * ch;
+    let mut skip = engine.latency_samples() * ch + preroll.len();
     let mut total = 0u64;
     let mut emit = |out: &[f32], skip: &mut usize| -> io::Result<()> {
         if *skip >= out.len() {
@@ -372,6 +400,10 @@ fn run_aligned(
             r
         }
     };
+    for p in preroll.chunks(block) {
+        engine.process(p, &mut outb[..p.len()]);
+        skip -= p.len();
+    }
     loop {
         let n = src(&mut inb)?;
         if n == 0 {
@@ -627,8 +659,11 @@ pub fn filter_iq_file(
     let written;
     if let Some(engine) = engine.as_mut() {
         latency = engine.latency_samples();
+        let k = preroll_frames(engine);
+        let pre = mirrored_preroll(&spec.read_frames(0, k)?, spec.channels, k);
         written = run_aligned(
             engine,
+            &pre,
             |buf: &mut [f32]| {
                 let want = ((buf.len() * in_bytes) as u64).min(remaining) as usize;
                 raw.resize(want, 0);
@@ -817,7 +852,11 @@ pub fn filter_iq_stream<R: Read, W: Write>(
         });
     }
     // Buffer the profile clip.
-    let head_len = ((opts.profile_s * rate as f64) as usize * 2).min(1 << 27);
+    // (at least the longest pre-roll, 0.25 s)
+    let head_len = ((opts.profile_s * rate as f64) as usize)
+        .max(rate as usize / 4)
+        .min(1 << 26)
+        * 2;
     let mut head = vec![0.0f32; head_len];
     let mut have = 0;
     while have < head_len {
@@ -829,15 +868,18 @@ pub fn filter_iq_stream<R: Read, W: Write>(
     }
     head.truncate(have);
     let floor = if opts.profile_s > 0.0 && !head.is_empty() {
-        estimate_floor(params, rate, 2, std::slice::from_ref(&head), opts.dc_hz)?
+        let prof_len = (((opts.profile_s * rate as f64) as usize) * 2).min(head.len());
+        estimate_floor(params, rate, 2, &[head[..prof_len].to_vec()], opts.dc_hz)?
     } else {
         None
     };
     let mut engine = build_engine(params, rate, 2, floor, opts, &mut warnings)?;
     let mut head_pos = 0;
     let mut enc = Vec::new();
+    let pre = mirrored_preroll(&head, 2, preroll_frames(&engine));
     let frames = run_aligned(
         &mut engine,
+        &pre,
         |buf: &mut [f32]| {
             if head_pos < head.len() {
                 let n = (head.len() - head_pos).min(buf.len());
