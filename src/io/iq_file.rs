@@ -110,6 +110,55 @@ impl Default for IqOptions {
     }
 }
 
+/// The IQ flags of `specgate filter`, ready to `#[command(flatten)]`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct IqFlags {
+    /// Treat the input as IQ (I/Q pairs → one complex signal) whatever the detection says.
+    #[arg(long, conflicts_with = "no_iq", help_heading = "IQ recordings")]
+    pub iq: bool,
+    /// Treat the input as audio even if it looks like an IQ recording.
+    #[arg(long, help_heading = "IQ recordings")]
+    pub no_iq: bool,
+    /// Gate only this band relative to the centre, e.g. -50k:+120k.
+    #[arg(long, allow_hyphen_values = true, help_heading = "IQ recordings")]
+    pub band: Option<Band>,
+    /// Outside --band: pass (unchanged) or blank (full reduction).
+    #[arg(long, default_value = "pass", value_parser = ["pass", "blank"], help_heading = "IQ recordings")]
+    pub outside: String,
+    /// Always write RF64 (otherwise only when the data exceeds 4 GiB).
+    #[arg(long, help_heading = "IQ recordings")]
+    pub rf64: bool,
+    /// Seconds of the recording analysed for the noise floor (0 = blind tracking).
+    #[arg(long, default_value_t = 1.0, help_heading = "IQ recordings")]
+    pub profile_s: f64,
+}
+
+impl IqFlags {
+    /// `Some(true)` for --iq, `Some(false)` for --no-iq.
+    pub fn force(&self) -> Option<bool> {
+        match (self.iq, self.no_iq) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+    /// The options for [`filter_iq_file`] / [`filter_iq_stream`].
+    pub fn to_options(&self) -> IqOptions {
+        IqOptions {
+            force_iq: self.force(),
+            band: self.band,
+            outside: if self.outside == "blank" {
+                Outside::Blank
+            } else {
+                Outside::Pass
+            },
+            force_rf64: self.rf64,
+            profile_s: self.profile_s.clamp(0.0, 60.0),
+            ..IqOptions::default()
+        }
+    }
+}
+
 /// What was done.
 #[derive(Debug, Clone)]
 pub struct IqSummary {
@@ -969,6 +1018,30 @@ mod tests {
             .fold(0.0f32, f32::max);
         // The engine's first frame includes the zero history before the signal: allow 2 %.
         assert!(worst < 0.02, "relative difference {worst}");
+    }
+
+    #[test]
+    fn iq_flags_parse_a_negative_band_and_blank() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            iq: IqFlags,
+        }
+        let c = Cli::try_parse_from(["x", "--iq", "--band", "-50k:+120k", "--outside", "blank"])
+            .unwrap();
+        let o = c.iq.to_options();
+        assert_eq!(o.force_iq, Some(true));
+        assert_eq!(
+            o.band,
+            Some(Band {
+                lo_hz: -50e3,
+                hi_hz: 120e3
+            })
+        );
+        assert_eq!(o.outside, Outside::Blank);
+        assert!(Cli::try_parse_from(["x", "--iq", "--no-iq"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--band", "5k:1k"]).is_err());
     }
 
     #[test]
