@@ -409,3 +409,27 @@ fn band_gates_only_the_sub_band_and_passes_or_blanks_the_rest() {
         }
     }
 }
+
+#[test]
+fn empty_and_shorter_than_latency_recordings_come_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in [0usize, 1, 10, 5000] {
+        let wav = wav16(
+            2_000_000,
+            2,
+            &[(b"auxi", auxi164(7_150_000))],
+            &noise_iq(n, 9),
+            &[],
+        );
+        let input = dir.path().join(format!("in{n}.wav"));
+        let output = dir.path().join(format!("out{n}.wav"));
+        std::fs::write(&input, &wav).unwrap();
+        let s = filter_iq_file(&input, &output, &open_gate(), &IqOptions::default()).unwrap();
+        assert_eq!(s.frames, n as u64);
+        assert_eq!(std::fs::read(&output).unwrap(), wav, "{n} frames");
+        // With the gate closed the length still matches.
+        let s = filter_iq_file(&input, &output, &iq_params(), &IqOptions::default()).unwrap();
+        assert_eq!(s.frames, n as u64);
+        assert_eq!(std::fs::read(&output).unwrap().len(), wav.len());
+    }
+}
