@@ -722,6 +722,41 @@ mod tests {
     }
 
     #[test]
+    fn extensible_32_bit_int_and_float_formats_decode_to_known_values() {
+        // WAVE_FORMAT_EXTENSIBLE, 2 ch, 32-bit PCM sub-format (GUID starts with tag 1).
+        let mut ext = Vec::new();
+        for v in [0xFFFEu16, 2] {
+            ext.extend_from_slice(&v.to_le_bytes());
+        }
+        ext.extend_from_slice(&48_000u32.to_le_bytes());
+        ext.extend_from_slice(&(48_000u32 * 8).to_le_bytes());
+        for v in [8u16, 32, 22, 32] {
+            ext.extend_from_slice(&v.to_le_bytes());
+        }
+        ext.extend_from_slice(&3u32.to_le_bytes());
+        ext.extend_from_slice(&1u16.to_le_bytes());
+        ext.extend_from_slice(&[0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71]);
+        let f = parse_fmt(&ext).unwrap();
+        assert_eq!(
+            (f.sample, f.channels, f.tag),
+            (SampleFormat::I32, 2, 0xFFFE)
+        );
+        let mut x = [0.0f32; 2];
+        f.sample.decode(&[0, 0, 0, 0x40, 0, 0, 0, 0x80], &mut x);
+        assert_eq!(x, [0.5, -1.0]);
+        // Float: tag 3.
+        let mut fl = fmt16(2, 8000).data;
+        fl[0] = 3;
+        fl[12] = 8;
+        fl[14] = 32;
+        assert_eq!(parse_fmt(&fl).unwrap().sample, SampleFormat::F32);
+        // Mismatched block align and unknown tags are errors, not panics.
+        fl[12] = 5;
+        assert!(parse_fmt(&fl).is_err());
+        assert!(parse_fmt(&[1, 0]).is_err());
+    }
+
+    #[test]
     fn sample_codecs_round_trip_every_decodable_value() {
         for (f, n) in [
             (SampleFormat::U8, 256usize),
