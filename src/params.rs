@@ -198,6 +198,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("am", include_str!("../config/am.toml")),
     ("nfm", include_str!("../config/nfm.toml")),
     ("digital", include_str!("../config/digital.toml")),
+    ("iq", include_str!("../config/iq.toml")),
 ];
 
 /// The default preset.

@@ -8,6 +8,7 @@ pub mod run;
 pub mod invert;
 pub mod latency;
 pub mod spectrogram;
+pub mod info;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,8 @@ pub enum Command {
     Invert(invert::Args),
     /// Measure the algorithmic latency and per-hop compute time of the engine.
     Latency(latency::Args),
+    /// Describe a recording: format, rate, duration, centre frequency, times, IQ or audio.
+    Info(info::Args),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -52,6 +55,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Spectrogram(a) => spectrogram::run(a),
         Command::Invert(a) => invert::run(a),
         Command::Latency(a) => latency::run(a),
+        Command::Info(a) => info::run(&a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

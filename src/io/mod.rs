@@ -7,10 +7,15 @@
 //! the bit-exact bypass uses: `f32` carries 8/16/24-bit samples exactly but not 32-bit ones.
 
 pub mod atomic;
+pub mod auxi;
 #[cfg(feature = "device")]
 pub mod device;
+pub mod iq;
+pub mod iq_file;
 pub mod npy;
 pub mod raw;
+pub mod riff;
+pub mod sigmf;
 pub mod udp;
 pub mod wav;
 
