@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod dsp;
 pub mod engine;
+pub mod eval;
 pub mod params;
 
 pub use engine::{Engine, SignalKind};
