@@ -7,7 +7,8 @@
 //! - Segmental SNR: 20 ms non-overlapping frames, each frame's SNR clamped to [−10, 35] dB
 //!   (Hansen & Pellom 1998), then averaged over all frames.
 //! - Log-spectral distance: Hann frames of 32 ms with 50 % hop; per frame the RMS over bins of the
-//!   difference of the two power spectra in dB, then the mean over frames.
+//!   difference of the two power spectra in dB (60 dB dynamic range), then the mean over the
+//!   frames where the reference is active.
 //! - Musical noise: the log kurtosis ratio of Uemura et al. (2009/2012), computed on the noise
 //!   residual in the noise-only frames (see [`log_kurtosis_ratio`]).
 
@@ -134,30 +135,45 @@ pub fn analysis_frame(rate: u32) -> usize {
     ((0.032 * rate as f64).round() as usize).max(16)
 }
 
+/// Dynamic range of the log-spectral distance: spectra are floored 60 dB under the reference's
+/// strongest bin, and frames more than 50 dB under its loudest frame are skipped.
+pub const LSD_FLOOR_DB: f64 = 60.0;
+pub const LSD_ACTIVE_DB: f64 = 50.0;
+
 /// Log-spectral distance, dB: for each 32 ms Hann frame (50 % hop) the RMS over bins of
-/// `10·log10(P_ref + ε) − 10·log10(P_est + ε)`, averaged over frames. ε is 10⁻⁸ (−80 dB) times
-/// the mean per-bin power of the reference, so near-silent bins do not dominate.
+/// `10·log10(max(P_ref, F)) − 10·log10(max(P_est, F))`, averaged over the active frames.
+/// `F` is [`LSD_FLOOR_DB`] under the reference's strongest bin; frames whose reference energy is
+/// more than [`LSD_ACTIVE_DB`] under the loudest reference frame (pauses, key-up) are skipped:
+/// a silent reference has no spectrum to compare, and the residual there is what segmental SNR
+/// and the musical-noise indicator measure.
 pub fn log_spectral_distance(reference: &[f32], estimate: &[f32], rate: u32) -> f64 {
     let n = reference.len().min(estimate.len());
     let frame = analysis_frame(rate);
     let pr = power_spectrogram(&reference[..n], frame);
     let pe = power_spectrogram(&estimate[..n], frame);
-    if pr.is_empty() {
+    let peak = pr.iter().flatten().cloned().fold(0.0, f64::max);
+    let energies: Vec<f64> = pr.iter().map(|f| f.iter().sum()).collect();
+    let loudest = energies.iter().cloned().fold(0.0, f64::max);
+    if pr.is_empty() || peak <= 0.0 {
         return f64::NAN;
     }
+    let floor = peak * 10f64.powf(-LSD_FLOOR_DB / 10.0);
+    let active = loudest * 10f64.powf(-LSD_ACTIVE_DB / 10.0);
     let bins = pr[0].len();
-    let total: f64 = pr.iter().flatten().sum();
-    let eps = (1e-8 * total / (pr.len() * bins) as f64).max(1e-30);
-    let mut acc = 0.0;
-    for (a, b) in pr.iter().zip(&pe) {
+    let (mut acc, mut count) = (0.0, 0usize);
+    for ((a, b), &e) in pr.iter().zip(&pe).zip(&energies) {
+        if e < active {
+            continue;
+        }
         let d2: f64 = a
             .iter()
             .zip(b)
-            .map(|(&x, &y)| (10.0 * ((x + eps) / (y + eps)).log10()).powi(2))
+            .map(|(&x, &y)| (10.0 * (x.max(floor) / y.max(floor)).log10()).powi(2))
             .sum();
         acc += (d2 / bins as f64).sqrt();
+        count += 1;
     }
-    acc / pr.len() as f64
+    acc / count as f64
 }
 
 /// Kurtosis in the sense of Uemura et al.: `μ4/μ2²` with raw moments of the (non-negative)
@@ -190,9 +206,12 @@ pub const MIN_NOISE_FRAMES: usize = 8;
 /// Evaluated where the truth is known to be noise only: STFT frames (32 ms Hann, 50 % hop) in
 /// which the clean signal's energy is at least 40 dB below the noise's. The input noise is
 /// `noisy − clean`, the residual `enhanced − clean` (so any leaked signal is not counted as
-/// noise). Each bin's power is divided by that bin's mean over the selected frames before the
-/// powers are pooled — this makes coloured noise (pink, SSB-shaped) comparable with white;
-/// bins where the input noise is more than 60 dB below its strongest bin are skipped.
+/// noise). Before the powers are pooled they are normalised twice: each bin by its mean over the
+/// selected frames (so coloured noise — pink, SSB-shaped — scores like white, and a fixed
+/// colouring by the filter scores 0), then each frame by its mean over the bins (so a level that
+/// changes from frame to frame — the tracker converging at the start, gain release after a word —
+/// is not mistaken for isolated peaks; Uemura's analysis assumes a stationary gain). Bins where
+/// the input noise is more than 60 dB below its strongest bin are skipped.
 ///
 /// Returns `None` when fewer than [`MIN_NOISE_FRAMES`] noise-only frames exist, or when the
 /// residual is exactly zero there (a perfect gate has no musical noise but no ratio either:
@@ -232,11 +251,18 @@ pub fn log_kurtosis_ratio(
         return None;
     }
     let pooled = |p: &[Vec<f64>], m: &[f64]| {
-        raw_kurtosis(
-            sel.iter()
-                .flat_map(|&f| keep.iter().map(move |&k| (f, k)))
-                .map(|(f, k)| p[f][k] / m[k]),
-        )
+        let mut vals = Vec::with_capacity(sel.len() * keep.len());
+        for &f in &sel {
+            let start = vals.len();
+            vals.extend(keep.iter().map(|&k| p[f][k] / m[k]));
+            let fm = vals[start..].iter().sum::<f64>() / keep.len() as f64;
+            if fm > 0.0 {
+                vals[start..].iter_mut().for_each(|v| *v /= fm);
+            } else {
+                vals.truncate(start); // an all-zero frame has no shape to score
+            }
+        }
+        raw_kurtosis(vals)
     };
     let kin = pooled(&pn, &mn);
     let kout = pooled(&pr, &mr);
