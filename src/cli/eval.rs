@@ -25,7 +25,12 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub signal: Vec<Builtin>,
     /// Input SNRs, dB (full band over the whole clip).
-    #[arg(long, value_delimiter = ',', default_value = "0,5,10", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0,5,10",
+        allow_hyphen_values = true
+    )]
     pub snr: Vec<f64>,
     /// Noise colours: white, pink, brown, ssb (300–2700 Hz).
     #[arg(long, value_delimiter = ',', default_value = "white,pink")]
@@ -123,7 +128,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(p) => {
                 let (e, erate) = read_wav_mono(p)?;
                 if erate != rate {
-                    bail!("{} is at {erate} Hz but the clean file at {rate} Hz", p.display());
+                    bail!(
+                        "{} is at {erate} Hz but the clean file at {rate} Hz",
+                        p.display()
+                    );
                 }
                 e
             }
@@ -280,7 +288,9 @@ fn print_table(preset: &str, results: &[CaseResult], mean: Option<&Scores>) {
         row(
             &sig,
             &r.noise,
-            r.snr_db.map(|v| format!("{v}")).unwrap_or_else(|| "-".into()),
+            r.snr_db
+                .map(|v| format!("{v}"))
+                .unwrap_or_else(|| "-".into()),
             format!("{}", r.rate),
             &r.scores,
         );

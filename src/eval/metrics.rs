@@ -123,7 +123,8 @@ pub fn power_spectrogram(x: &[f32], frame: usize) -> Vec<Vec<f64>> {
         for ((b, &s), w) in buf.iter_mut().zip(&x[start..start + frame]).zip(&win) {
             *b = s as f64 * w;
         }
-        fft.process(&mut buf, &mut spec).expect("fft sizes are fixed");
+        fft.process(&mut buf, &mut spec)
+            .expect("fft sizes are fixed");
         out.push(spec.iter().map(|c| c.norm_sqr()).collect());
         start += hop;
     }
@@ -240,7 +241,8 @@ pub fn log_kurtosis_ratio(
         return None;
     }
     let bins = pn[0].len();
-    let bin_mean = |p: &[Vec<f64>], k: usize| sel.iter().map(|&f| p[f][k]).sum::<f64>() / sel.len() as f64;
+    let bin_mean =
+        |p: &[Vec<f64>], k: usize| sel.iter().map(|&f| p[f][k]).sum::<f64>() / sel.len() as f64;
     let mn: Vec<f64> = (0..bins).map(|k| bin_mean(&pn, k)).collect();
     let mr: Vec<f64> = (0..bins).map(|k| bin_mean(&pr, k)).collect();
     let top = mn.iter().cloned().fold(0.0, f64::max);

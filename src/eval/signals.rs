@@ -59,8 +59,10 @@ pub fn rms(x: &[f32]) -> f64 {
     (x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
 }
 
-/// Two-pole resonator (digital formant filter), coefficients set per sample so the centre
-/// frequency and bandwidth can move. Unity gain at DC is not needed; levels are normalised later.
+/// Two-pole resonator (Klatt 1980 formant filter), coefficients set per sample so the centre
+/// frequency and bandwidth can move. Unity gain at DC, as in Klatt's cascade synthesiser: the
+/// cascade then has the same analog spectrum (formant peaks on a −12 dB/octave slope per
+/// formant) at every sample rate.
 #[derive(Default, Clone, Copy)]
 struct Resonator {
     y1: f64,
@@ -68,13 +70,64 @@ struct Resonator {
 }
 impl Resonator {
     #[inline]
-    fn step(&mut self, x: f64, f: f64, bw: f64, rate: f64) -> f64 {
+    fn coefs(f: f64, bw: f64, rate: f64) -> (f64, f64) {
         let r = (-PI * bw / rate).exp();
-        let c = 2.0 * r * (2.0 * PI * f / rate).cos();
-        // Gain normalised so the peak gain is about 1 whatever the bandwidth.
-        let g = 1.0 - r;
-        let y = g * x + c * self.y1 - r * r * self.y2;
+        (2.0 * r * (2.0 * PI * f / rate).cos(), -r * r)
+    }
+    #[inline]
+    fn run(&mut self, x: f64, a: f64, b: f64, c: f64) -> f64 {
+        let y = a * x + b * self.y1 + c * self.y2;
         self.y2 = self.y1;
+        self.y1 = y;
+        y
+    }
+    /// Unity gain at DC.
+    #[inline]
+    fn step(&mut self, x: f64, f: f64, bw: f64, rate: f64) -> f64 {
+        let (b, c) = Self::coefs(f, bw, rate);
+        self.run(x, 1.0 - b - c, b, c)
+    }
+    /// Unity gain at the centre frequency (a band-pass for noise).
+    #[inline]
+    fn step_peak(&mut self, x: f64, f: f64, bw: f64, rate: f64) -> f64 {
+        let (b, c) = Self::coefs(f, bw, rate);
+        let th = 2.0 * PI * f / rate;
+        // |1 − b·e^{−jθ} − c·e^{−2jθ}|
+        let re = 1.0 - b * th.cos() - c * (2.0 * th).cos();
+        let im = b * th.sin() + c * (2.0 * th).sin();
+        self.run(x, (re * re + im * im).sqrt(), b, c)
+    }
+}
+
+/// Analog high shelf `(1 + s/ωz)/(1 + s/ωp)` by the bilinear transform: +6 dB/octave between
+/// `fz` and `fp`. Lifts the cascade's upper formants toward the −6 dB/octave of real speech
+/// (Klatt's "higher-pole correction" plays this role).
+struct Shelf {
+    b0: f64,
+    b1: f64,
+    a1: f64,
+    x1: f64,
+    y1: f64,
+}
+impl Shelf {
+    fn new(fz: f64, fp: f64, rate: f64) -> Self {
+        let k = 2.0 * rate;
+        let (wz, wp) = (2.0 * PI * fz, 2.0 * PI * fp);
+        // H(s) = (wp/wz)·(s + wz)/(s + wp); s = k(1 − z⁻¹)/(1 + z⁻¹).
+        let g = wp / wz;
+        let a0 = k + wp;
+        Shelf {
+            b0: g * (k + wz) / a0,
+            b1: g * (wz - k) / a0,
+            a1: (wp - k) / a0,
+            x1: 0.0,
+            y1: 0.0,
+        }
+    }
+    #[inline]
+    fn step(&mut self, x: f64) -> f64 {
+        let y = self.b0 * x + self.b1 * self.x1 - self.a1 * self.y1;
+        self.x1 = x;
         self.y1 = y;
         y
     }
@@ -181,7 +234,9 @@ pub fn speech_like(rate: u32, seconds: f64, seed: u64) -> Vec<f32> {
             .clamp(90.0, 220.0)
     };
 
-    let mut out = vec![0.0f32; n];
+    let mut voiced = vec![0.0f64; n];
+    let mut tilt = Shelf::new(800.0, 5000.0, fs);
+    let mut fric = vec![0.0f64; n];
     let mut res = [Resonator::default(); 3];
     let mut fric_res = [Resonator::default(); 2];
     let mut next_pulse = 0.0f64; // sample index of the next glottal pulse
@@ -208,24 +263,45 @@ pub fn speech_like(rate: u32, seconds: f64, seed: u64) -> Vec<f32> {
         } else {
             0.0
         };
-        // Lip radiation: first difference of the flow.
-        let exc = (flow - prev_exc) * env[k];
+        // Lip radiation: the derivative of the flow (per second, so rate-independent).
+        let exc = (flow - prev_exc) * fs * env[k];
         prev_exc = flow;
 
         let target = VOWELS[vowel_at[k]];
         for (f, t) in form.iter_mut().zip(target) {
             *f = a_form * *f + (1.0 - a_form) * t;
         }
-        let mut y = exc * 40.0;
+        let mut y = exc;
         for (j, r) in res.iter_mut().enumerate() {
-            y = r.step(y, form[j].min(nyq_cap), form[j + 3], fs) * 4.0;
+            y = r.step(y, form[j].min(nyq_cap), form[j + 3], fs);
         }
-        let mut fr = noise_rng.gauss() * fenv[k] * 0.3;
+        voiced[k] = tilt.step(y);
+        let mut fr = noise_rng.gauss() * fenv[k];
         for r in fric_res.iter_mut() {
-            fr = r.step(fr, fric_f, fric_bw, fs);
+            fr = r.step_peak(fr, fric_f, fric_bw, fs);
         }
-        out[k] = (y + fr) as f32;
+        fric[k] = fr;
     }
+    // Fricatives 12 dB under the vowels (RMS over the samples where each is active).
+    let active_rms = |x: &[f64], e: &[f64]| {
+        let (s, c) = x
+            .iter()
+            .zip(e)
+            .filter(|(_, &e)| e > 0.1)
+            .fold((0.0, 0usize), |(s, c), (v, _)| (s + v * v, c + 1));
+        if c == 0 {
+            0.0
+        } else {
+            (s / c as f64).sqrt()
+        }
+    };
+    let (rv, rf) = (active_rms(&voiced, &env), active_rms(&fric, &fenv));
+    let gf = if rf > 0.0 { 0.25 * rv / rf } else { 0.0 };
+    let mut out: Vec<f32> = voiced
+        .iter()
+        .zip(&fric)
+        .map(|(v, f)| (v + gf * f) as f32)
+        .collect();
     set_rms(&mut out, 0.1);
     out
 }
@@ -382,7 +458,10 @@ pub fn am_music(rate: u32, seconds: f64, seed: u64) -> Vec<f32> {
             let amp = r.range(0.6, 1.0);
             for (k, o) in out.iter_mut().enumerate().take(k1).skip(k0) {
                 let tt = (k - k0) as f64 / fs;
-                let env = (tt / 0.02).min(1.0) * (-tt / (0.4 * dur)).exp();
+                let left = (k1 - k) as f64 / fs;
+                let env = (tt / 0.02).min(1.0)
+                    * (-tt / (0.4 * dur)).exp()
+                    * (0.5 - 0.5 * (PI * (left / 0.05).min(1.0)).cos());
                 let mut v = 0.0;
                 for h in 1..=6 {
                     let f = f0 * h as f64;
