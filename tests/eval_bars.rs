@@ -1,6 +1,7 @@
 //! The quality bars of the project (issue "Engine", section 4), with blind noise tracking:
 //! - voice preset, speech-like signal in white noise at 0/5/10 dB: mean SI-SDR improvement ≥ +6 dB;
 //! - cw preset, Morse in white and pink noise at 0 dB: mean SI-SDR improvement ≥ +8 dB.
+//!
 //! Each at 48 kHz, at 16 kHz and 8 kHz, and for a second seed. (For scale: SoX `noisered` reaches
 //! about +3 dB and noisereduce about +5 dB on such speech, both *with* a noise clip.)
 

@@ -20,9 +20,9 @@ pub enum Command {
     /// List the presets with their key values.
     Presets,
     /// Measure quality on known signals mixed with known noise (SI-SDR, segSNR, LSD, musical noise).
-    Eval(eval::Args),
+    Eval(Box<eval::Args>),
     /// Synthesise an SDR-like recording (CW + voice in noise), filter it, write WAVs, print gains.
-    Demo(demo::Args),
+    Demo(Box<demo::Args>),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -30,8 +30,8 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Presets => common::print_presets(),
-        Command::Eval(a) => eval::run(a),
-        Command::Demo(a) => demo::run(a),
+        Command::Eval(a) => eval::run(*a),
+        Command::Demo(a) => demo::run(*a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -200,18 +200,18 @@ pub fn speech_like(rate: u32, seconds: f64, seed: u64) -> Vec<f32> {
         }
         let v0 = s.start + s.fric;
         let len = s.end.saturating_sub(v0).max(1);
-        for k in v0..s.end.min(n) {
+        for (k, e) in env.iter_mut().enumerate().take(s.end.min(n)).skip(v0) {
             let ph = (k - v0) as f64 / len as f64;
             // Asymmetric syllable: quick rise (25 %), slower fall.
-            env[k] = if ph < 0.25 {
+            *e = if ph < 0.25 {
                 0.5 - 0.5 * (PI * ph / 0.25).cos()
             } else {
                 0.5 + 0.5 * (PI * (ph - 0.25) / 0.75).cos()
             };
         }
-        for k in s.start..v0.min(n) {
+        for (k, e) in fenv.iter_mut().enumerate().take(v0.min(n)).skip(s.start) {
             let ph = (k - s.start) as f64 / s.fric.max(1) as f64;
-            fenv[k] = (PI * ph).sin().powi(2);
+            *e = (PI * ph).sin().powi(2);
         }
         let next = syls.get(i + 1).map(|x| x.start).unwrap_or(n).min(n);
         for v in vowel_at.iter_mut().take(next).skip(s.start) {
