@@ -101,6 +101,16 @@ pub fn read_wav_mono(path: &Path) -> anyhow::Result<(Vec<f32>, u32)> {
     Ok((mono, spec.sample_rate))
 }
 
+/// True when `path` names the same file as one of `inputs`.
+fn is_input(path: &Path, inputs: &[PathBuf]) -> bool {
+    let Ok(p) = path.canonicalize() else {
+        return false; // does not exist yet
+    };
+    inputs
+        .iter()
+        .any(|i| i.canonicalize().map(|c| c == p).unwrap_or(false))
+}
+
 fn file_name(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -218,7 +228,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                             ("noise", &mix.noise_clip),
                             ("filtered", &out),
                         ] {
-                            write_wav(&dir.join(format!("{stem}_{kind}.wav")), x, *rate, true)?;
+                            let path = dir.join(format!("{stem}_{kind}.wav"));
+                            if is_input(&path, &args.clean) {
+                                bail!("--save would overwrite the input {}", path.display());
+                            }
+                            write_wav(&path, x, *rate, true)?;
                         }
                     }
                     results.push(res);
