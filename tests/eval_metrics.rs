@@ -234,3 +234,49 @@ fn isolated_surviving_spectral_peaks_score_as_musical_noise() {
     let lkr = log_kurtosis_ratio(&clean, &noise, &enhanced, rate).unwrap();
     assert!(lkr > 1.0, "{lkr}");
 }
+
+/// `stoi_signals(rate)` of the fixture script.
+fn stoi_signals(rate: u32) -> (Vec<f32>, Vec<f32>) {
+    let n = (rate as f64 * 3.0) as usize;
+    let u = lcg_noise(n, 4242);
+    let fs = rate as f64;
+    let mut cum = 0.0f64;
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for (i, ui) in u.iter().enumerate() {
+        let t = i as f64 / fs;
+        let env = (2.0 * PI * 2.5 * t).sin().max(0.0).powi(2);
+        cum += 120.0 + 20.0 * (2.0 * PI * 0.5 * t).sin();
+        let ph = 2.0 * PI * cum / fs;
+        let mut s = 0.0;
+        for k in 1..20 {
+            if 120.0 * k as f64 >= 0.45 * fs {
+                continue;
+            }
+            s += (k as f64 * ph).sin() / k as f64;
+        }
+        let xv = env * s;
+        let tone = if t > 1.5 {
+            0.5 * (2.0 * PI * 1000.0 * t).sin()
+        } else {
+            0.0
+        };
+        x.push(xv);
+        y.push(xv + 0.3 * ui + tone);
+    }
+    (to_f32(&x), to_f32(&y))
+}
+
+#[test]
+fn stoi_matches_pystoi_at_10_khz_and_through_its_resampler_at_16_khz() {
+    for (rate, want) in [(10_000u32, 0.9001652925283629), (16_000, 0.9005564383192349)] {
+        let (x, y) = stoi_signals(rate);
+        let v = stoi(&x, &y, rate).unwrap();
+        assert!(close(v, want, 1e-4), "{rate}: {v} vs pystoi {want}");
+    }
+}
+
+#[test]
+fn stoi_of_a_signal_with_itself_is_one() {
+    let (x, _) = stoi_signals(10_000);
+    assert!(close(stoi(&x, &x, 10_000).unwrap(), 1.0, 1e-9));
+}

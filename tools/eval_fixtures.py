@@ -107,3 +107,24 @@ if __name__ == "__main__":
     print("lsd_ref_min_over_peak", ps.min() / ps.max())
     c, x, y = lkr_signals()
     print("lkr", lkr(c, x, y, RATE))
+
+
+def stoi_signals(rate, seconds=3.0):
+    """A voiced-like harmonic signal with on/off envelope (gaps), and a noisy copy."""
+    n = int(rate * seconds)
+    i = np.arange(n, dtype=np.float64)
+    t = i / rate
+    env = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) ** 2
+    f0 = 120 + 20 * np.sin(2 * np.pi * 0.5 * t)
+    ph = 2 * np.pi * np.cumsum(f0) / rate
+    x = env * sum(np.sin(k * ph) / k for k in range(1, 20) if 120 * k < 0.45 * rate)
+    y = x + 0.3 * lcg_noise(n, seed=4242) + 0.5 * np.sin(2 * np.pi * 1000 * t) * (t > 1.5)
+    f = lambda a: a.astype(np.float32).astype(np.float64)  # noqa: E731
+    return f(x), f(y)
+
+
+if __name__ == "__main__":
+    from pystoi import stoi
+    for rate in (10000, 16000):
+        x, y = stoi_signals(rate)
+        print("stoi", rate, repr(stoi(x, y, rate)))

@@ -308,3 +308,208 @@ pub fn score(clean: &[f32], noisy: &[f32], enhanced: &[f32], rate: u32) -> Score
         musical_noise: log_kurtosis_ratio(clean, noisy, enhanced, rate),
     }
 }
+
+/// EPS of numpy (`np.finfo(float).eps`), as pystoi uses it.
+const NP_EPS: f64 = 2.220_446_049_250_313e-16;
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Modified Bessel function of the first kind, order 0 (power series), for the Kaiser window.
+fn bessel_i0(x: f64) -> f64 {
+    let (mut sum, mut term, mut k) = (1.0f64, 1.0f64, 1.0f64);
+    while term > 1e-17 * sum {
+        term *= (x / (2.0 * k)).powi(2);
+        sum += term;
+        k += 1.0;
+    }
+    sum
+}
+
+/// Resamples from `q` Hz to `p` Hz exactly as pystoi's `resample_oct` does (Octave's `resample`:
+/// Kaiser-windowed sinc, 60 dB rejection, then scipy's `resample_poly` polyphase alignment).
+pub fn resample_oct(x: &[f64], p: usize, q: usize) -> Vec<f64> {
+    let g = gcd(p, q);
+    let (up, down) = (p / g, q / g);
+    if up == down {
+        return x.to_vec();
+    }
+    let stop = 1.0 / (2.0 * up.max(down) as f64);
+    let roll = stop / 10.0;
+    let rej_db = 60.0;
+    let l = ((rej_db - 8.0) / (28.714 * roll)).ceil() as usize;
+    let beta = 0.1102 * (rej_db - 8.7);
+    let m = 2 * l + 1;
+    let i0b = bessel_i0(beta);
+    let mut h: Vec<f64> = (0..m)
+        .map(|k| {
+            let t = k as f64 - l as f64;
+            let a = 2.0 * stop * t;
+            let sinc = if a == 0.0 {
+                1.0
+            } else {
+                (std::f64::consts::PI * a).sin() / (std::f64::consts::PI * a)
+            };
+            let r = 2.0 * k as f64 / (m - 1) as f64 - 1.0;
+            let kaiser = bessel_i0(beta * (1.0 - r * r).max(0.0).sqrt()) / i0b;
+            kaiser * 2.0 * up as f64 * stop * sinc
+        })
+        .collect();
+    let s: f64 = h.iter().sum();
+    h.iter_mut().for_each(|v| *v = *v / s * up as f64);
+    // scipy.signal.resample_poly: pre-pad the filter so outputs sit at its centre.
+    let half_len = l;
+    let n_pre_pad = down - half_len % down;
+    let n_pre_remove = (half_len + n_pre_pad) / down;
+    let mut hp = vec![0.0; n_pre_pad];
+    hp.extend_from_slice(&h);
+    let n_in = x.len();
+    let n_out = (n_in * up).div_ceil(down);
+    (n_pre_remove..n_pre_remove + n_out)
+        .map(|mo| {
+            // upfirdn: y[mo] = Σ_j hp[j]·xu[mo·down − j], xu = x upsampled by zero insertion.
+            let i0 = mo * down;
+            let mut acc = 0.0;
+            let mut j = i0 % up;
+            while j < hp.len() && j <= i0 {
+                let xi = (i0 - j) / up;
+                if xi < n_in {
+                    acc += hp[j] * x[xi];
+                }
+                j += up;
+            }
+            acc
+        })
+        .collect()
+}
+
+/// Short-time objective intelligibility (Taal et al. 2011), the classic (non-extended) measure,
+/// following pystoi 0.4 step by step: resample to 10 kHz, drop frames more than 40 dB under the
+/// loudest clean frame, 256-sample frames / 512 FFT, 15 third-octave bands from 150 Hz,
+/// 30-frame (384 ms) segments, clipping at −15 dB SDR. In [−1, 1], higher is more intelligible.
+/// `None` when fewer than 30 frames remain (pystoi returns 1e-5 there).
+pub fn stoi(clean: &[f32], processed: &[f32], rate: u32) -> Option<f64> {
+    const FS: usize = 10_000;
+    const FRAME: usize = 256;
+    const NFFT: usize = 512;
+    const BANDS: usize = 15;
+    const NSEG: usize = 30;
+    let n = clean.len().min(processed.len());
+    let x: Vec<f64> = clean[..n].iter().map(|&v| v as f64).collect();
+    let y: Vec<f64> = processed[..n].iter().map(|&v| v as f64).collect();
+    let (x, y) = if rate as usize != FS {
+        (
+            resample_oct(&x, FS, rate as usize),
+            resample_oct(&y, FS, rate as usize),
+        )
+    } else {
+        (x, y)
+    };
+    // MATLAB hanning(256) = numpy hanning(258)[1:-1].
+    let w: Vec<f64> = (0..FRAME)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * (i + 1) as f64 / (FRAME + 1) as f64).cos())
+        .collect();
+    let hop = FRAME / 2;
+    let starts = |len: usize| (0..len.saturating_sub(FRAME)).step_by(hop);
+    // Silent-frame removal, then overlap-add of the kept windowed frames.
+    let energy = |s: &[f64]| {
+        20.0 * (s.iter().zip(&w).map(|(a, b)| (a * b).powi(2)).sum::<f64>().sqrt() + NP_EPS)
+            .log10()
+    };
+    let frames: Vec<usize> = starts(x.len()).collect();
+    let e: Vec<f64> = frames.iter().map(|&i| energy(&x[i..i + FRAME])).collect();
+    let top = e.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let kept: Vec<usize> = frames
+        .iter()
+        .zip(&e)
+        .filter(|(_, &v)| top - 40.0 - v < 0.0)
+        .map(|(&i, _)| i)
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    let ola = |s: &[f64]| {
+        let mut out = vec![0.0; (kept.len() - 1) * hop + FRAME];
+        for (k, &i) in kept.iter().enumerate() {
+            for j in 0..FRAME {
+                out[k * hop + j] += s[i + j] * w[j];
+            }
+        }
+        out
+    };
+    let (xs, ys) = (ola(&x), ola(&y));
+    // Third-octave band matrix on the 257 bins of a 512 FFT at 10 kHz.
+    let bin_hz = FS as f64 / NFFT as f64;
+    let nearest = |f: f64| {
+        (0..=NFFT / 2)
+            .min_by(|&a, &b| {
+                ((a as f64 * bin_hz - f).powi(2))
+                    .partial_cmp(&(b as f64 * bin_hz - f).powi(2))
+                    .unwrap()
+            })
+            .unwrap()
+    };
+    let bands: Vec<(usize, usize)> = (0..BANDS)
+        .map(|k| {
+            let k = k as f64;
+            (
+                nearest(150.0 * 2f64.powf((2.0 * k - 1.0) / 6.0)),
+                nearest(150.0 * 2f64.powf((2.0 * k + 1.0) / 6.0)),
+            )
+        })
+        .collect();
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(NFFT);
+    let tob = |s: &[f64]| -> Vec<Vec<f64>> {
+        let mut buf = fft.make_input_vec();
+        let mut spec = fft.make_output_vec();
+        starts(s.len())
+            .map(|i| {
+                buf.iter_mut().for_each(|v| *v = 0.0);
+                for j in 0..FRAME {
+                    buf[j] = s[i + j] * w[j];
+                }
+                fft.process(&mut buf, &mut spec).expect("fft sizes are fixed");
+                bands
+                    .iter()
+                    .map(|&(lo, hi)| spec[lo..hi].iter().map(|c| c.norm_sqr()).sum::<f64>().sqrt())
+                    .collect()
+            })
+            .collect()
+    };
+    let (tx, ty) = (tob(&xs), tob(&ys));
+    if tx.len() < NSEG {
+        return None;
+    }
+    let clip = 1.0 + 10f64.powf(15.0 / 20.0);
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let mut acc = 0.0;
+    let segments = tx.len() - NSEG + 1;
+    for m in NSEG..=tx.len() {
+        for b in 0..BANDS {
+            let xseg: Vec<f64> = (m - NSEG..m).map(|f| tx[f][b]).collect();
+            let yseg: Vec<f64> = (m - NSEG..m).map(|f| ty[f][b]).collect();
+            let c = norm(&xseg) / (norm(&yseg) + NP_EPS);
+            let mut yp: Vec<f64> = yseg
+                .iter()
+                .zip(&xseg)
+                .map(|(yv, xv)| (yv * c).min(xv * clip))
+                .collect();
+            let mut xc = xseg.clone();
+            let (my, mx) = (
+                yp.iter().sum::<f64>() / NSEG as f64,
+                xc.iter().sum::<f64>() / NSEG as f64,
+            );
+            yp.iter_mut().for_each(|v| *v -= my);
+            xc.iter_mut().for_each(|v| *v -= mx);
+            let (ny, nx) = (norm(&yp) + NP_EPS, norm(&xc) + NP_EPS);
+            acc += yp.iter().zip(&xc).map(|(a, b)| a / ny * b / nx).sum::<f64>();
+        }
+    }
+    Some(acc / (segments * BANDS) as f64)
+}
