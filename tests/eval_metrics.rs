@@ -268,7 +268,10 @@ fn stoi_signals(rate: u32) -> (Vec<f32>, Vec<f32>) {
 
 #[test]
 fn stoi_matches_pystoi_at_10_khz_and_through_its_resampler_at_16_khz() {
-    for (rate, want) in [(10_000u32, 0.9001652925283629), (16_000, 0.9005564383192349)] {
+    for (rate, want) in [
+        (10_000u32, 0.9001652925283629),
+        (16_000, 0.9005564383192349),
+    ] {
         let (x, y) = stoi_signals(rate);
         let v = stoi(&x, &y, rate).unwrap();
         assert!(close(v, want, 1e-4), "{rate}: {v} vs pystoi {want}");

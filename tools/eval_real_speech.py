@@ -99,14 +99,14 @@ def main():
 
     print(f"espeak-ng speech, white+pink noise at {SNRS} dB (full-band SNR); "
           f"specgate blind, others with a 2 s noise clip; work dir {work}\n")
-    print("| rate | tool | ΔSI-SDR dB | ΔsegSNR dB | LSD in→out dB | musical noise (LKR) |")
-    print("|---|---|---|---|---|---|")
+    print("| rate | tool | ΔSI-SDR dB | ΔsegSNR dB | LSD in→out dB | musical noise (LKR) | STOI in→out |")
+    print("|---|---|---|---|---|---|---|")
     for (rate, tool), cases in rows.items():
         m = lambda k: sum(c[k] for c in cases) / len(cases)  # noqa: E731
         mn = [c["musical_noise"] for c in cases if c["musical_noise"] is not None]
         mns = f"{sum(mn) / len(mn):.2f}" if mn else "n/a"
         print(f"| {rate // 1000} kHz | {tool} | {m('si_sdr_imp'):+.2f} | {m('seg_snr_imp'):+.2f} | "
-              f"{m('lsd_in'):.2f}→{m('lsd_out'):.2f} | {mns} |")
+              f"{m('lsd_in'):.2f}→{m('lsd_out'):.2f} | {mns} | {m('stoi_in'):.3f}→{m('stoi_out'):.3f} |")
 
 
 if __name__ == "__main__":

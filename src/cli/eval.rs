@@ -261,10 +261,17 @@ fn fmt_opt(v: Option<f64>) -> String {
         .unwrap_or_else(|| "   n/a".into())
 }
 
+fn fmt_stoi(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:5.3}"))
+        .unwrap_or_else(|| "  n/a".into())
+}
+
 fn print_table(preset: &str, results: &[CaseResult], mean: Option<&Scores>) {
-    println!("preset {preset} (blind tracking); dB except MN (log kurtosis ratio; 0 = none)");
     println!(
-        "{:<14} {:<6} {:>5} {:>6} | {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>6} {:>6} | {:>6}",
+        "preset {preset} (blind tracking); dB except MN (log kurtosis ratio; 0 = none) and STOI"
+    );
+    println!(
+        "{:<14} {:<6} {:>5} {:>6} | {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} | {:>6} {:>6} | {:>6} | {:>5} {:>5}",
         "signal",
         "noise",
         "snr",
@@ -277,11 +284,13 @@ fn print_table(preset: &str, results: &[CaseResult], mean: Option<&Scores>) {
         "ΔsegSNR",
         "LSDin",
         "LSDout",
-        "MN"
+        "MN",
+        "STOIi",
+        "STOIo"
     );
     let row = |sig: &str, noise: &str, snr: String, rate: String, s: &Scores| {
         println!(
-            "{:<14} {:<6} {:>5} {:>6} | {:7.2} {:7.2} {:+7.2} | {:7.2} {:7.2} {:+7.2} | {:6.2} {:6.2} | {}",
+            "{:<14} {:<6} {:>5} {:>6} | {:7.2} {:7.2} {:+7.2} | {:7.2} {:7.2} {:+7.2} | {:6.2} {:6.2} | {} | {} {}",
             sig,
             noise,
             snr,
@@ -294,7 +303,9 @@ fn print_table(preset: &str, results: &[CaseResult], mean: Option<&Scores>) {
             s.seg_snr_imp,
             s.lsd_in,
             s.lsd_out,
-            fmt_opt(s.musical_noise)
+            fmt_opt(s.musical_noise),
+            fmt_stoi(s.stoi_in),
+            fmt_stoi(s.stoi_out)
         );
     };
     for r in results {

@@ -9,6 +9,7 @@
 //! - Log-spectral distance: Hann frames of 32 ms with 50 % hop; per frame the RMS over bins of the
 //!   difference of the two power spectra in dB (60 dB dynamic range), then the mean over the
 //!   frames where the reference is active.
+//! - STOI: Taal et al. 2011, as pystoi computes it (see [`stoi`]).
 //! - Musical noise: the log kurtosis ratio of Uemura et al. (2009/2012), computed on the noise
 //!   residual in the noise-only frames (see [`log_kurtosis_ratio`]).
 
@@ -288,6 +289,9 @@ pub struct Scores {
     pub lsd_out: f64,
     /// Log kurtosis ratio of the residual noise; `None` without enough noise-only frames.
     pub musical_noise: Option<f64>,
+    /// STOI of the input and the output (see [`stoi`]); `None` if under ~0.5 s of active signal.
+    pub stoi_in: Option<f64>,
+    pub stoi_out: Option<f64>,
 }
 
 /// Scores an enhanced signal against the clean one, with the noisy input as the baseline.
@@ -306,6 +310,8 @@ pub fn score(clean: &[f32], noisy: &[f32], enhanced: &[f32], rate: u32) -> Score
         lsd_in: log_spectral_distance(clean, noisy, rate),
         lsd_out: log_spectral_distance(clean, enhanced, rate),
         musical_noise: log_kurtosis_ratio(clean, noisy, enhanced, rate),
+        stoi_in: stoi(clean, noisy, rate),
+        stoi_out: stoi(clean, enhanced, rate),
     }
 }
 
@@ -412,13 +418,21 @@ pub fn stoi(clean: &[f32], processed: &[f32], rate: u32) -> Option<f64> {
     };
     // MATLAB hanning(256) = numpy hanning(258)[1:-1].
     let w: Vec<f64> = (0..FRAME)
-        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * (i + 1) as f64 / (FRAME + 1) as f64).cos())
+        .map(|i| {
+            0.5 - 0.5 * (2.0 * std::f64::consts::PI * (i + 1) as f64 / (FRAME + 1) as f64).cos()
+        })
         .collect();
     let hop = FRAME / 2;
     let starts = |len: usize| (0..len.saturating_sub(FRAME)).step_by(hop);
     // Silent-frame removal, then overlap-add of the kept windowed frames.
     let energy = |s: &[f64]| {
-        20.0 * (s.iter().zip(&w).map(|(a, b)| (a * b).powi(2)).sum::<f64>().sqrt() + NP_EPS)
+        20.0 * (s
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| (a * b).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            + NP_EPS)
             .log10()
     };
     let frames: Vec<usize> = starts(x.len()).collect();
@@ -474,10 +488,17 @@ pub fn stoi(clean: &[f32], processed: &[f32], rate: u32) -> Option<f64> {
                 for j in 0..FRAME {
                     buf[j] = s[i + j] * w[j];
                 }
-                fft.process(&mut buf, &mut spec).expect("fft sizes are fixed");
+                fft.process(&mut buf, &mut spec)
+                    .expect("fft sizes are fixed");
                 bands
                     .iter()
-                    .map(|&(lo, hi)| spec[lo..hi].iter().map(|c| c.norm_sqr()).sum::<f64>().sqrt())
+                    .map(|&(lo, hi)| {
+                        spec[lo..hi]
+                            .iter()
+                            .map(|c| c.norm_sqr())
+                            .sum::<f64>()
+                            .sqrt()
+                    })
                     .collect()
             })
             .collect()
@@ -508,7 +529,11 @@ pub fn stoi(clean: &[f32], processed: &[f32], rate: u32) -> Option<f64> {
             yp.iter_mut().for_each(|v| *v -= my);
             xc.iter_mut().for_each(|v| *v -= mx);
             let (ny, nx) = (norm(&yp) + NP_EPS, norm(&xc) + NP_EPS);
-            acc += yp.iter().zip(&xc).map(|(a, b)| a / ny * b / nx).sum::<f64>();
+            acc += yp
+                .iter()
+                .zip(&xc)
+                .map(|(a, b)| a / ny * b / nx)
+                .sum::<f64>();
         }
     }
     Some(acc / (segments * BANDS) as f64)

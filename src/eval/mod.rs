@@ -126,17 +126,21 @@ pub fn run_case(
     ))
 }
 
-/// The mean of every score over `results` (the musical-noise mean over the cases that have one).
+/// The mean of every score over `results` (optional scores over the cases that have one).
 pub fn mean_scores(results: &[CaseResult]) -> Option<Scores> {
     if results.is_empty() {
         return None;
     }
     let n = results.len() as f64;
     let avg = |f: fn(&Scores) -> f64| results.iter().map(|r| f(&r.scores)).sum::<f64>() / n;
-    let mn: Vec<f64> = results
-        .iter()
-        .filter_map(|r| r.scores.musical_noise)
-        .collect();
+    let opt_mean = |f: fn(&Scores) -> Option<f64>| {
+        let v: Vec<f64> = results.iter().filter_map(|r| f(&r.scores)).collect();
+        if v.is_empty() {
+            None
+        } else {
+            Some(v.iter().sum::<f64>() / v.len() as f64)
+        }
+    };
     Some(Scores {
         si_sdr_in: avg(|s| s.si_sdr_in),
         si_sdr_out: avg(|s| s.si_sdr_out),
@@ -146,10 +150,8 @@ pub fn mean_scores(results: &[CaseResult]) -> Option<Scores> {
         seg_snr_imp: avg(|s| s.seg_snr_imp),
         lsd_in: avg(|s| s.lsd_in),
         lsd_out: avg(|s| s.lsd_out),
-        musical_noise: if mn.is_empty() {
-            None
-        } else {
-            Some(mn.iter().sum::<f64>() / mn.len() as f64)
-        },
+        musical_noise: opt_mean(|s| s.musical_noise),
+        stoi_in: opt_mean(|s| s.stoi_in),
+        stoi_out: opt_mean(|s| s.stoi_out),
     })
 }
