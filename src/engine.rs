@@ -11,7 +11,8 @@
 use crate::dsp::gain::{GainParams, GainState};
 use crate::dsp::noise::{McraTracker, NoiseProfile, TrackerParams};
 use crate::dsp::stft::{
-    ComplexStft, RealStft, Stft, StftChannel, StftConfig, StftError, TimeSample, Transform,
+    ComplexStft, ComplexTransform, RealStft, RealTransform, Stft, StftChannel, StftConfig,
+    StftError, TimeSample, Transform,
 };
 use crate::params::Params;
 use num_complex::Complex32;
@@ -90,33 +91,86 @@ impl EngineStats {
     }
 }
 
-/// Where the noise floor comes from.
-enum NoiseSource {
+/// Where a channel's noise floor comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum NoiseMode {
     /// Blind tracking.
     Track,
-    /// A fixed profile (per bin, shared by all channels).
-    Fixed(Vec<f32>),
-    /// Tracking while learning a profile over the next `remaining` frames per channel; then fixed.
-    Learning { remaining: u64 },
+    /// The fixed profile in `ChannelNoise::profile` (learned or given).
+    Fixed,
+    /// Tracking while learning; at the channel's frame `until` the learned mean becomes the
+    /// fixed profile. Counted in each channel's own frames, so the switch happens at the same
+    /// sample whatever the chunking.
+    Learning { until: u64 },
+}
+
+/// A channel's noise floor: the blind tracker, the learning accumulator and the fixed profile,
+/// all allocated up front.
+struct ChannelNoise {
+    mode: NoiseMode,
+    frames: u64,
+    /// Leading frames of the stream that are partly empty history: not learned from.
+    warmup: u64,
+    tracker: McraTracker,
+    learn: NoiseProfile,
+    profile: Vec<f32>,
+}
+
+impl ChannelNoise {
+    /// Updates from one frame's power; returns the floor to use for it.
+    #[inline]
+    fn update(&mut self, power: &[f32]) -> &[f32] {
+        self.frames += 1;
+        match self.mode {
+            NoiseMode::Track => {
+                self.tracker.update(power);
+                self.tracker.noise()
+            }
+            NoiseMode::Fixed => &self.profile,
+            NoiseMode::Learning { until } => {
+                self.tracker.update(power);
+                if self.frames > self.warmup {
+                    self.learn.accumulate(power);
+                }
+                if self.frames >= until {
+                    self.profile.fill(0.0);
+                    if self.learn.add_mean_to(&mut self.profile) {
+                        self.profile.iter_mut().for_each(|v| *v = v.max(1e-30));
+                        self.mode = NoiseMode::Fixed;
+                    } else {
+                        self.mode = NoiseMode::Track;
+                    }
+                }
+                self.tracker.noise()
+            }
+        }
+    }
 }
 
 struct ChannelDsp<S> {
     stream: StftChannel<S>,
-    tracker: McraTracker,
+    noise: ChannelNoise,
     gain: GainState,
-    learn: NoiseProfile,
     delay: DelayLine<S>,
 }
 
 struct Path<T: Transform> {
     stft: Stft<T>,
     chans: Vec<ChannelDsp<T::Sample>>,
+    /// De-interleaved input, masked output and dry (delayed) output of one sub-block.
+    x: Vec<T::Sample>,
+    wet: Vec<T::Sample>,
+    dry: Vec<T::Sample>,
 }
 
 enum Paths {
-    Real(Path<crate::dsp::stft::RealTransform>),
-    Complex(Path<crate::dsp::stft::ComplexTransform>),
+    Real(Path<RealTransform>),
+    Complex(Path<ComplexTransform>),
 }
+
+/// Frames per internal sub-block: chunks of any size are processed in pieces of this many
+/// frames through preallocated per-channel buffers.
+const BLOCK: usize = 1024;
 
 /// Fixed delay of `len` samples (the bypass path: bit-exact).
 struct DelayLine<S> {
@@ -126,22 +180,25 @@ struct DelayLine<S> {
 impl<S: TimeSample> DelayLine<S> {
     fn new(len: usize) -> Self {
         DelayLine {
-            buf: vec![S::default(); len.max(1)],
+            buf: vec![S::default(); len],
             pos: 0,
         }
     }
-    #[inline(always)]
-    fn push(&mut self, x: S, len: usize) -> S {
+    /// `out[i] = in[i − len]` across calls.
+    fn process(&mut self, input: &[S], out: &mut [S]) {
+        let len = self.buf.len();
         if len == 0 {
-            return x;
+            out.copy_from_slice(input);
+            return;
         }
-        let y = self.buf[self.pos];
-        self.buf[self.pos] = x;
-        self.pos += 1;
-        if self.pos == len {
-            self.pos = 0;
+        for (x, y) in input.iter().zip(out.iter_mut()) {
+            *y = self.buf[self.pos];
+            self.buf[self.pos] = *x;
+            self.pos += 1;
+            if self.pos == len {
+                self.pos = 0;
+            }
         }
-        y
     }
 }
 
@@ -159,7 +216,6 @@ pub struct Engine {
     kind: SignalKind,
     cfg: StftConfig,
     gain_params: GainParams,
-    noise: NoiseSource,
     paths: Paths,
     scratch: FrameScratch,
     stats: EngineStats,
@@ -190,60 +246,83 @@ impl Engine {
         let cfg = stft_config(params, rate);
         cfg.validate()?;
         let latency = cfg.latency_samples();
-        let hop_s = cfg.hop as f32 / rate as f32;
+        let overlapping = cfg.frame_len.div_ceil(cfg.hop).saturating_sub(1);
         let tp = TrackerParams {
-            hop_s,
+            hop_s: cfg.hop as f32 / rate as f32,
             smoothing_s: params.smoothing_s as f32,
             window_s: params.window_s as f32,
             noise_tau_s: params.noise_tau_s as f32,
             presence_ratio: params.presence_ratio as f32,
+            decision_delay: overlapping.max(1),
         };
         let complex = kind == SignalKind::Complex;
         let bins = cfg.bins(complex);
-        fn chans<S: TimeSample, T: Transform<Sample = S>>(
-            stft: &Stft<T>,
+        fn path<T: Transform>(
+            stft: Stft<T>,
             n: usize,
             bins: usize,
             tp: TrackerParams,
             latency: usize,
-        ) -> Vec<ChannelDsp<S>> {
-            (0..n)
+            warmup: u64,
+        ) -> Path<T> {
+            let chans = (0..n)
                 .map(|_| ChannelDsp {
                     stream: stft.channel(),
-                    tracker: McraTracker::new(bins, tp),
+                    noise: ChannelNoise {
+                        mode: NoiseMode::Track,
+                        frames: 0,
+                        warmup,
+                        tracker: McraTracker::new(bins, tp),
+                        learn: NoiseProfile::new(bins),
+                        profile: vec![0.0; bins],
+                    },
                     gain: GainState::new(bins),
-                    learn: NoiseProfile::new(bins),
                     delay: DelayLine::new(latency),
                 })
-                .collect()
-        }
-        let paths = if complex {
-            let stft = ComplexStft::new_complex(cfg)?;
-            let c = chans(&stft, channels / 2, bins, tp, latency);
-            Paths::Complex(Path { stft, chans: c })
-        } else {
-            let stft = RealStft::new_real(cfg)?;
-            let c = chans(&stft, channels, bins, tp, latency);
-            Paths::Real(Path { stft, chans: c })
-        };
-        let stft_channels = if complex { channels / 2 } else { channels } as u64;
-        let noise = if params.learn > 0.0 {
-            NoiseSource::Learning {
-                remaining: ((params.learn * rate as f64 / cfg.hop as f64).ceil() as u64).max(1)
-                    * stft_channels,
+                .collect();
+            Path {
+                stft,
+                chans,
+                x: vec![T::Sample::default(); BLOCK],
+                wet: vec![T::Sample::default(); BLOCK],
+                dry: vec![T::Sample::default(); BLOCK],
             }
+        }
+        let warmup = overlapping as u64;
+        let paths = if complex {
+            Paths::Complex(path(
+                ComplexStft::new_complex(cfg)?,
+                channels / 2,
+                bins,
+                tp,
+                latency,
+                warmup,
+            ))
         } else {
-            NoiseSource::Track
+            Paths::Real(path(
+                RealStft::new_real(cfg)?,
+                channels,
+                bins,
+                tp,
+                latency,
+                warmup,
+            ))
         };
-        let bypass = if params.bypass { 1.0 } else { 0.0 };
+        // An open gate (reduction 0 dB) takes the bit-exact dry path, as bypass does: its gains
+        // are all 1, and the dry path makes "output = input" exact rather than within rounding.
+        let gp = gain_params(params, &cfg, rate, complex);
+        let bypass = if params.bypass || gp.is_open() {
+            1.0
+        } else {
+            0.0
+        };
         let mut e = Engine {
-            params: params.clone(),
+            params: *params,
             rate,
             channels,
             kind,
             cfg,
-            gain_params: gain_params(params, &cfg, rate, complex),
-            noise,
+            gain_params: gp,
             paths,
             scratch: FrameScratch {
                 power: vec![0.0; bins],
@@ -254,7 +333,9 @@ impl Engine {
             mix_target: bypass,
             mix_step: 1.0 / (0.01 * rate as f32).max(1.0),
         };
-        e.gain_params = gain_params(&e.params, &e.cfg, rate, complex);
+        if params.learn > 0.0 {
+            e.learn(params.learn);
+        }
         Ok(e)
     }
 
@@ -292,12 +373,27 @@ impl Engine {
     pub fn reset_stats(&mut self) {
         self.stats = EngineStats::default();
     }
-    /// True once a learned or given noise profile is in use.
+
+    fn for_each_noise(&mut self, mut f: impl FnMut(&mut ChannelNoise)) {
+        match &mut self.paths {
+            Paths::Real(p) => p.chans.iter_mut().for_each(|c| f(&mut c.noise)),
+            Paths::Complex(p) => p.chans.iter_mut().for_each(|c| f(&mut c.noise)),
+        }
+    }
+    fn all_noise(&self, f: impl Fn(&ChannelNoise) -> bool) -> bool {
+        match &self.paths {
+            Paths::Real(p) => p.chans.iter().all(|c| f(&c.noise)),
+            Paths::Complex(p) => p.chans.iter().all(|c| f(&c.noise)),
+        }
+    }
+
+    /// True once every channel uses a learned or given noise profile.
     pub fn has_fixed_profile(&self) -> bool {
-        matches!(self.noise, NoiseSource::Fixed(_))
+        self.all_noise(|n| n.mode == NoiseMode::Fixed)
     }
 
     /// Uses a fixed per-bin noise power profile (see [`learn_profile`]) for every channel.
+    /// Copies into preallocated buffers: no allocation.
     pub fn set_noise_profile(&mut self, profile: &[f32]) -> Result<(), EngineError> {
         if profile.len() != self.bins() {
             return Err(EngineError::ProfileBins {
@@ -305,73 +401,73 @@ impl Engine {
                 got: profile.len(),
             });
         }
-        self.noise = NoiseSource::Fixed(profile.to_vec());
+        self.for_each_noise(|n| {
+            n.profile.copy_from_slice(profile);
+            n.mode = NoiseMode::Fixed;
+        });
         Ok(())
     }
 
     /// Goes back to blind tracking.
     pub fn clear_noise_profile(&mut self) {
-        self.noise = NoiseSource::Track;
+        self.for_each_noise(|n| n.mode = NoiseMode::Track);
     }
 
-    /// Learns a new profile from the next `seconds` of input (blind tracking meanwhile).
-    /// Not real-time safe only in that it may be called from the control side; no allocation.
+    /// Learns a new profile from the next `seconds` of input (blind tracking meanwhile), then
+    /// uses it. Each channel learns its own. No allocation: callable from a real-time thread.
     pub fn learn(&mut self, seconds: f64) {
-        match &mut self.paths {
-            Paths::Real(p) => p
-                .chans
-                .iter_mut()
-                .for_each(|c| c.learn = NoiseProfile::new(c.learn.bins())),
-            Paths::Complex(p) => p
-                .chans
-                .iter_mut()
-                .for_each(|c| c.learn = NoiseProfile::new(c.learn.bins())),
-        }
-        let stft_channels = match &self.paths {
-            Paths::Real(p) => p.chans.len(),
-            Paths::Complex(p) => p.chans.len(),
-        } as u64;
-        self.noise = NoiseSource::Learning {
-            remaining: ((seconds * self.rate as f64 / self.cfg.hop as f64).ceil() as u64).max(1)
-                * stft_channels,
-        };
+        let frames = ((seconds * self.rate as f64 / self.cfg.hop as f64).ceil() as u64).max(1);
+        self.for_each_noise(|n| {
+            n.learn.reset();
+            n.mode = NoiseMode::Learning {
+                until: n.frames.max(n.warmup) + frames,
+            };
+        });
     }
 
     /// Changes the gain parameters (threshold, reduction, rule, smoothing, band, bypass) on the
-    /// fly. Geometry keys (frame, hop, FFT size, window) need a new engine and are ignored here.
-    /// Gains move through the attack/release smoothing and bypass crossfades over 10 ms, so the
-    /// change is click-free. Allocation-free.
+    /// fly. Geometry keys (frame, hop, FFT size, window) and the tracker's time constants need
+    /// a new engine and are ignored here. Gains move through the decision-directed recursion
+    /// (and the attack/release smoothing, if set) and bypass crossfades over 10 ms, so changes
+    /// are click-free. Allocation-free.
     pub fn update_params(&mut self, p: &Params) {
-        let geometry = (
-            self.params.frame_ms,
-            self.params.overlap,
-            self.params.frame,
-            self.params.hop,
-            self.params.fft_size,
-            self.params.window,
-        );
-        self.params = p.clone();
-        (
-            self.params.frame_ms,
-            self.params.overlap,
-            self.params.frame,
-            self.params.hop,
-            self.params.fft_size,
-            self.params.window,
-        ) = geometry;
+        let old = self.params;
+        self.params = Params {
+            frame_ms: old.frame_ms,
+            overlap: old.overlap,
+            frame: old.frame,
+            hop: old.hop,
+            fft_size: old.fft_size,
+            window: old.window,
+            smoothing_s: old.smoothing_s,
+            window_s: old.window_s,
+            noise_tau_s: old.noise_tau_s,
+            presence_ratio: old.presence_ratio,
+            learn: old.learn,
+            ..*p
+        };
         self.gain_params = gain_params(
             &self.params,
             &self.cfg,
             self.rate,
             self.kind == SignalKind::Complex,
         );
-        self.mix_target = if p.bypass { 1.0 } else { 0.0 };
+        self.mix_target = self.dry_target();
     }
 
-    /// Toggles bypass with a 10 ms crossfade.
+    fn dry_target(&self) -> f32 {
+        if self.params.bypass || self.gain_params.is_open() {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
+    /// Toggles bypass with a 10 ms crossfade. (An open gate, `reduction_db = 0`, is always
+    /// bypassed: its output is the input, delayed.)
     pub fn set_bypass(&mut self, on: bool) {
         self.params.bypass = on;
-        self.mix_target = if on { 1.0 } else { 0.0 };
+        self.mix_target = self.dry_target();
     }
 
     /// Processes interleaved samples. `input.len()` must equal `output.len()` and be a multiple
@@ -385,118 +481,111 @@ impl Engine {
         );
         let nch = self.channels;
         let frames = input.len() / nch;
-        let mut nonfinite = 0u64;
-        // The bypass mix is a per-sample ramp shared by all channels: run channels over the same
-        // sub-range so they see the same ramp values.
-        let (mix0, target, step) = (self.mix, self.mix_target, self.mix_step);
-        let ctx = FrameCtx {
-            gp: &self.gain_params,
-            noise: &mut self.noise,
-            scratch: &mut self.scratch,
-            stats: &mut self.stats,
-        };
-        let mut ctx = ctx;
-        match &mut self.paths {
-            Paths::Real(path) => {
-                for (c, ch) in path.chans.iter_mut().enumerate() {
-                    let inp = input[c..].iter().step_by(nch).map(|x| {
-                        if x.is_finite() {
-                            *x
-                        } else {
-                            nonfinite += 1;
-                            0.0
-                        }
-                    });
-                    let mut out_idx = c;
-                    let mut mix = mix0;
-                    run_channel(&mut path.stft, ch, &mut ctx, inp, |wet: f32, dry: f32| {
-                        mix = ramp(mix, target, step);
-                        output[out_idx] = if mix >= 1.0 {
-                            dry
-                        } else if mix <= 0.0 {
-                            wet
-                        } else {
-                            wet + (dry - wet) * mix
-                        };
-                        out_idx += nch;
-                    });
-                }
-            }
-            Paths::Complex(path) => {
-                for (c, ch) in path.chans.iter_mut().enumerate() {
-                    let base = 2 * c;
-                    let inp = (0..frames).map(|f| {
-                        let (i, q) = (input[f * nch + base], input[f * nch + base + 1]);
-                        if i.is_finite() && q.is_finite() {
-                            Complex32::new(i, q)
-                        } else {
-                            nonfinite += 1;
-                            Complex32::new(
-                                if i.is_finite() { i } else { 0.0 },
-                                if q.is_finite() { q } else { 0.0 },
-                            )
-                        }
-                    });
-                    let mut out_idx = base;
-                    let mut mix = mix0;
-                    run_channel(
-                        &mut path.stft,
-                        ch,
-                        &mut ctx,
-                        inp,
-                        |wet: Complex32, dry: Complex32| {
-                            mix = ramp(mix, target, step);
-                            let v = if mix >= 1.0 {
-                                dry
-                            } else if mix <= 0.0 {
-                                wet
-                            } else {
-                                wet + (dry - wet) * mix
-                            };
-                            output[out_idx] = v.re;
-                            output[out_idx + 1] = v.im;
-                            out_idx += nch;
-                        },
-                    );
-                }
-            }
-        }
-        // Advance the shared ramp by the frames processed.
-        let mut m = self.mix;
-        if m != target {
-            let d = step * frames as f32;
-            m = if target > m {
-                (m + d).min(target)
-            } else {
-                (m - d).max(target)
+        let mut f0 = 0;
+        while f0 < frames {
+            let n = (frames - f0).min(BLOCK);
+            let (mix0, target, step) = (self.mix, self.mix_target, self.mix_step);
+            // While bypassed the filter keeps running (noise floor, gains), so that leaving
+            // bypass gives exactly what an uninterrupted filter would: A/B listening is fair.
+            let mut ctx = FrameCtx {
+                gp: &self.gain_params,
+                scratch: &mut self.scratch,
+                stats: &mut self.stats,
             };
-        }
-        self.mix = m;
-        self.stats.nonfinite += nonfinite;
-        // Learning bookkeeping is per frame of channel 0 (all channels see the same frames).
-        if let NoiseSource::Learning { remaining } = self.noise {
-            if remaining == 0 {
-                let mut prof = vec![0.0f32; self.bins()]; // once per learn: control-side cost
-                let mut n = 0usize;
-                let mut add = |l: &NoiseProfile| {
-                    let m = l.mean();
-                    if l.frames() > 0 {
-                        prof.iter_mut().zip(&m).for_each(|(a, b)| *a += b);
-                        n += 1;
+            let inp = &input[f0 * nch..(f0 + n) * nch];
+            let out = &mut output[f0 * nch..(f0 + n) * nch];
+            match &mut self.paths {
+                Paths::Real(path) => {
+                    let Path {
+                        stft,
+                        chans,
+                        x,
+                        wet,
+                        dry,
+                    } = path;
+                    for (c, ch) in chans.iter_mut().enumerate() {
+                        for (xi, v) in x[..n].iter_mut().zip(inp[c..].iter().step_by(nch)) {
+                            *xi = if v.is_finite() {
+                                *v
+                            } else {
+                                ctx.stats.nonfinite += 1;
+                                0.0
+                            };
+                        }
+                        run_channel(stft, ch, &mut ctx, &x[..n], &mut wet[..n], &mut dry[..n]);
+                        let mut mix = mix0;
+                        for (o, (w, d)) in out[c..]
+                            .iter_mut()
+                            .step_by(nch)
+                            .zip(wet[..n].iter().zip(&dry[..n]))
+                        {
+                            mix = ramp(mix, target, step);
+                            *o = blend(*w, *d, mix);
+                        }
                     }
-                };
-                match &self.paths {
-                    Paths::Real(p) => p.chans.iter().for_each(|c| add(&c.learn)),
-                    Paths::Complex(p) => p.chans.iter().for_each(|c| add(&c.learn)),
                 }
-                if n > 0 {
-                    prof.iter_mut().for_each(|v| *v /= n as f32);
-                    self.noise = NoiseSource::Fixed(prof);
-                } else {
-                    self.noise = NoiseSource::Track;
+                Paths::Complex(path) => {
+                    let Path {
+                        stft,
+                        chans,
+                        x,
+                        wet,
+                        dry,
+                    } = path;
+                    for (c, ch) in chans.iter_mut().enumerate() {
+                        for (xi, fr) in x[..n].iter_mut().zip(inp.chunks_exact(nch)) {
+                            let (i, q) = (fr[2 * c], fr[2 * c + 1]);
+                            if !(i.is_finite() && q.is_finite()) {
+                                ctx.stats.nonfinite += 1;
+                            }
+                            *xi = Complex32::new(finite_or_zero(i), finite_or_zero(q));
+                        }
+                        run_channel(stft, ch, &mut ctx, &x[..n], &mut wet[..n], &mut dry[..n]);
+                        let mut mix = mix0;
+                        for (fr, (w, d)) in out
+                            .chunks_exact_mut(nch)
+                            .zip(wet[..n].iter().zip(&dry[..n]))
+                        {
+                            mix = ramp(mix, target, step);
+                            let v = blend(*w, *d, mix);
+                            fr[2 * c] = v.re;
+                            fr[2 * c + 1] = v.im;
+                        }
+                    }
                 }
             }
+            // Advance the shared ramp by the frames processed.
+            if self.mix != target {
+                let d = step * n as f32;
+                self.mix = if target > self.mix {
+                    (self.mix + d).min(target)
+                } else {
+                    (self.mix - d).max(target)
+                };
+            }
+            f0 += n;
         }
+    }
+}
+
+#[inline(always)]
+fn finite_or_zero(v: f32) -> f32 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// Crossfade between the masked (`wet`) and the bit-exact delayed (`dry`) sample.
+#[inline(always)]
+fn blend<S: TimeSample>(wet: S, dry: S, mix: f32) -> S {
+    if mix <= 0.0 {
+        wet
+    } else if mix >= 1.0 {
+        dry
+    } else {
+        wet.scale(1.0 - mix).add(dry.scale(mix))
     }
 }
 
@@ -513,93 +602,64 @@ fn ramp(m: f32, target: f32, step: f32) -> f32 {
 
 struct FrameCtx<'a> {
     gp: &'a GainParams,
-    noise: &'a mut NoiseSource,
     scratch: &'a mut FrameScratch,
     stats: &'a mut EngineStats,
 }
 
-/// Runs one channel's samples through its STFT; `emit(wet, dry)` receives each output sample
-/// of the masked path and of the bit-exact delay line.
+/// Runs one channel's sub-block through its STFT (masked, into `wet`) and its delay line (into
+/// `dry`).
 #[inline]
-fn run_channel<T, I, E>(
+fn run_channel<T: Transform>(
     stft: &mut Stft<T>,
     ch: &mut ChannelDsp<T::Sample>,
     ctx: &mut FrameCtx,
-    input: I,
-    mut emit: E,
-) where
-    T: Transform,
-    I: Iterator<Item = T::Sample>,
-    E: FnMut(T::Sample, T::Sample),
-{
-    let latency = stft.latency_samples();
-    let FrameCtx {
-        gp,
-        noise,
-        scratch,
-        stats,
-    } = ctx;
+    x: &[T::Sample],
+    wet: &mut [T::Sample],
+    dry: &mut [T::Sample],
+) {
     let ChannelDsp {
         stream,
-        tracker,
+        noise,
         gain,
-        learn,
         delay,
     } = ch;
-    let mut on_frame =
-        |spec: &mut [Complex32]| mask_frame(spec, gp, noise, scratch, stats, tracker, gain, learn);
-    for x in input {
-        let dry = delay.push(x, latency);
-        let wet = stream.push(stft, x, &mut on_frame);
-        emit(wet, dry);
-    }
+    delay.process(x, dry);
+    let FrameCtx { gp, scratch, stats } = ctx;
+    let mut on_frame = |spec: &mut [Complex32]| mask_frame(spec, gp, noise, scratch, stats, gain);
+    stream.process_block(stft, x, wet, &mut on_frame);
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline]
 fn mask_frame(
     spec: &mut [Complex32],
     gp: &GainParams,
-    noise: &mut NoiseSource,
+    noise: &mut ChannelNoise,
     scratch: &mut FrameScratch,
     stats: &mut EngineStats,
-    tracker: &mut McraTracker,
     gain: &mut GainState,
-    learn: &mut NoiseProfile,
 ) {
     stats.frames += 1;
     let power = &mut scratch.power;
-    let mut ein = 0.0f64;
+    let mut ein = 0.0f32;
     for (p, x) in power.iter_mut().zip(spec.iter()) {
         *p = x.norm_sqr();
-        ein += *p as f64;
+        ein += *p;
     }
-    stats.energy_in += ein;
+    stats.energy_in += ein as f64;
     if gp.is_open() {
-        stats.energy_out += ein;
+        // Still learn and track, so that closing the gate later starts from a settled floor.
+        noise.update(power);
+        stats.energy_out += ein as f64;
         return;
     }
-    let floor: &[f32] = match noise {
-        NoiseSource::Track => {
-            tracker.update(power);
-            tracker.noise()
-        }
-        NoiseSource::Fixed(prof) => prof,
-        NoiseSource::Learning { remaining } => {
-            tracker.update(power);
-            learn.accumulate(power);
-            // Counted per channel frame; the last channel to finish decrements to zero.
-            *remaining = remaining.saturating_sub(1);
-            tracker.noise()
-        }
-    };
+    let floor = noise.update(power);
     gain.compute(gp, power, floor, &mut scratch.gain);
-    let mut eout = 0.0f64;
+    let mut eout = 0.0f32;
     for ((x, g), p) in spec.iter_mut().zip(&scratch.gain).zip(power.iter()) {
         *x = x.scale(*g);
-        eout += (*p * *g * *g) as f64;
+        eout += *p * *g * *g;
     }
-    stats.energy_out += eout;
+    stats.energy_out += eout as f64;
 }
 
 /// Gain parameters in frame units.
@@ -629,7 +689,8 @@ pub fn gain_params(p: &Params, cfg: &StftConfig, rate: u32, complex: bool) -> Ga
         threshold_db: p.threshold_db as f32,
         knee_db: p.knee_db as f32,
         reduction_db: p.reduction_db as f32,
-        dd_alpha: p.dd_alpha as f32,
+        // dd_alpha is specified per 10 ms of hop, so the smoothing does not depend on the hop.
+        dd_alpha: p.dd_alpha.powf(hop_ms / 10.0) as f32,
         attack_coef: coef(p.attack_ms),
         release_coef: coef(p.release_ms),
         freq_smooth_bins: (p.freq_smooth_hz / bin_hz / 2.0).round() as usize,
@@ -648,37 +709,30 @@ pub fn learn_profile(
     kind: SignalKind,
     clip: &[f32],
 ) -> Result<Vec<f32>, EngineError> {
-    let mut p = params.clone();
-    p.learn = 1e9 / rate as f64; // learn everything
-    p.learn = p.learn.min(3600.0);
+    let mut p = *params;
     p.bypass = false;
-    if p.reduction_db <= 0.0 {
-        p.reduction_db = 1.0; // an open gate skips analysis
-    }
+    p.learn = 0.0;
     let mut e = Engine::new(&p, rate, channels, kind)?;
+    e.learn(1e12); // never completes: everything is accumulated
     let mut out = vec![0.0; clip.len() - clip.len() % channels];
     e.process(&clip[..out.len()], &mut out);
     let mut prof = vec![0.0f32; e.bins()];
     let mut n = 0usize;
-    let mut add = |l: &NoiseProfile| {
-        if l.frames() > 0 {
-            prof.iter_mut().zip(l.mean()).for_each(|(a, b)| *a += b);
+    e.for_each_noise(|c| {
+        if c.learn.add_mean_to(&mut prof) {
             n += 1;
         }
-    };
-    match &e.paths {
-        Paths::Real(p) => p.chans.iter().for_each(|c| add(&c.learn)),
-        Paths::Complex(p) => p.chans.iter().for_each(|c| add(&c.learn)),
-    }
+    });
     if n == 0 {
         return Err(EngineError::Param(crate::params::ParamError::Parse(
             format!(
                 "noise clip is too short: it needs at least {} samples per channel",
-                e.cfg.hop
+                e.cfg.frame_len
             ),
         )));
     }
-    prof.iter_mut().for_each(|v| *v /= n as f32);
+    prof.iter_mut()
+        .for_each(|v| *v = (*v / n as f32).max(1e-30));
     Ok(prof)
 }
 

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod dsp;
 pub mod engine;
 pub mod eval;
+pub mod io;
 pub mod params;
 
 pub use engine::{Engine, SignalKind};

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! params {
     ($( $(#[doc = $doc:expr])* $name:ident : $ty:ty = $default:expr, range $range:expr ;)*) => {
         /// A complete parameter set.
-        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
         pub struct Params { $( $(#[doc = $doc])* pub $name: $ty, )* }
 
         impl Default for Params {
@@ -94,15 +94,16 @@ params! {
     /// Soft-knee width of the gate, dB (0 = hard gate).
     knee_db: f64 = 6.0, range Range::F(0.0, 40.0);
     /// Maximum attenuation, dB; 0 opens the gate completely (output = input).
-    reduction_db: f64 = 18.0, range Range::F(0.0, 120.0);
-    /// Decision-directed a-priori SNR smoothing (higher: less musical noise, more smearing).
-    dd_alpha: f64 = 0.98, range Range::F(0.0, 0.999);
+    reduction_db: f64 = 20.0, range Range::F(0.0, 120.0);
+    /// Decision-directed a-priori SNR smoothing per 10 ms of hop (higher: less musical noise,
+    /// more smearing of onsets).
+    dd_alpha: f64 = 0.96, range Range::F(0.0, 0.999);
     /// Time constant for a rising gain, ms.
-    attack_ms: f64 = 5.0, range Range::F(0.0, 5000.0);
+    attack_ms: f64 = 0.0, range Range::F(0.0, 5000.0);
     /// Time constant for a falling gain, ms.
-    release_ms: f64 = 60.0, range Range::F(0.0, 5000.0);
+    release_ms: f64 = 0.0, range Range::F(0.0, 5000.0);
     /// Width of the gain smoothing across frequency, Hz (0 = none).
-    freq_smooth_hz: f64 = 100.0, range Range::F(0.0, 20000.0);
+    freq_smooth_hz: f64 = 0.0, range Range::F(0.0, 20000.0);
     /// Low cut of the passband, Hz (0 = none).
     low_hz: f64 = 0.0, range Range::F(0.0, 1e9);
     /// High cut of the passband, Hz (0 = none).
@@ -114,9 +115,9 @@ params! {
     /// Blind tracker: minimum-search window, s (how long a steady signal may last).
     window_s: f64 = 1.5, range Range::F(0.1, 60.0);
     /// Blind tracker: noise averaging time constant, s.
-    noise_tau_s: f64 = 0.15, range Range::F(0.0, 60.0);
+    noise_tau_s: f64 = 0.5, range Range::F(0.0, 60.0);
     /// Blind tracker: smoothed power over its minimum that counts as signal (linear ratio).
-    presence_ratio: f64 = 5.0, range Range::F(1.0, 1000.0);
+    presence_ratio: f64 = 3.0, range Range::F(1.0, 1000.0);
     /// Bit-exact bypass: output = input delayed by the latency (files: output = input). true/false.
     bypass: bool = false, range Range::Any;
 }

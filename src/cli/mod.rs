@@ -4,6 +4,7 @@
 pub mod common;
 pub mod demo;
 pub mod eval;
+pub mod filter;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,12 @@ pub struct Cli {
 pub enum Command {
     /// List the presets with their key values.
     Presets,
+    /// Filter a WAV file or a raw sample stream (files and pipes).
+    #[command(
+        after_help = "Examples (rtl_fm | specgate | aplay, files, --noise-clip): specgate filter --help",
+        after_long_help = filter::EXAMPLES
+    )]
+    Filter(Box<filter::FilterArgs>),
     /// Measure quality on known signals mixed with known noise (SI-SDR, segSNR, LSD, musical noise).
     Eval(Box<eval::Args>),
     /// Synthesise an SDR-like recording (CW + voice in noise), filter it, write WAVs, print gains.
@@ -30,6 +37,7 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Presets => common::print_presets(),
+        Command::Filter(a) => filter::run(*a),
         Command::Eval(a) => eval::run(*a),
         Command::Demo(a) => demo::run(*a),
     };

@@ -28,6 +28,12 @@ pub struct TrackerParams {
     pub noise_tau_s: f32,
     /// Ratio of smoothed power over its minimum above which a bin counts as signal (linear).
     pub presence_ratio: f32,
+    /// Frames between the presence decision and the frame it gates: the number of previous
+    /// frames that overlap the current one (`ceil(frame/hop) − 1`, at least 1). Deciding on
+    /// overlapping frames would correlate the decision with the very periodogram it gates.
+    /// It is also the number of leading frames of a stream that are partly empty history and
+    /// are skipped.
+    pub decision_delay: usize,
 }
 
 impl Default for TrackerParams {
@@ -38,9 +44,16 @@ impl Default for TrackerParams {
             window_s: 1.5,
             noise_tau_s: 0.15,
             presence_ratio: 5.0,
+            decision_delay: 1,
         }
     }
 }
+
+/// Frequency-smoothed power over the window minimum that counts as a signal onset.
+const ONSET_RATIO: f32 = 10.0;
+
+/// Upper bound of the noise estimate over the window minimum of the smoothed power.
+const MAX_OVER_MIN: f32 = 4.0;
 
 /// Number of sub-windows the minimum window is split into.
 const SUBWINDOWS: usize = 6;
@@ -61,7 +74,13 @@ pub struct McraTracker {
     win_min: Vec<f32>,
     presence: Vec<f32>,
     noise: Vec<f32>,
+    raw: Vec<f32>,
     started: bool,
+    /// Ring of the last `decision_delay` smoothed spectra (decision_delay × bins).
+    history: Vec<f32>,
+    hist_pos: usize,
+    delay: usize,
+    skip: usize,
 }
 
 fn coef(hop_s: f32, tau_s: f32) -> f32 {
@@ -89,8 +108,18 @@ impl McraTracker {
             win_min: vec![f32::MAX; bins],
             presence: vec![0.0; bins],
             noise: vec![0.0; bins],
+            raw: vec![0.0; bins],
             started: false,
+            history: vec![0.0; bins * p.decision_delay.max(1)],
+            hist_pos: 0,
+            delay: p.decision_delay.max(1),
+            skip: p.decision_delay,
         }
+    }
+
+    /// Window minimum of the smoothed power (debug/diagnostics).
+    pub fn window_min(&self) -> &[f32] {
+        &self.win_min
     }
 
     /// Current noise estimate per bin.
@@ -107,6 +136,12 @@ impl McraTracker {
     pub fn update(&mut self, power: &[f32]) {
         let k = self.noise.len();
         debug_assert_eq!(power.len(), k);
+        // The first frames of a stream are partly the zeros of the empty history: they say
+        // nothing about the floor, so tracking starts with the first full frame.
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
         if !self.started {
             self.started = true;
             for i in 0..k {
@@ -115,6 +150,10 @@ impl McraTracker {
                 self.cur_min[i] = p;
                 self.win_min[i] = p;
                 self.noise[i] = p;
+                self.raw[i] = p;
+            }
+            for d in 0..self.delay {
+                self.history[d * k..(d + 1) * k].copy_from_slice(&self.smooth);
             }
             for s in self.sub_mins.iter_mut() {
                 *s = f32::MAX;
@@ -122,21 +161,48 @@ impl McraTracker {
             return;
         }
         let (a_s, a_d, a_p, ratio) = (self.a_s, self.a_d, self.a_p, self.ratio);
+        // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
+        let hist = &mut self.history[self.hist_pos * k..(self.hist_pos + 1) * k];
         for i in 0..k {
             let pf = freq_smooth3(power, i);
+            let prev = hist[i];
             let s = a_s * self.smooth[i] + (1.0 - a_s) * pf;
             self.smooth[i] = s;
+            hist[i] = s;
             if s < self.cur_min[i] {
                 self.cur_min[i] = s;
             }
             let m = self.win_min[i].min(self.cur_min[i]).max(1e-30);
-            let ind = if s > ratio * m { 1.0 } else { 0.0 };
+            // Decide presence on the smoothed power of the last frame that does not overlap this
+            // one, so the decision does not depend on this frame's own periodogram value (that would skip exactly the high noise
+            // frames and bias the floor low); a strong onset (10× the floor in the frequency-
+            // smoothed periodogram over the window minimum, which noise alone almost never
+            // reaches) is caught at once so it does not leak in. Both tests are against the
+            // window minimum, not the estimate itself: a floor that starts far too low (a stream
+            // that begins in digital silence) can then never lock the estimate out of updating.
+            let ind = if prev > ratio * m || pf > ONSET_RATIO * m {
+                1.0
+            } else {
+                0.0
+            };
             let pr = a_p * self.presence[i] + (1.0 - a_p) * ind;
             self.presence[i] = pr;
-            let ad = a_d + (1.0 - a_d) * pr;
-            let n = ad * self.noise[i] + (1.0 - ad) * power[i];
-            self.noise[i] = if n < 1e-30 { 1e-30 } else { n };
+            // The smoothed presence lags a key-down or a word onset by a frame or two; the
+            // instantaneous indicator closes that gap.
+            let ad = a_d + (1.0 - a_d) * pr.max(ind);
+            let n = ad * self.raw[i] + (1.0 - ad) * power[i];
+            // Stationary noise averages 1.8× its smoothed window minimum; an estimate far above
+            // that was polluted by signal (e.g. the stream started during a key-down or a word),
+            // so cap it instead of waiting for gaps to pull it down.
+            let n = n.min(MAX_OVER_MIN * m);
+            self.raw[i] = if n < 1e-30 { 1e-30 } else { n };
         }
+        // Publish the estimate smoothed across neighbouring bins: noise floors are smooth in
+        // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open).
+        for i in 0..k {
+            self.noise[i] = freq_smooth3(&self.raw, i);
+        }
+        self.hist_pos = (self.hist_pos + 1) % self.delay;
         self.sub_count += 1;
         if self.sub_count >= self.sub_len {
             self.sub_count = 0;
@@ -204,6 +270,22 @@ impl NoiseProfile {
         }
         true
     }
+    /// Adds the mean power per bin to `out` (no allocation); false if no frames were seen.
+    pub fn add_mean_to(&self, out: &mut [f32]) -> bool {
+        if self.frames == 0 {
+            return false;
+        }
+        let inv = 1.0 / self.frames as f64;
+        for (o, s) in out.iter_mut().zip(&self.sum) {
+            *o += (*s * inv) as f32;
+        }
+        true
+    }
+    /// Forgets all frames (keeps the allocation).
+    pub fn reset(&mut self) {
+        self.sum.fill(0.0);
+        self.frames = 0;
+    }
     pub fn mean(&self) -> Vec<f32> {
         let mut v = vec![0.0; self.sum.len()];
         self.mean_into(&mut v);
@@ -263,23 +345,51 @@ mod tests {
         );
     }
 
+    /// Morse at 20 wpm: dit 60 ms; "PARIS " keyed repeatedly (dits, dahs, letter and word gaps).
+    fn paris_keying() -> Vec<bool> {
+        let mut k = Vec::new();
+        let mut on = |units: usize, v: bool| k.extend(std::iter::repeat_n(v, units * 6)); // 10 ms frames
+        for letter in [".--.", ".-", ".-.", "..", "..."] {
+            for (i, c) in letter.chars().enumerate() {
+                if i > 0 {
+                    on(1, false);
+                }
+                on(if c == '.' { 1 } else { 3 }, true);
+            }
+            on(3, false);
+        }
+        on(4, false); // word gap: 7 units in all
+        k
+    }
+
     #[test]
-    fn tracker_ignores_a_keyed_tone_in_one_bin() {
-        let mut tr = McraTracker::new(65, TrackerParams::default());
+    fn tracker_ignores_a_keyed_morse_tone_in_one_bin() {
+        let mut tr = McraTracker::new(
+            65,
+            TrackerParams {
+                window_s: 3.0,
+                ..Default::default()
+            },
+        );
         let mut rng = Rng(3);
         let mut p = vec![0.0; 65];
-        for f in 0..1000 {
+        let keying = paris_keying();
+        for f in 0..2000 {
             p.iter_mut().for_each(|v| *v = rng.expo(1.0));
-            // 100 ms on, 100 ms off, 1000× above the floor
-            if (f / 10) % 2 == 0 {
+            if keying[f % keying.len()] {
                 p[20] += 1000.0;
             }
             tr.update(&p);
         }
         assert!(
-            tr.noise()[20] < 5.0,
+            tr.noise()[20] < 3.0,
             "tone leaked into the floor: {}",
             tr.noise()[20]
+        );
+        assert!(
+            tr.noise()[40] < 2.0 && tr.noise()[40] > 0.5,
+            "floor elsewhere: {}",
+            tr.noise()[40]
         );
     }
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine that has only the Rust toolchain:
+#   ./dev.sh demo   install what is missing, build, run the built-in demo
+#   ./dev.sh test   install what is missing, run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# System packages the build needs: ALSA headers for cpal (the live device path) and pkg-config.
+ensure_build_deps() {
+  if pkg-config --exists alsa 2>/dev/null; then return 0; fi
+  echo "dev.sh: installing libasound2-dev and pkg-config (needed to build the cpal device backend)" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libasound2-dev pkg-config >/dev/null
+}
+
+case "${1:-}" in
+  demo)
+    ensure_build_deps
+    cargo run --release --quiet -- demo --out "${2:-demo-out}"
+    ;;
+  test)
+    ensure_build_deps
+    cargo test --quiet
+    ;;
+  *)
+    echo "usage: ./dev.sh demo [DIR] | ./dev.sh test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,584 @@
+//! `specgate filter IN -o OUT`: files and pipes through the engine in constant memory.
+//!
+//! A file output is time-aligned with its input (the engine latency is removed: same length,
+//! no leading delay). Standard output is a live stream: it carries the latency, is flushed
+//! after every block, and ends with the last input sample (the latency tail is flushed).
+
+use super::common::FilterOptions;
+use crate::engine::{self, Engine, SignalKind};
+use crate::io::raw::{RawReader, RawWriter};
+use crate::io::wav::{WavFileReader, WavFileWriter};
+use crate::io::{self, atomic::AtomicFile, IoError, RawFormat, SampleReader, SampleWriter};
+use anyhow::{anyhow, bail, Context};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Set by Ctrl-C / SIGTERM / SIGHUP; checked once per block.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// A first signal stops at the next block: a stream from stdin (a live recording) then ends
+/// normally and its output is kept; a file input is abandoned and leaves no output. A second
+/// signal exits at once.
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Whether to stop reading: `Err` abandons the output, `Ok(true)` ends the stream normally.
+fn check_interrupt(stream_input: bool) -> Result<bool, IoError> {
+    if !INTERRUPTED.load(Ordering::Relaxed) {
+        Ok(false)
+    } else if stream_input {
+        Ok(true)
+    } else {
+        Err(IoError::Format("interrupted".into()))
+    }
+}
+
+/// Frames per processing block: a few thousand keeps memory constant and pipes responsive.
+const BLOCK_FRAMES: usize = 4096;
+/// Inputs longer than this get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_S: f64 = 10.0;
+/// The most of a noise clip that is read (it is held in memory).
+const NOISE_CLIP_MAX_S: f64 = 120.0;
+
+/// Examples shown by `specgate filter --help`.
+pub const EXAMPLES: &str = "\
+Examples:
+  # Live NFM from an RTL-SDR, denoised and played (24 kHz mono s16le on both pipes):
+  rtl_fm -f 145.500M -M fm -s 24k - | specgate filter - -o - --format s16le --rate 24k | aplay -r 24000 -f S16_LE -t raw -c 1
+
+  # AM airband from rtl_fm, recorded to a WAV (Ctrl-C ends the recording and keeps it):
+  rtl_fm -f 118.1M -M am -s 12k - | specgate filter - -o tower.wav --format s16le --rate 12k --preset am
+
+  # A recording, time-aligned output in the same sample format:
+  specgate filter recording.wav -o clean.wav
+
+  # CW with a narrow passband, written as 32-bit float:
+  specgate filter cw.wav -o cw-clean.wav --preset cw --low-hz 400 --high-hz 1000 --out-format f32
+
+  # A fixed noise profile from a clip of band noise only (same sample rate as the input):
+  specgate filter qso.wav -o qso-clean.wav --noise-clip band-noise.wav
+
+  # A WAV file to a raw pipe (e.g. into a decoder), bit-exact with the digital preset:
+  specgate filter ft8.wav -o - --preset digital | my-decoder
+
+Raw streams: `-` is stdin/stdout. A raw input needs --format and --rate (--channels defaults
+to 1); a raw output uses --out-format, else --format, else the input's sample type. A WAV
+output takes the input's sample type unless --out-format is given. An output file whose name
+ends in .raw, .pcm or .bin is written raw; any other output file is WAV.";
+
+#[derive(Debug, clap::Args)]
+pub struct FilterArgs {
+    /// Input: a WAV file, a raw file (with --format), or `-` for stdin (raw with --format,
+    /// otherwise WAV).
+    pub input: PathBuf,
+    /// Output: a WAV file (time-aligned with the input), a .raw/.pcm/.bin file, or `-` for a
+    /// live raw stream on stdout.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub opts: FilterOptions,
+    /// A WAV of noise only (no signal): its mean spectrum becomes the fixed noise profile.
+    /// Same sample rate as the input; any channel count.
+    #[arg(long, value_name = "FILE")]
+    pub noise_clip: Option<PathBuf>,
+    /// Sample format of a raw input (and of a raw output unless --out-format):
+    /// u8, s8, s16le, s16be, s24le, s32le, f32le, f32be.
+    #[arg(long, short = 'f', value_parser = parse_format, value_name = "FMT")]
+    pub format: Option<RawFormat>,
+    /// Sample format of the output (s16, s24, s32, f32, u8, or any --format name).
+    #[arg(long, value_parser = parse_format, value_name = "FMT")]
+    pub out_format: Option<RawFormat>,
+    /// Sample rate of a raw input, Hz: 24000, 24k, 2.4M.
+    #[arg(long, short = 'r', value_parser = io::parse_rate, value_name = "HZ")]
+    pub rate: Option<u32>,
+    /// Interleaved channels of a raw input.
+    #[arg(long, short = 'c', value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub channels: Option<u16>,
+    /// Only errors and warnings on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn parse_format(s: &str) -> Result<RawFormat, String> {
+    s.parse()
+}
+
+fn is_stdio(p: &Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+fn has_ext(p: &Path, exts: &[&str]) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// The canonical form of a path that may not exist yet (its directory must).
+fn canonical(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(dir.canonicalize().ok()?.join(p.file_name()?))
+}
+
+/// An existing output that is neither a regular file nor a directory (a device, a FIFO).
+fn is_special(p: &Path) -> bool {
+    !is_stdio(p) && std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (canonical(a), canonical(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn is_broken_pipe(e: &IoError) -> bool {
+    matches!(e, IoError::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// A raw input is `-` or a file not named .wav, with --format given.
+fn input_is_raw(a: &FilterArgs) -> bool {
+    a.format.is_some() && (is_stdio(&a.input) || !has_ext(&a.input, &["wav", "wave"]))
+}
+
+/// Opens the input as WAV or raw, following the rules in [`EXAMPLES`].
+fn open_input(a: &FilterArgs) -> anyhow::Result<Box<dyn SampleReader>> {
+    let stdin = is_stdio(&a.input);
+    let raw = input_is_raw(a);
+    let name = if stdin {
+        "stdin".to_string()
+    } else {
+        a.input.display().to_string()
+    };
+    if raw {
+        let fmt = a.format.expect("raw implies --format");
+        let rate = a
+            .rate
+            .ok_or_else(|| anyhow!("a raw input needs --rate (e.g. --rate 24k)"))?;
+        let ch = a.channels.unwrap_or(1) as usize;
+        let r: Box<dyn SampleReader> = if stdin {
+            Box::new(RawReader::new(
+                std::io::stdin().lock(),
+                fmt,
+                rate,
+                ch,
+                None,
+            )?)
+        } else {
+            let f = std::fs::File::open(&a.input).with_context(|| format!("cannot open {name}"))?;
+            let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            Box::new(RawReader::new(f, fmt, rate, ch, len)?)
+        };
+        return Ok(r);
+    }
+    let r: Box<dyn SampleReader> = if stdin {
+        Box::new(
+            WavFileReader::new(std::io::BufReader::new(std::io::stdin().lock())).with_context(
+                || "cannot read a WAV from stdin (for raw samples give --format and --rate)",
+            )?,
+        )
+    } else {
+        Box::new(WavFileReader::open(&a.input).with_context(|| {
+            format!("cannot read {name} as WAV (for raw samples give --format and --rate)")
+        })?)
+    };
+    if let Some(rate) = a.rate.filter(|&r0| r0 != r.rate()) {
+        bail!(
+            "--rate {rate} contradicts the WAV header of {name} ({} Hz)",
+            r.rate()
+        );
+    }
+    if let Some(ch) = a.channels.filter(|&c| c as usize != r.channels()) {
+        bail!(
+            "--channels {ch} contradicts the WAV header of {name} ({} channels)",
+            r.channels()
+        );
+    }
+    Ok(r)
+}
+
+/// Reads a noise-only WAV and returns the profile for `engine`.
+fn noise_profile(path: &Path, engine: &Engine) -> anyhow::Result<Vec<f32>> {
+    let name = path.display();
+    let mut r =
+        WavFileReader::open(path).with_context(|| format!("cannot read noise clip {name}"))?;
+    if r.rate() != engine.rate() {
+        bail!(
+            "noise clip {name} is at {} Hz but the input is at {} Hz: resample the clip to the \
+             input rate",
+            r.rate(),
+            engine.rate()
+        );
+    }
+    let ch = r.channels();
+    let max = (NOISE_CLIP_MAX_S * r.rate() as f64) as usize * ch;
+    let mut clip = Vec::new();
+    let mut buf = vec![0f32; BLOCK_FRAMES * ch];
+    while clip.len() < max {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        clip.extend_from_slice(&buf[..n]);
+    }
+    for w in r.take_warnings() {
+        eprintln!("specgate: warning: noise clip: {w}");
+    }
+    if clip.is_empty() {
+        bail!("noise clip {name} has no samples");
+    }
+    if clip.len() >= max {
+        clip.truncate(max);
+        eprintln!("specgate: note: using the first {NOISE_CLIP_MAX_S} s of the noise clip");
+    }
+    engine::learn_profile(engine.params(), engine.rate(), ch, SignalKind::Real, &clip)
+        .with_context(|| format!("noise clip {name}"))
+}
+
+/// Opens the output as a live stdout stream, a raw file or a WAV file.
+fn open_output(
+    a: &FilterArgs,
+    fmt: RawFormat,
+    rate: u32,
+    ch: usize,
+) -> anyhow::Result<Box<dyn SampleWriter>> {
+    if is_stdio(&a.output) {
+        return Ok(Box::new(RawWriter::new(
+            std::io::stdout().lock(),
+            fmt,
+            None,
+        )));
+    }
+    let name = a.output.display();
+    if is_special(&a.output) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&a.output)
+            .with_context(|| format!("cannot write {name}"))?;
+        if f.is_terminal() {
+            bail!("refusing to write raw samples to the terminal {name}");
+        }
+        return Ok(Box::new(RawWriter::new(f, fmt, None)));
+    }
+    if has_ext(&a.output, &["raw", "pcm", "bin"]) {
+        let f = AtomicFile::create(&a.output).with_context(|| format!("cannot write {name}"))?;
+        let w = std::io::BufWriter::with_capacity(1 << 16, f.file()?);
+        return Ok(Box::new(RawWriter::new(w, fmt, Some(f))));
+    }
+    Ok(Box::new(
+        WavFileWriter::create(&a.output, fmt, rate, ch)
+            .with_context(|| format!("cannot write {name}"))?,
+    ))
+}
+
+/// Drops the first `skip` frames of what the engine emits (file alignment), writes the rest.
+struct Emitter {
+    writer: Box<dyn SampleWriter>,
+    channels: usize,
+    skip: usize,
+    live: bool,
+    written: u64,
+}
+
+impl Emitter {
+    fn emit(&mut self, out: &[f32]) -> Result<(), IoError> {
+        let frames = out.len() / self.channels;
+        let drop = self.skip.min(frames);
+        self.skip -= drop;
+        let rest = &out[drop * self.channels..];
+        if !rest.is_empty() {
+            self.writer.write(rest)?;
+            self.written += (rest.len() / self.channels) as u64;
+            if self.live {
+                self.writer.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Moves blocks from the reader through the engine (or the integer copy) to the emitter.
+struct Pump<'a> {
+    reader: &'a mut dyn SampleReader,
+    em: Emitter,
+    progress: Option<&'a indicatif::ProgressBar>,
+    /// Input from stdin: an interrupt ends the stream normally.
+    stream_input: bool,
+    frames_in: u64,
+}
+
+impl Pump<'_> {
+    /// Counts a block in; false when the stream should stop (interrupt on a stdin stream).
+    fn advance(&mut self, frames: usize) -> Result<bool, IoError> {
+        if let Some(pb) = self.progress {
+            pb.inc(frames as u64);
+        }
+        Ok(!check_interrupt(self.stream_input)?)
+    }
+
+    /// The engine path. At the end `latency` zero frames flush the tail: a file gets its last
+    /// frames (the emitter dropped as many at the start), a stream ends complete.
+    fn filter(&mut self, engine: &mut Engine) -> Result<(), IoError> {
+        let ch = engine.channels();
+        let mut inb = vec![0f32; BLOCK_FRAMES * ch];
+        let mut outb = vec![0f32; BLOCK_FRAMES * ch];
+        let mut warned_nonfinite = false;
+        loop {
+            let n = self.reader.read(&mut inb)?;
+            report_warnings(self.reader);
+            if n == 0 {
+                break;
+            }
+            self.frames_in += (n / ch) as u64;
+            engine.process(&inb[..n], &mut outb[..n]);
+            if !warned_nonfinite && engine.stats().nonfinite > 0 {
+                warned_nonfinite = true;
+                eprintln!(
+                    "specgate: warning: the input has NaN/Inf samples (first near {:.3} s); \
+                     they are replaced by zeros",
+                    self.frames_in as f64 / engine.rate() as f64
+                );
+            }
+            self.em.emit(&outb[..n])?;
+            if !self.advance(n / ch)? {
+                break;
+            }
+        }
+        if self.frames_in == 0 {
+            return Ok(());
+        }
+        inb.fill(0.0);
+        let mut left = engine.latency_samples();
+        while left > 0 {
+            let f = left.min(BLOCK_FRAMES);
+            engine.process(&inb[..f * ch], &mut outb[..f * ch]);
+            self.em.emit(&outb[..f * ch])?;
+            left -= f;
+        }
+        Ok(())
+    }
+
+    /// The bit-exact bypass for integer samples (f32 cannot carry 32-bit ones exactly): a copy.
+    /// A live stream still gets `latency` leading zero frames, as the engine's bypass gives.
+    fn copy_integers(&mut self, latency: usize) -> Result<(), IoError> {
+        let ch = self.em.channels;
+        let mut buf = vec![0i32; BLOCK_FRAMES * ch];
+        loop {
+            let n = self.reader.read_i32(&mut buf)?;
+            report_warnings(self.reader);
+            if n == 0 {
+                break;
+            }
+            let w = &mut self.em.writer;
+            if self.frames_in == 0 && self.em.live && latency > 0 {
+                w.write_i32(&vec![0; latency * ch])?;
+                self.em.written += latency as u64;
+            }
+            self.frames_in += (n / ch) as u64;
+            w.write_i32(&buf[..n])?;
+            self.em.written += (n / ch) as u64;
+            if self.em.live {
+                self.em.writer.flush()?;
+            }
+            if !self.advance(n / ch)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn run(a: FilterArgs) -> anyhow::Result<()> {
+    install_interrupt_handler();
+    let mut params = a.opts.resolve()?;
+    if params.reduction_db <= 0.0 {
+        // An open gate is the identity mask; the engine's dry path gives it bit-exactly
+        // instead of through the STFT's f32 round-off (~2 LSB at 24 bits).
+        params.bypass = true;
+    }
+    // A device or FIFO (`-o /dev/null`, `-o /tmp/fifo`) is a stream like stdout: written in
+    // place, never replaced by a rename.
+    let live = is_stdio(&a.output) || is_special(&a.output);
+    if !live {
+        if !is_stdio(&a.input) && same_file(&a.input, &a.output) {
+            bail!(
+                "refusing to overwrite the input {}: choose another output",
+                a.input.display()
+            );
+        }
+        if let Some(clip) = &a.noise_clip {
+            if same_file(clip, &a.output) {
+                bail!(
+                    "refusing to overwrite the noise clip {}: choose another output",
+                    clip.display()
+                );
+            }
+        }
+        if a.output.is_dir() {
+            bail!("output {} is a directory", a.output.display());
+        }
+    } else if is_stdio(&a.output) && std::io::stdout().is_terminal() {
+        bail!("refusing to write raw samples to a terminal: pipe stdout into a player or decoder, or give -o FILE");
+    }
+
+    let mut reader = open_input(&a)?;
+    let (rate, ch) = (reader.rate(), reader.channels());
+    if reader.len_frames() == Some(0) {
+        bail!("no samples in the input {}", a.input.display());
+    }
+    let in_fmt = reader.format();
+    let raw_out = live || has_ext(&a.output, &["raw", "pcm", "bin"]);
+    let out_fmt = if raw_out {
+        a.out_format.or(a.format).unwrap_or(in_fmt)
+    } else {
+        a.out_format.unwrap_or(in_fmt)
+    };
+    if let (Some(f), false, false) = (a.format, input_is_raw(&a), raw_out) {
+        eprintln!(
+            "specgate: note: --format {f} is ignored: the input is a WAV file and so is the \
+             output (use --out-format to change the output's sample type)"
+        );
+    }
+
+    let mut engine = Engine::new(&params, rate, ch, SignalKind::Real)?;
+    if let Some(clip) = &a.noise_clip {
+        let prof = noise_profile(clip, &engine)?;
+        if params.learn > 0.0 {
+            eprintln!("specgate: note: --noise-clip replaces --learn");
+        }
+        engine.set_noise_profile(&prof)?;
+    }
+    let lat = engine.latency_samples();
+    if !a.quiet {
+        eprintln!(
+            "specgate: {rate} Hz, {ch} ch, {in_fmt} -> {out_fmt}; latency {lat} samples ({:.2} ms){}",
+            lat as f64 * 1000.0 / rate as f64,
+            if live {
+                ", carried by the live stream"
+            } else {
+                ", removed in the file (time-aligned)"
+            }
+        );
+    }
+
+    let writer = open_output(&a, out_fmt, rate, ch)?;
+    let progress = reader
+        .len_frames()
+        .filter(|&n| n as f64 > PROGRESS_MIN_S * rate as f64 && std::io::stderr().is_terminal())
+        .map(|n| {
+            let pb = indicatif::ProgressBar::new(n);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent:>3}% {elapsed_precise} eta {eta}",
+            ) {
+                pb.set_style(style);
+            }
+            pb
+        });
+    let em = Emitter {
+        writer,
+        channels: ch,
+        skip: if live { 0 } else { lat },
+        live,
+        written: 0,
+    };
+
+    let mut pump = Pump {
+        reader: reader.as_mut(),
+        em,
+        progress: progress.as_ref(),
+        stream_input: is_stdio(&a.input),
+        frames_in: 0,
+    };
+    let t0 = Instant::now();
+    let result = if params.bypass && !in_fmt.is_float() && in_fmt.same_values(out_fmt) {
+        pump.copy_integers(lat)
+    } else {
+        pump.filter(&mut engine)
+    };
+    let Pump { em, frames_in, .. } = pump;
+    if let Some(pb) = &progress {
+        pb.finish_and_clear();
+    }
+    let Emitter {
+        writer, written, ..
+    } = em;
+    match result {
+        Err(e) if live && is_broken_pipe(&e) => {
+            if !a.quiet {
+                eprintln!("specgate: the output pipe was closed; stopping");
+            }
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "filtering {} failed{}",
+                    a.input.display(),
+                    if live {
+                        ""
+                    } else {
+                        "; no output file was written"
+                    }
+                )
+            })
+        }
+        Ok(()) => {}
+    }
+    if frames_in == 0 {
+        bail!("no samples in the input {}", a.input.display());
+    }
+    if INTERRUPTED.load(Ordering::Relaxed) && !a.quiet {
+        eprintln!("specgate: interrupted: the stream ends here");
+    }
+    let clipped = writer.clipped();
+    match writer.finish() {
+        Err(e) if live && is_broken_pipe(&e) => return Ok(()),
+        r => r.with_context(|| format!("cannot finish {}", a.output.display()))?,
+    }
+    let stats = engine.stats();
+    if clipped > 0 {
+        eprintln!(
+            "specgate: warning: {clipped} samples were clipped to the {out_fmt} range \
+             (consider --out-format f32)"
+        );
+    }
+    if stats.nonfinite > 0 {
+        eprintln!(
+            "specgate: warning: {} NaN/Inf input samples were replaced by zeros",
+            stats.nonfinite
+        );
+    }
+    if !a.quiet {
+        let secs = frames_in as f64 / rate as f64;
+        let wall = t0.elapsed().as_secs_f64();
+        eprintln!(
+            "specgate: {secs:.2} s filtered ({frames_in} frames in, {written} out), mean \
+             attenuation {:.1} dB, {:.1}x realtime",
+            stats.attenuation_db(),
+            if wall > 0.0 {
+                secs / wall
+            } else {
+                f64::INFINITY
+            }
+        );
+    }
+    Ok(())
+}
+
+fn report_warnings(r: &mut dyn SampleReader) {
+    for w in r.take_warnings() {
+        eprintln!("specgate: warning: {w}");
+    }
+}

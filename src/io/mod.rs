@@ -1,0 +1,295 @@
+//! File and pipe adapters: WAV files (hound) and raw sample streams, read and written as
+//! interleaved `f32` blocks at full scale ±1.0.
+//!
+//! Every source implements [`SampleReader`], every destination [`SampleWriter`], so a command
+//! can stream any of them through an [`Engine`](crate::engine::Engine) in constant memory.
+//! Integer formats also have a lossless `i32` path (samples left-justified to 32 bits), which
+//! the bit-exact bypass uses: `f32` carries 8/16/24-bit samples exactly but not 32-bit ones.
+
+pub mod atomic;
+pub mod raw;
+pub mod wav;
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Why a read or write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("WAV: {0}")]
+    Wav(#[from] hound::Error),
+    #[error("{0}")]
+    Format(String),
+}
+
+/// The encoding of one sample. Raw streams name it with `--format`; WAV files map onto it
+/// (8-bit WAV = `u8`, 16 = `s16le`, 24 = `s24le`, 32 = `s32le`, float = `f32le`).
+///
+/// To add a format (e.g. the IQ formats cu8/cs16le/cf32le), add a variant and one row to
+/// [`RawFormat::ALL`]; the codec is driven by [`RawFormat::spec`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RawFormat {
+    U8,
+    S8,
+    S16Le,
+    S16Be,
+    S24Le,
+    S32Le,
+    F32Le,
+    F32Be,
+}
+
+/// How a [`RawFormat`] is laid out in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatSpec {
+    /// Bytes per sample.
+    pub bytes: usize,
+    /// Significant bits (integer) or 32 (float).
+    pub bits: u32,
+    pub float: bool,
+    pub big_endian: bool,
+    /// Unsigned with an offset of half the range (u8).
+    pub unsigned: bool,
+}
+
+impl RawFormat {
+    /// Every format with its canonical name and accepted aliases.
+    pub const ALL: &'static [(RawFormat, &'static str, &'static [&'static str])] = &[
+        (RawFormat::U8, "u8", &[]),
+        (RawFormat::S8, "s8", &[]),
+        (RawFormat::S16Le, "s16le", &["s16"]),
+        (RawFormat::S16Be, "s16be", &[]),
+        (RawFormat::S24Le, "s24le", &["s24"]),
+        (RawFormat::S32Le, "s32le", &["s32"]),
+        (RawFormat::F32Le, "f32le", &["f32"]),
+        (RawFormat::F32Be, "f32be", &[]),
+    ];
+
+    pub fn spec(self) -> FormatSpec {
+        let int = |bytes: usize, big_endian: bool| FormatSpec {
+            bytes,
+            bits: 8 * bytes as u32,
+            float: false,
+            big_endian,
+            unsigned: false,
+        };
+        match self {
+            RawFormat::U8 => FormatSpec {
+                unsigned: true,
+                ..int(1, false)
+            },
+            RawFormat::S8 => int(1, false),
+            RawFormat::S16Le => int(2, false),
+            RawFormat::S16Be => int(2, true),
+            RawFormat::S24Le => int(3, false),
+            RawFormat::S32Le => int(4, false),
+            RawFormat::F32Le | RawFormat::F32Be => FormatSpec {
+                bytes: 4,
+                bits: 32,
+                float: true,
+                big_endian: self == RawFormat::F32Be,
+                unsigned: false,
+            },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        RawFormat::ALL
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map(|(_, n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    pub fn bytes(self) -> usize {
+        self.spec().bytes
+    }
+
+    pub fn is_float(self) -> bool {
+        self.spec().float
+    }
+
+    /// The WAV sample type that carries this format: (bits per sample, float).
+    pub fn wav_type(self) -> (u16, bool) {
+        let s = self.spec();
+        (s.bits as u16, s.float)
+    }
+
+    /// The format that describes a WAV sample type, if hound can read it.
+    pub fn from_wav(bits: u16, float: bool) -> Option<RawFormat> {
+        match (bits, float) {
+            (8, false) => Some(RawFormat::U8),
+            (16, false) => Some(RawFormat::S16Le),
+            (24, false) => Some(RawFormat::S24Le),
+            (32, false) => Some(RawFormat::S32Le),
+            (32, true) => Some(RawFormat::F32Le),
+            _ => None,
+        }
+    }
+
+    /// True when both formats store the same numbers (they may differ in byte order or in
+    /// the u8/s8 offset), so an `i32` copy between them is lossless.
+    pub fn same_values(self, other: RawFormat) -> bool {
+        let (a, b) = (self.spec(), other.spec());
+        a.float == b.float && a.bits == b.bits
+    }
+}
+
+impl fmt::Display for RawFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for RawFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let l = s.trim().to_ascii_lowercase();
+        RawFormat::ALL
+            .iter()
+            .find(|(_, n, aliases)| *n == l || aliases.contains(&l.as_str()))
+            .map(|(f, _, _)| *f)
+            .ok_or_else(|| {
+                let names: Vec<&str> = RawFormat::ALL.iter().map(|(_, n, _)| *n).collect();
+                format!(
+                    "unknown sample format '{s}' (available: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Parses a sample rate in Hz: `48000`, `48k`, `44.1k`, `2.4M`. The result must be a whole,
+/// positive number of Hz.
+pub fn parse_rate(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('M') => (&t[..t.len() - 1], 1e6),
+        _ => (t, 1.0),
+    };
+    let bad = || format!("invalid sample rate '{s}' (examples: 48000, 48k, 44.1k, 2.4M)");
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    let hz = v * mult;
+    if !hz.is_finite() || hz <= 0.0 {
+        return Err(format!("sample rate must be positive (got '{s}')"));
+    }
+    if (hz - hz.round()).abs() > 1e-6 * hz.max(1.0) || hz.round() > u32::MAX as f64 {
+        return Err(format!(
+            "sample rate '{s}' is not a whole number of Hz below 4.3 GHz"
+        ));
+    }
+    Ok(hz.round() as u32)
+}
+
+/// A source of interleaved samples (full scale ±1.0).
+pub trait SampleReader {
+    /// Sample rate, Hz.
+    fn rate(&self) -> u32;
+    /// Interleaved channels per frame.
+    fn channels(&self) -> usize;
+    /// Frames in the whole stream, when known in advance (files).
+    fn len_frames(&self) -> Option<u64>;
+    /// The sample encoding of the source.
+    fn format(&self) -> RawFormat;
+    /// Reads whole frames into `buf` (whose length must be a multiple of `channels()`) and
+    /// returns the number of samples read; 0 means the end. A pipe returns what is available
+    /// as soon as at least one frame is there, without waiting to fill `buf`.
+    fn read(&mut self, buf: &mut [f32]) -> Result<usize, IoError>;
+    /// As [`read`](Self::read), for integer formats only, with samples left-justified to 32 bits
+    /// (`s16` value `v` is `v << 16`): lossless for every integer width.
+    fn read_i32(&mut self, buf: &mut [i32]) -> Result<usize, IoError>;
+    /// Warnings gathered so far (e.g. a truncated file), drained.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A destination for interleaved samples (full scale ±1.0).
+pub trait SampleWriter {
+    /// The sample encoding written.
+    fn format(&self) -> RawFormat;
+    /// Writes whole frames. Integer formats are rounded and clipped (see [`clipped`](Self::clipped)).
+    fn write(&mut self, buf: &[f32]) -> Result<(), IoError>;
+    /// Writes left-justified `i32` samples (see [`SampleReader::read_i32`]); integer formats only.
+    fn write_i32(&mut self, buf: &[i32]) -> Result<(), IoError>;
+    /// Pushes buffered output to its destination (pipes: once per block, for live use).
+    fn flush(&mut self) -> Result<(), IoError>;
+    /// Samples that were out of range for an integer format and were clipped.
+    fn clipped(&self) -> u64;
+    /// Completes the output (WAV header, rename of the temporary file). Dropping a writer
+    /// without calling this leaves no output file.
+    fn finish(self: Box<Self>) -> Result<(), IoError>;
+}
+
+/// Converts a sample to a signed integer of `bits` bits: round half away from zero, clip.
+/// Returns the value and whether it was clipped. Non-finite input gives 0, clipped.
+#[inline]
+pub fn quantize(x: f32, bits: u32) -> (i32, bool) {
+    let scale = (1u64 << (bits - 1)) as f64;
+    let v = (x as f64 * scale).round();
+    let (lo, hi) = (-scale, scale - 1.0);
+    if v.is_nan() {
+        (0, true)
+    } else if v > hi {
+        (hi as i32, true)
+    } else if v < lo {
+        (lo as i32, true)
+    } else {
+        (v as i32, false)
+    }
+}
+
+/// An integer sample of `bits` bits as `f32` full scale (exact for up to 24 bits).
+#[inline]
+pub fn dequantize(v: i32, bits: u32) -> f32 {
+    (v as f64 / (1u64 << (bits - 1)) as f64) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_accept_plain_k_and_m_suffixes() {
+        assert_eq!(parse_rate("24000"), Ok(24_000));
+        assert_eq!(parse_rate("24k"), Ok(24_000));
+        assert_eq!(parse_rate("44.1k"), Ok(44_100));
+        assert_eq!(parse_rate("2.4M"), Ok(2_400_000));
+        assert_eq!(parse_rate("2.048M"), Ok(2_048_000));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("-48k").is_err());
+        assert!(parse_rate("48kHz").is_err());
+        assert!(parse_rate("1.00005k").is_err());
+        assert!(parse_rate("").is_err());
+    }
+
+    #[test]
+    fn format_names_and_aliases_round_trip() {
+        for (f, name, aliases) in RawFormat::ALL {
+            assert_eq!(name.parse::<RawFormat>(), Ok(*f));
+            for a in *aliases {
+                assert_eq!(a.parse::<RawFormat>(), Ok(*f));
+            }
+            assert_eq!(f.to_string(), *name);
+        }
+        let e = "s17le".parse::<RawFormat>().unwrap_err();
+        assert!(e.contains("s17le") && e.contains("s16le"), "{e}");
+    }
+
+    #[test]
+    fn quantize_rounds_and_clips_at_the_integer_range() {
+        assert_eq!(quantize(0.5, 16), (16384, false));
+        assert_eq!(quantize(-1.0, 16), (-32768, false));
+        assert_eq!(quantize(1.0, 16), (32767, true));
+        assert_eq!(quantize(2.0, 8), (127, true));
+        assert_eq!(quantize(-3.0, 24), (-(1 << 23), true));
+        // 1.5 LSB rounds away from zero.
+        assert_eq!(quantize(1.5 / 32768.0, 16), (2, false));
+        assert_eq!(quantize(f32::NAN, 16), (0, true));
+        assert_eq!(dequantize(-32768, 16), -1.0);
+        assert_eq!(dequantize(1 << 22, 24), 0.5);
+    }
+}
