@@ -2,8 +2,8 @@
 //! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
 
 pub mod common;
-pub mod devices;
 pub mod demo;
+pub mod devices;
 pub mod eval;
 pub mod filter;
 pub mod info;
