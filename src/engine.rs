@@ -516,14 +516,13 @@ impl Engine {
                         dry,
                     } = path;
                     for (c, ch) in chans.iter_mut().enumerate() {
+                        let mut bad = 0u64;
                         for (xi, v) in x[..n].iter_mut().zip(inp[c..].iter().step_by(nch)) {
-                            *xi = if v.is_finite() {
-                                *v
-                            } else {
-                                ctx.stats.nonfinite += 1;
-                                0.0
-                            };
+                            let ok = v.is_finite();
+                            *xi = if ok { *v } else { 0.0 };
+                            bad += u64::from(!ok);
                         }
+                        ctx.stats.nonfinite += bad;
                         run_channel(
                             stft,
                             ch,
@@ -533,14 +532,19 @@ impl Engine {
                             &mut dry[..n],
                             &mut |g| on_mask(c, g),
                         );
-                        let mut mix = mix0;
-                        for (o, (w, d)) in out[c..]
-                            .iter_mut()
-                            .step_by(nch)
-                            .zip(wet[..n].iter().zip(&dry[..n]))
-                        {
-                            mix = ramp(mix, target, step);
-                            *o = blend(*w, *d, mix);
+                        if mix0 == target && nch == 1 {
+                            // Steady state, mono: a straight copy of one path.
+                            out.copy_from_slice(if mix0 >= 1.0 { &dry[..n] } else { &wet[..n] });
+                        } else {
+                            let mut mix = mix0;
+                            for (o, (w, d)) in out[c..]
+                                .iter_mut()
+                                .step_by(nch)
+                                .zip(wet[..n].iter().zip(&dry[..n]))
+                            {
+                                mix = ramp(mix, target, step);
+                                *o = blend(*w, *d, mix);
+                            }
                         }
                     }
                 }

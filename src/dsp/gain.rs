@@ -103,6 +103,8 @@ pub fn db_to_pow(db: f32) -> f32 {
 #[derive(Clone)]
 pub struct GainState {
     lsa: LsaTable,
+    gam: Vec<f32>,
+    v: Vec<f32>,
     prev_clean: Vec<f32>,
     smoothed: Vec<f32>,
     raw: Vec<f32>,
@@ -113,6 +115,8 @@ impl GainState {
     pub fn new(bins: usize) -> Self {
         GainState {
             lsa: LsaTable::new(),
+            gam: vec![0.0; bins],
+            v: vec![0.0; bins],
             prev_clean: vec![0.0; bins],
             smoothed: vec![1.0; bins],
             raw: vec![1.0; bins],
@@ -143,18 +147,7 @@ impl GainState {
         let knee = p.knee_db.max(0.0);
         // One specialised loop per rule (the rule is loop-invariant).
         match p.rule {
-            GainRule::MmseLsa => {
-                let lsa = &self.lsa;
-                Self::rule_loop(
-                    &mut self.prev_clean,
-                    &mut self.raw,
-                    power,
-                    noise,
-                    alpha,
-                    |w, gamma| (w * lsa.eval(w * gamma)).min(1.0),
-                    |_, g| g.max(floor),
-                )
-            }
+            GainRule::MmseLsa => self.lsa_loop(power, noise, alpha, floor),
             GainRule::Wiener => Self::rule_loop(
                 &mut self.prev_clean,
                 &mut self.raw,
@@ -162,7 +155,7 @@ impl GainState {
                 noise,
                 alpha,
                 |w, _| w,
-                |_, g| g.max(floor),
+                |_, g| fmax(g, floor),
             ),
             GainRule::Gate => Self::rule_loop(
                 &mut self.prev_clean,
@@ -216,6 +209,49 @@ impl GainState {
 }
 
 impl GainState {
+    /// The MMSE-LSA rule in passes: the arithmetic (three divisions per bin) runs in loops the
+    /// compiler vectorises, and only the table lookups are scalar. Same result as `rule_loop`.
+    fn lsa_loop(&mut self, power: &[f32], noise: &[f32], alpha: f32, floor: f32) {
+        let xi_min = 1e-3f32;
+        let (gam, v) = (&mut self.gam, &mut self.v);
+        // Pass 1: γ and the first-step LSA argument v = w·γ, w = ξ/(1+ξ).
+        for ((((g, vv), pc), p), n) in gam
+            .iter_mut()
+            .zip(v.iter_mut())
+            .zip(&self.prev_clean)
+            .zip(power)
+            .zip(noise)
+        {
+            let inv = 1.0 / fmax(*n, 1e-30);
+            // γ > 0 keeps the v/γ below finite where a bin is exactly zero.
+            let gamma = fmax(fmin(p * inv, 1e6), 1e-20);
+            let xi = fmax(
+                alpha * *pc * inv + (1.0 - alpha) * fmax(gamma - 1.0, 0.0),
+                xi_min,
+            );
+            *g = gamma;
+            *vv = xi / (1.0 + xi) * gamma;
+        }
+        // Pass 2 (scalar lookups): first-step gain g1 = w·h(v) = v/γ·h(v); second-step argument.
+        for (vv, g) in v.iter_mut().zip(gam.iter()) {
+            let g1 = fmin(*vv / *g * self.lsa.eval(*vv), 1.0);
+            let xi2 = fmax(g1 * g1 * *g, xi_min);
+            *vv = xi2 / (1.0 + xi2) * *g;
+        }
+        // Pass 3 (scalar lookups): the estimate, the DD memory and the floored gain.
+        for ((((vv, g), pc), r), p) in v
+            .iter()
+            .zip(gam.iter())
+            .zip(self.prev_clean.iter_mut())
+            .zip(self.raw.iter_mut())
+            .zip(power)
+        {
+            let est = fmin(*vv / *g * self.lsa.eval(*vv), 1.0);
+            *pc = est * est * p;
+            *r = fmax(est, floor);
+        }
+    }
+
     /// Decision-directed a-priori SNR, two-step (TSNR) estimate, and the rule's gain per bin.
     /// `est(w, γ)` maps the Wiener gain `w = ξ/(1+ξ)` to the estimator's gain; `out(ξ₂, g)`
     /// maps the second-step SNR and estimate to the applied gain.
@@ -243,7 +279,7 @@ impl GainState {
             // lags one frame behind onsets; re-estimating it from this frame's first-step
             // estimate removes that bias while keeping DD's smoothing of isolated noise peaks.
             let g1 = est(xi / (1.0 + xi), gamma);
-            let xi2 = (g1 * g1 * gamma).max(xi_min);
+            let xi2 = fmax(g1 * g1 * gamma, xi_min);
             let g = est(xi2 / (1.0 + xi2), gamma);
             *pc = g * g * p;
             *r = out(xi2, g);
@@ -279,6 +315,24 @@ fn box_smooth(x: &[f32], y: &mut [f32], b: usize) {
     for (i, yi) in y.iter_mut().enumerate().take(k) {
         *yi = acc / w;
         acc += at(i as isize + b as isize + 1) - at(i as isize - b as isize);
+    }
+}
+
+/// `min` for finite values: one compare-select (`f32::min` also orders NaNs, which costs more).
+#[inline(always)]
+fn fmin(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
     }
 }
 
@@ -350,8 +404,9 @@ impl LsaTable {
         }
         let i = (k - LSA_LO) as usize;
         let frac = (bits & ((1 << LSA_SHIFT) - 1)) as f32 * (1.0 / (1 << LSA_SHIFT) as f32);
-        let (a, b) = (self.t[i], self.t[i + 1]);
-        a + (b - a) * frac
+        // i + 1 ≤ LSA_HI − LSA_LO < t.len(): one bounds check for both reads.
+        let pair = &self.t[i..i + 2];
+        pair[0] + (pair[1] - pair[0]) * frac
     }
 }
 

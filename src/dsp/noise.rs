@@ -177,16 +177,26 @@ impl McraTracker {
         smooth3_into(power, &mut self.pf);
         // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
         let hist = &mut self.history[self.hist_pos * k..(self.hist_pos + 1) * k];
-        // Branch-free per-bin update (selects and min/max only).
-        for i in 0..k {
-            let pf = self.pf[i];
-            let prev = hist[i];
-            let s = a_s * self.smooth[i] + (1.0 - a_s) * pf;
-            self.smooth[i] = s;
-            hist[i] = s;
-            let cm = self.cur_min[i].min(s);
-            self.cur_min[i] = cm;
-            let m = self.win_min[i].min(cm).max(1e-30);
+        // Branch-free per-bin update (compare-selects only; zipped so there are no bounds
+        // checks, and `fmin`/`fmax` instead of the NaN-aware `f32::min`: inputs are finite).
+        let iter = self
+            .pf
+            .iter()
+            .zip(power)
+            .zip(hist.iter_mut())
+            .zip(self.smooth.iter_mut())
+            .zip(self.cur_min.iter_mut())
+            .zip(&self.win_min)
+            .zip(self.presence.iter_mut())
+            .zip(self.raw.iter_mut());
+        for (((((((pf, p), h), sm), cmin), wmin), pres), raw) in iter {
+            let (pf, prev) = (*pf, *h);
+            let s = a_s * *sm + (1.0 - a_s) * pf;
+            *sm = s;
+            *h = s;
+            let cm = fmin(*cmin, s);
+            *cmin = cm;
+            let m = fmax(fmin(*wmin, cm), 1e-30);
             // Decide presence on the smoothed power of the last frame that does not overlap this
             // one, so the decision does not depend on this frame's own periodogram value (that
             // would skip exactly the high noise frames and bias the floor low); a strong onset
@@ -197,16 +207,16 @@ impl McraTracker {
             // of updating.
             let present = (prev > ratio * m) | (pf > ONSET_RATIO * m);
             let ind = if present { 1.0f32 } else { 0.0 };
-            let pr = a_p * self.presence[i] + (1.0 - a_p) * ind;
-            self.presence[i] = pr;
+            let pr = a_p * *pres + (1.0 - a_p) * ind;
+            *pres = pr;
             // The smoothed presence lags a key-down or a word onset by a frame or two; the
             // instantaneous indicator closes that gap.
-            let ad = a_d + (1.0 - a_d) * pr.max(ind);
-            let n = ad * self.raw[i] + (1.0 - ad) * power[i];
+            let ad = a_d + (1.0 - a_d) * fmax(pr, ind);
+            let n = ad * *raw + (1.0 - ad) * *p;
             // Stationary noise averages 1.8× its smoothed window minimum; an estimate far above
             // that was polluted by signal (e.g. the stream started during a key-down or a word),
             // so cap it instead of waiting for gaps to pull it down.
-            self.raw[i] = n.min(MAX_OVER_MIN * m).max(1e-30);
+            *raw = fmax(fmin(n, MAX_OVER_MIN * m), 1e-30);
         }
         // Publish the estimate smoothed across neighbouring bins: noise floors are smooth in
         // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open).
@@ -230,6 +240,23 @@ impl McraTracker {
             // The new sub-window starts from the current smoothed level.
             self.cur_min.copy_from_slice(&self.smooth);
         }
+    }
+}
+
+#[inline(always)]
+fn fmin(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
     }
 }
 
