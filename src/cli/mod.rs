@@ -4,11 +4,11 @@
 pub mod common;
 pub mod devices;
 pub mod filter;
-pub mod run;
+pub mod info;
 pub mod invert;
 pub mod latency;
+pub mod run;
 pub mod spectrogram;
-pub mod info;
 
 use clap::{Parser, Subcommand};
 
