@@ -391,3 +391,56 @@ fn a_sigmf_recording_goes_the_iq_way_and_keeps_its_samples_with_the_gate_open() 
         std::fs::read(data.join("capture.sigmf-data")).unwrap()
     );
 }
+
+#[test]
+fn an_iq_wav_streams_its_samples_to_stdout_as_raw_cs16le() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = noise_iq(12_500, 10);
+    let input = dir.path().join("in.wav");
+    std::fs::write(&input, sdruno_wav(&samples, true)).unwrap();
+    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let open = specgate(
+        &["filter", p(&input), "-o", "-", "--reduction-db", "0"],
+        None,
+    );
+    ok(&open);
+    assert_eq!(open.stdout, bytes, "the data chunk, without header or LIST");
+    let gated = specgate(&["filter", p(&input), "-o", "-"], None);
+    let e = ok(&gated);
+    assert!(e.contains("raw IQ cs16le, 250000 Hz"), "{e}");
+    assert_eq!(gated.stdout.len(), bytes.len(), "time-aligned: same length");
+}
+
+#[test]
+fn a_cu8_stream_from_stdin_is_written_to_a_raw_file_and_not_to_a_wav() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Rng::new(11);
+    let input: Vec<u8> = (0..2 * 50_000).map(|_| to_cu8(0.1 * r.gauss())).collect();
+    let out = dir.path().join("clean.cu8");
+    let args = |o: &Path| {
+        [
+            "filter",
+            "-",
+            "-o",
+            p(o),
+            "--format",
+            "cu8",
+            "--rate",
+            "2.4M",
+            "--reduction-db",
+            "0",
+        ]
+        .map(String::from)
+    };
+    let a = args(&out);
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    ok(&specgate(&refs, Some(&input)));
+    assert_eq!(std::fs::read(&out).unwrap(), input);
+    let wav = dir.path().join("clean.wav");
+    let a = args(&wav);
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = specgate(&refs, Some(&input));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("written as raw cu8"), "{}", stderr(&o));
+    assert!(!wav.exists());
+}

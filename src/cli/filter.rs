@@ -3,6 +3,10 @@
 //! A file output is time-aligned with its input (the engine latency is removed: same length,
 //! no leading delay). Standard output is a live stream: it carries the latency, is flushed
 //! after every block, and ends with the last input sample (the latency tail is flushed).
+//!
+//! IQ recordings and raw IQ streams (detected, or `--iq`, or an IQ `--format`) go through
+//! `io::iq_file` instead: one complex signal per I/Q pair, the `iq` preset by default, and the
+//! output time-aligned on pipes too (that module's convention: same length as the input).
 
 use super::common::FilterOptions;
 use crate::engine::{self, Engine, SignalKind};
@@ -70,10 +74,22 @@ Examples:
   # A WAV file to a raw pipe (e.g. into a decoder), bit-exact with the digital preset:
   specgate filter ft8.wav -o - --preset digital | my-decoder
 
+  # An IQ recording (SDRuno/HDSDR/SDR#… by its auxi chunk or file name, SigMF, .cu8/.cs16/.cf32):
+  # complex gate with the iq preset, every chunk kept; gate only -50…+120 kHz around the centre:
+  specgate filter SDRuno_20220309_140138Z_7150kHz.wav -o clean.wav --band -50k:+120k
+
+  # rtl_sdr I/Q through a pipe (cu8 in and out, time-aligned):
+  rtl_sdr -f 7.1M -s 2.4M - | specgate filter - -o - --format cu8 --rate 2.4M > clean.cu8
+
 Raw streams: `-` is stdin/stdout. A raw input needs --format and --rate (--channels defaults
 to 1); a raw output uses --out-format, else --format, else the input's sample type. A WAV
 output takes the input's sample type unless --out-format is given. An output file whose name
-ends in .raw, .pcm or .bin is written raw; any other output file is WAV.";
+ends in .raw, .pcm or .bin is written raw; any other output file is WAV.
+
+IQ: a file is IQ when it is complex SigMF, a 2-channel WAV with an auxi chunk or an SDR
+recorder's IQ file name, or a raw .cu8/.cs8/.cs16/.cf32 file (--iq / --no-iq override). The
+--format names cu8, cs8, cs16le, cf32le mean I/Q pairs. IQ output keeps the input's container
+and sample type and is time-aligned on files and pipes alike; the preset defaults to iq.";
 
 #[derive(Debug, clap::Args)]
 pub struct FilterArgs {
@@ -965,7 +981,7 @@ fn run_iq_stream(a: &FilterArgs, fmt: RawIq) -> anyhow::Result<()> {
     let file = AtomicFile::create(&a.output).with_context(|| format!("cannot write {name}"))?;
     let w = std::io::BufWriter::with_capacity(1 << 20, file.file()?);
     let s = filter_iq_stream(input, w, fmt, rate, &params, &opts)
-        .with_context(|| format!("filtering stdin failed; no output file was written"))?;
+        .context("filtering stdin failed; no output file was written")?;
     file.commit()
         .with_context(|| format!("cannot finish {name}"))?;
     print_iq_summary(a, &s, false, t0);
