@@ -160,6 +160,20 @@ fn an_iq_wav_is_detected_by_its_auxi_chunk_and_by_an_sdruno_name_only() {
     ));
     assert!(!e.contains("IQ ("), "{e}");
     assert!(e.contains("250000 Hz, 2 ch"), "{e}");
+    // Unless --iq says otherwise.
+    let e = ok(&specgate(
+        &[
+            "filter",
+            p(&input),
+            "-o",
+            p(&output),
+            "--iq",
+            "--reduction-db",
+            "0",
+        ],
+        None,
+    ));
+    assert!(e.contains("IQ (--iq)"), "{e}");
 }
 
 #[test]
