@@ -473,6 +473,18 @@ impl Engine {
     /// Processes interleaved samples. `input.len()` must equal `output.len()` and be a multiple
     /// of `channels`. Non-finite input samples are replaced by zero and counted.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        self.process_with_mask(input, output, |_, _| {});
+    }
+
+    /// [`Engine::process`], and `on_mask(channel, gains)` once per analysed frame with the
+    /// per-bin amplitude gains just applied (channel = STFT channel: a real channel, or an I/Q
+    /// pair). For visualising what the gate removes; generic, so `process` pays nothing for it.
+    pub fn process_with_mask<M: FnMut(usize, &[f32])>(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+        mut on_mask: M,
+    ) {
         assert_eq!(input.len(), output.len(), "input and output lengths differ");
         assert_eq!(
             input.len() % self.channels,
@@ -512,7 +524,15 @@ impl Engine {
                                 0.0
                             };
                         }
-                        run_channel(stft, ch, &mut ctx, &x[..n], &mut wet[..n], &mut dry[..n]);
+                        run_channel(
+                            stft,
+                            ch,
+                            &mut ctx,
+                            &x[..n],
+                            &mut wet[..n],
+                            &mut dry[..n],
+                            &mut |g| on_mask(c, g),
+                        );
                         let mut mix = mix0;
                         for (o, (w, d)) in out[c..]
                             .iter_mut()
@@ -540,7 +560,15 @@ impl Engine {
                             }
                             *xi = Complex32::new(finite_or_zero(i), finite_or_zero(q));
                         }
-                        run_channel(stft, ch, &mut ctx, &x[..n], &mut wet[..n], &mut dry[..n]);
+                        run_channel(
+                            stft,
+                            ch,
+                            &mut ctx,
+                            &x[..n],
+                            &mut wet[..n],
+                            &mut dry[..n],
+                            &mut |g| on_mask(c, g),
+                        );
                         let mut mix = mix0;
                         for (fr, (w, d)) in out
                             .chunks_exact_mut(nch)
@@ -616,6 +644,7 @@ fn run_channel<T: Transform>(
     x: &[T::Sample],
     wet: &mut [T::Sample],
     dry: &mut [T::Sample],
+    on_mask: &mut impl FnMut(&[f32]),
 ) {
     let ChannelDsp {
         stream,
@@ -625,19 +654,20 @@ fn run_channel<T: Transform>(
     } = ch;
     delay.process(x, dry);
     let FrameCtx { gp, scratch, stats } = ctx;
-    let mut on_frame = |spec: &mut [Complex32]| mask_frame(spec, gp, noise, scratch, stats, gain);
+    let mut on_frame =
+        |spec: &mut [Complex32]| on_mask(mask_frame(spec, gp, noise, scratch, stats, gain));
     stream.process_block(stft, x, wet, &mut on_frame);
 }
 
 #[inline]
-fn mask_frame(
+fn mask_frame<'s>(
     spec: &mut [Complex32],
     gp: &GainParams,
     noise: &mut ChannelNoise,
-    scratch: &mut FrameScratch,
+    scratch: &'s mut FrameScratch,
     stats: &mut EngineStats,
     gain: &mut GainState,
-) {
+) -> &'s [f32] {
     stats.frames += 1;
     let power = &mut scratch.power;
     let mut ein = 0.0f32;
@@ -650,7 +680,8 @@ fn mask_frame(
         // Still learn and track, so that closing the gate later starts from a settled floor.
         noise.update(power);
         stats.energy_out += ein as f64;
-        return;
+        scratch.gain.fill(1.0);
+        return &scratch.gain;
     }
     let floor = noise.update(power);
     gain.compute(gp, power, floor, &mut scratch.gain);
@@ -660,6 +691,7 @@ fn mask_frame(
         eout += *p * *g * *g;
     }
     stats.energy_out += eout as f64;
+    &scratch.gain
 }
 
 /// Gain parameters in frame units.

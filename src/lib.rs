@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod dsp;
 pub mod engine;
+pub mod eval;
 pub mod io;
 pub mod live;
 pub mod params;

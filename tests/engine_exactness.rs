@@ -603,3 +603,31 @@ fn a_fully_open_gate_is_bit_exact() {
         assert_eq!(first_difference(&y[lat..], &x[..x.len() - lat]), None);
     }
 }
+
+#[test]
+fn the_mask_hook_reports_each_frames_gains_between_the_floor_and_one() {
+    let p = preset("voice");
+    let rate = 16_000;
+    let mut e = Engine::new(&p, rate, 2, SignalKind::Real).unwrap();
+    let bins = e.bins();
+    let hop = e.stft_config().hop;
+    let floor = 10f32.powf(-(p.reduction_db as f32) / 20.0);
+    let x = white(2 * rate as usize, 3);
+    let mut y = vec![0.0; x.len()];
+    let mut frames = [0usize; 2];
+    let mut below_one = 0usize;
+    e.process_with_mask(&x, &mut y, |ch, g| {
+        assert_eq!(g.len(), bins);
+        assert!(
+            g.iter().all(|v| *v >= floor * 0.999 && *v <= 1.0),
+            "gain out of range"
+        );
+        below_one += g.iter().filter(|v| **v < 0.5).count();
+        frames[ch] += 1;
+    });
+    assert_eq!(frames, [rate as usize / hop; 2]);
+    assert!(
+        below_one > 0,
+        "a noise-only input must be attenuated somewhere"
+    );
+}

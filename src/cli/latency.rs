@@ -90,7 +90,7 @@ pub fn measure_device_round_trip(
 
 /// The delay of an impulse through an open-gate engine with `p`'s geometry.
 pub fn impulse_delay(p: &Params, rate: u32) -> anyhow::Result<(usize, usize)> {
-    let mut open = p.clone();
+    let mut open = *p;
     open.reduction_db = 0.0;
     open.bypass = false;
     open.learn = 0.0;

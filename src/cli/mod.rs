@@ -2,7 +2,9 @@
 //! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
 
 pub mod common;
+pub mod demo;
 pub mod devices;
+pub mod eval;
 pub mod filter;
 pub mod info;
 pub mod invert;
@@ -42,6 +44,10 @@ pub enum Command {
     Latency(latency::Args),
     /// Describe a recording: format, rate, duration, centre frequency, times, IQ or audio.
     Info(info::Args),
+    /// Measure quality on known signals mixed with known noise (SI-SDR, segSNR, LSD, musical noise).
+    Eval(Box<eval::Args>),
+    /// Synthesise an SDR-like recording (CW + voice in noise), filter it, write WAVs, print gains.
+    Demo(Box<demo::Args>),
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -56,6 +62,8 @@ pub fn main() -> std::process::ExitCode {
         Command::Invert(a) => invert::run(a),
         Command::Latency(a) => latency::run(a),
         Command::Info(a) => info::run(&a),
+        Command::Eval(a) => eval::run(*a),
+        Command::Demo(a) => demo::run(*a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

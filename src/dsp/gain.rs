@@ -136,7 +136,8 @@ impl GainState {
             self.smoothed.fill(1.0);
             return;
         }
-        let alpha = if self.started { p.dd_alpha } else { 0.0 };
+        let first = !self.started;
+        let alpha = if first { 0.0 } else { p.dd_alpha };
         self.started = true;
         let thr = p.threshold_db;
         let knee = p.knee_db.max(0.0);
@@ -193,7 +194,9 @@ impl GainState {
             gain.copy_from_slice(&self.raw);
         }
         // Attack/release (skipped when both are instant, as in the speech presets).
-        if p.attack_coef == 0.0 && p.release_coef == 0.0 {
+        // The smoother starts from the first frame's own gain: starting from 1 would pass the
+        // first release time of noise unfiltered.
+        if first || (p.attack_coef == 0.0 && p.release_coef == 0.0) {
             self.smoothed.copy_from_slice(gain);
         } else {
             for (g, s) in gain.iter_mut().zip(self.smoothed.iter_mut()) {

@@ -52,6 +52,10 @@ impl Default for TrackerParams {
 /// Frequency-smoothed power over the window minimum that counts as a signal onset.
 const ONSET_RATIO: f32 = 10.0;
 
+/// Per-bin power below which a whole frame counts as digital silence (≈ −200 dBFS; 16-bit
+/// quantisation noise alone is 80 dB above it).
+const SILENCE_POWER: f32 = 1e-14;
+
 /// Upper bound of the noise estimate over the window minimum of the smoothed power.
 const MAX_OVER_MIN: f32 = 4.0;
 
@@ -142,6 +146,12 @@ impl McraTracker {
         // nothing about the floor, so tracking starts with the first full frame.
         if self.skip > 0 {
             self.skip -= 1;
+            return;
+        }
+        // Digital silence (a closed squelch, a paused stream, zero padding) carries no
+        // information about the floor: skipped, it can neither pin the window minimum near zero
+        // nor drag the estimate down, so when the noise returns the floor is still right.
+        if power.iter().all(|p| *p < SILENCE_POWER) {
             return;
         }
         if !self.started {
@@ -403,6 +413,31 @@ mod tests {
             tr.noise()[40] < 2.0 && tr.noise()[40] > 0.5,
             "floor elsewhere: {}",
             tr.noise()[40]
+        );
+    }
+
+    #[test]
+    fn digital_silence_neither_pins_nor_drags_the_floor() {
+        let mut tr = McraTracker::new(65, TrackerParams::default());
+        let mut rng = Rng(21);
+        // Start in silence (a closed squelch), then noise: the floor is right within 1 s.
+        let zeros = vec![0.0; 65];
+        for _ in 0..300 {
+            tr.update(&zeros);
+        }
+        let r = run(&mut tr, &mut rng, 3.0, 100);
+        assert!(
+            (0.6..1.4).contains(&r),
+            "after silence → noise: estimate/true = {r}"
+        );
+        // Silence again for 3 s (squelch closed), then the same noise: no relearning needed.
+        for _ in 0..300 {
+            tr.update(&zeros);
+        }
+        let r = run(&mut tr, &mut rng, 3.0, 5);
+        assert!(
+            (0.6..1.4).contains(&r),
+            "after a silent gap: estimate/true = {r}"
         );
     }
 
