@@ -458,3 +458,44 @@ fn a_cu8_stream_from_stdin_is_written_to_a_raw_file_and_not_to_a_wav() {
     assert!(stderr(&o).contains("written as raw cu8"), "{}", stderr(&o));
     assert!(!wav.exists());
 }
+
+#[test]
+fn interrupting_an_iq_file_leaves_no_output_and_no_temp_file() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    // A sparse 100 MB cu8 file (50 M complex samples): far longer than the time to interrupt.
+    let input = dir.path().join("long.cu8");
+    std::fs::File::create(&input)
+        .unwrap()
+        .set_len(100_000_000)
+        .unwrap();
+    let output = dir.path().join("out.cu8");
+    let mut child = Command::new(BIN)
+        .args(["filter", p(&input), "-o", p(&output), "--rate", "2.4M"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.contains("IQ ("), "{first}");
+    // The handler is in place before that line; let the temp file appear.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("no output file was written"), "{rest}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("long.cu8")]);
+}

@@ -765,6 +765,37 @@ fn iq_options(a: &FilterArgs) -> anyhow::Result<crate::io::iq_file::IqOptions> {
     Ok(o)
 }
 
+/// `filter_iq_file` has no cancellation hook: on Ctrl-C / SIGTERM its temporary files (named
+/// `.NAME.specgate-PID.tmp` next to each output, see `TempOut` in `io::iq_file`) are removed
+/// and the process exits, so an interrupted run leaves no output.
+fn install_iq_file_interrupt(output: Option<&Path>) {
+    let temps: Vec<PathBuf> = match output {
+        None => Vec::new(),
+        Some(o) => {
+            let targets = if is_sigmf_name(o) {
+                let (m, d) = crate::io::sigmf::pair(o);
+                vec![m, d]
+            } else {
+                vec![o.to_path_buf()]
+            };
+            targets
+                .iter()
+                .filter_map(|t| {
+                    let name = t.file_name()?.to_string_lossy().into_owned();
+                    Some(t.with_file_name(format!(".{name}.specgate-{}.tmp", std::process::id())))
+                })
+                .collect()
+        }
+    };
+    let _ = ctrlc::set_handler(move || {
+        for t in &temps {
+            let _ = std::fs::remove_file(t);
+        }
+        eprintln!("specgate: interrupted; no output file was written");
+        std::process::exit(130);
+    });
+}
+
 /// Whether an error chain holds a closed pipe (the reader of stdout went away).
 fn chain_has_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -881,6 +912,7 @@ fn run_iq_file(a: &FilterArgs, probe: Option<Box<Probe>>) -> anyhow::Result<()> 
         .map(|p| p.detection.reason.clone())
         .unwrap_or_else(|| "--format".into());
     let live = is_stdio(&a.output) || is_special(&a.output);
+    install_iq_file_interrupt(if live { None } else { Some(&a.output) });
     print_iq_header(a, &reason, &params);
     let t0 = Instant::now();
     if !live {
@@ -969,6 +1001,9 @@ fn run_iq_stream(a: &FilterArgs, fmt: RawIq) -> anyhow::Result<()> {
             );
         }
     }
+    // As for audio: a first signal does not stop a stdin stream; the upstream program gets it
+    // too and closes the pipe, and the stream then ends normally with its tail flushed.
+    install_interrupt_handler();
     print_iq_header(a, &format!("--format {}", fmt.name()), &params);
     let input = std::io::stdin().lock();
     let t0 = Instant::now();
