@@ -7,9 +7,10 @@ use std::path::PathBuf;
 /// Preset, config file and per-key overrides: flag > config file > preset > built-in default.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FilterOptions {
-    /// Preset: voice (default), cw, am, nfm, digital. See `specgate presets`.
-    #[arg(long, short = 'p', default_value = params::DEFAULT_PRESET)]
-    pub preset: String,
+    /// Preset: voice (default; iq for IQ recordings), cw, am, nfm, digital, iq.
+    /// See `specgate presets`.
+    #[arg(long, short = 'p')]
+    pub preset: Option<String>,
     /// TOML file of parameter keys (same keys as the flags, with underscores).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -18,8 +19,19 @@ pub struct FilterOptions {
 }
 
 impl FilterOptions {
-    /// The resolved, validated parameter set.
+    /// The preset given, else the default ([`params::DEFAULT_PRESET`]).
+    pub fn preset_name(&self) -> &str {
+        self.preset.as_deref().unwrap_or(params::DEFAULT_PRESET)
+    }
+
+    /// The resolved, validated parameter set (default preset when none was given).
     pub fn resolve(&self) -> anyhow::Result<Params> {
+        self.resolve_or(params::DEFAULT_PRESET)
+    }
+
+    /// As [`resolve`](Self::resolve), with `default` as the preset when `--preset` was not given
+    /// (`filter` uses `iq` for IQ recordings).
+    pub fn resolve_or(&self, default: &str) -> anyhow::Result<Params> {
         let cfg = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -29,7 +41,7 @@ impl FilterOptions {
             None => None,
         };
         Ok(params::resolve(
-            &self.preset,
+            self.preset.as_deref().unwrap_or(default),
             cfg.as_ref(),
             &self.params.to_patch(),
         )?)

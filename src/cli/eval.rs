@@ -196,7 +196,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         } else {
             let sigs = if args.signal.is_empty() {
-                vec![Builtin::for_preset(&args.filter.preset)]
+                vec![Builtin::for_preset(args.filter.preset_name())]
             } else {
                 args.signal.clone()
             };
@@ -244,14 +244,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mean = ev::mean_scores(&results);
     if args.json {
         let doc = serde_json::json!({
-            "preset": args.filter.preset,
+            "preset": args.filter.preset_name(),
             "params": params,
             "cases": results,
             "mean": mean,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print_table(&args.filter.preset, &results, mean.as_ref());
+        print_table(args.filter.preset_name(), &results, mean.as_ref());
     }
     Ok(())
 }

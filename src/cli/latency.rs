@@ -193,12 +193,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let names: Vec<String> = if a.all {
         params::PRESETS.iter().map(|(n, _)| n.to_string()).collect()
     } else {
-        vec![a.filter.preset.clone()]
+        vec![a.filter.preset_name().to_string()]
     };
     let mut reports = Vec::new();
     for name in &names {
         let opts = FilterOptions {
-            preset: name.clone(),
+            preset: Some(name.clone()),
             ..a.filter.clone()
         };
         let p = opts.resolve()?;

@@ -655,7 +655,7 @@ fn control_loop(
 ) -> End {
     let mut preset_idx = params::PRESETS
         .iter()
-        .position(|(n, _)| *n == args.filter.preset.to_ascii_lowercase())
+        .position(|(n, _)| *n == args.filter.preset_name().to_ascii_lowercase())
         .unwrap_or(0);
     loop {
         if stop.load(Relaxed) {
