@@ -53,6 +53,9 @@ pub struct RoundTrip {
     pub input: String,
     pub output: String,
     pub rate: u32,
+    /// Callback periods the devices were opened with (10 ms when the host picks).
+    pub input_period_ms: f64,
+    pub output_period_ms: f64,
     /// Output callback → (devices, loopback) → input callback, measured on one clock.
     pub device_ms: f64,
     /// Normalised correlation of the returned chirp with the one played (1 = identical shape).
@@ -222,31 +225,50 @@ pub fn measure_device_round_trip(
     let t_in = a_in + lag as f64 * 1e9 / rate as f64;
     let device_ms = (t_in - t_out) * 1e-6;
 
-    // The cushion `run` derives from the device periods (mirrors cli::run's default).
-    let hop = crate::engine::stft_config(params, rate).hop;
-    let wake = (hop as f64 / rate as f64 / 4.0).clamp(0.0005, 0.005);
     let period = |o: &device::Opened| {
         o.period_frames()
             .map_or(0.010, |p| p as f64 / rate as f64)
             .max(0.001)
     };
-    let cushion_s = crate::live::core::default_cushion_s(period(&inp), period(&out), wake, rate);
-    let (_, lat) = impulse_delay(params, rate)?;
-    let algorithmic_ms = lat as f64 * 1e3 / rate as f64;
     let host = |ns: u64| (ns > 0).then_some(ns as f64 * 1e-6);
-    Ok(RoundTrip {
+    RoundTrip {
         input: inp.id.clone(),
         output: out.id.clone(),
         rate,
+        input_period_ms: period(&inp) * 1e3,
+        output_period_ms: period(&out) * 1e3,
         device_ms,
         correlation: ncc,
         host_capture_ms: host(rec.host_capture_ns),
         host_playback_ms: host(rec.host_playback_ns),
-        algorithmic_ms,
-        cushion_ms: cushion_s * 1e3,
-        run_total_ms: algorithmic_ms + cushion_s * 1e3 + device_ms,
+        algorithmic_ms: 0.0,
+        cushion_ms: 0.0,
+        run_total_ms: 0.0,
         xruns: rec.xruns,
-    })
+    }
+    .for_params(params)
+}
+
+impl RoundTrip {
+    /// The same device measurement with `p`'s algorithmic latency and `run`'s default cushion
+    /// (which depends on the hop), so `--all` measures the devices once.
+    pub fn for_params(mut self, p: &Params) -> anyhow::Result<RoundTrip> {
+        let rate = self.rate;
+        // Mirrors `cli::run`'s default: periods of the two devices, worker wake = hop/4.
+        let hop = crate::engine::stft_config(p, rate).hop;
+        let wake = (hop as f64 / rate as f64 / 4.0).clamp(0.0005, 0.005);
+        let cushion_s = crate::live::core::default_cushion_s(
+            self.input_period_ms * 1e-3,
+            self.output_period_ms * 1e-3,
+            wake,
+            rate,
+        );
+        let (_, lat) = impulse_delay(p, rate)?;
+        self.algorithmic_ms = lat as f64 * 1e3 / rate as f64;
+        self.cushion_ms = cushion_s * 1e3;
+        self.run_total_ms = self.algorithmic_ms + self.cushion_ms + self.device_ms;
+        Ok(self)
+    }
 }
 
 /// Without the `device` feature there are no devices to measure.
@@ -268,8 +290,8 @@ fn print_round_trip(preset: &str, r: &RoundTrip) {
     let opt = |v: Option<f64>| v.map_or("not reported".to_string(), |v| format!("{v:9.2} ms"));
     println!();
     println!(
-        "device round trip ({preset}): {} → {} at {} Hz",
-        r.output, r.input, r.rate
+        "device round trip ({preset}): {} → {} at {} Hz, periods out {:.2} ms / in {:.2} ms",
+        r.output, r.input, r.rate, r.output_period_ms, r.input_period_ms
     );
     println!(
         "  {:<40} {:9.2} ms",
@@ -410,6 +432,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         vec![a.filter.preset.clone()]
     };
     let mut reports = Vec::new();
+    let mut measured: Option<RoundTrip> = None;
     for name in &names {
         let opts = FilterOptions {
             preset: name.clone(),
@@ -418,7 +441,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let p = opts.resolve()?;
         let mut r = measure(name, &p, a.rate, a.hops).with_context(|| format!("preset {name}"))?;
         if let (Some(i), Some(o)) = (&a.input_device, &a.output_device) {
-            r.device_round_trip = Some(measure_device_round_trip(&p, a.rate, i, o)?);
+            // Measure the devices once; each preset adds its own latency and cushion.
+            let rt = match &measured {
+                None => measure_device_round_trip(&p, a.rate, i, o)?,
+                Some(m) => RoundTrip::clone(m).for_params(&p)?,
+            };
+            measured = Some(rt.clone());
+            r.device_round_trip = Some(rt);
         }
         reports.push(r);
     }
