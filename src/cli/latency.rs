@@ -4,6 +4,10 @@
 //! The impulse runs with the gate open (`reduction_db = 0`): the full STFT analysis → spectrum →
 //! WOLA synthesis path, with a unit mask, so the output is exactly the delayed impulse. The
 //! measured delay must equal `Engine::latency_samples()`; if not, the command fails.
+//!
+//! With `--input DEV --output DEV` naming a loopback (an output whose audio returns on an
+//! input, like a null sink and its monitor), it also measures the device round trip with a
+//! chirp and reports what a `specgate run` between those devices would add up to.
 
 use super::common::FilterOptions;
 use crate::engine::{Engine, SignalKind};
@@ -164,9 +168,12 @@ pub fn clock_offset_ns(callbacks: &[(u64, u64)], rate: u32) -> Option<f64> {
 }
 
 /// Silence before the chirp and the chirp's band and length.
+#[cfg(feature = "device")]
 const LEAD_S: f64 = 0.3;
+#[cfg(feature = "device")]
 const CHIRP: (f64, f64, f64) = (100.0, 8000.0, 0.2);
 /// Recording kept after the chirp starts: room for a round trip of about a second.
+#[cfg(feature = "device")]
 const AFTER_S: f64 = 1.2;
 
 /// Plays a chirp on `output` after 300 ms of silence, records `input`, and finds the chirp by
