@@ -4,6 +4,10 @@
 //! The impulse runs with the gate open (`reduction_db = 0`): the full STFT analysis → spectrum →
 //! WOLA synthesis path, with a unit mask, so the output is exactly the delayed impulse. The
 //! measured delay must equal `Engine::latency_samples()`; if not, the command fails.
+//!
+//! With `--input DEV --output DEV` naming a loopback (an output whose audio returns on an
+//! input, like a null sink and its monitor), it also measures the device round trip with a
+//! chirp and reports what a `specgate run` between those devices would add up to.
 
 use super::common::FilterOptions;
 use crate::engine::{Engine, SignalKind};
@@ -29,10 +33,10 @@ pub struct Args {
     /// Print JSON (one object; an array with --all) instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Capture device for a device round trip (not available yet: see `measure_device_round_trip`).
+    /// Capture device of a loopback (e.g. a null sink's monitor): measure the device round trip.
     #[arg(long = "input", value_name = "DEV", requires = "output_device")]
     pub input_device: Option<String>,
-    /// Playback device for a device round trip.
+    /// Playback device whose audio returns on --input.
     #[arg(long = "output", value_name = "DEV", requires = "input_device")]
     pub output_device: Option<String>,
 }
@@ -46,12 +50,29 @@ pub struct ComputeTimes {
     pub max_us: f64,
 }
 
-/// A device round trip (output → input loopback), measured by the live path.
+/// A device round trip (output → input loopback, measured with a chirp) and the latency a
+/// `specgate run` between the same two devices would have. Times in ms.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoundTrip {
-    pub round_trip_ms: f64,
-    /// Round trip minus the algorithmic latency: what the devices and buffers add.
+    pub input: String,
+    pub output: String,
+    pub rate: u32,
+    /// Callback periods the devices were opened with (10 ms when the host picks).
+    pub input_period_ms: f64,
+    pub output_period_ms: f64,
+    /// Output callback → (devices, loopback) → input callback, measured on one clock.
     pub device_ms: f64,
+    /// Normalised correlation of the returned chirp with the one played (1 = identical shape).
+    pub correlation: f64,
+    /// What the host reports (capture → input callback, output callback → playback), if any.
+    pub host_capture_ms: Option<f64>,
+    pub host_playback_ms: Option<f64>,
+    pub algorithmic_ms: f64,
+    /// The jitter cushion `run` holds by default between the two callbacks.
+    pub cushion_ms: f64,
+    /// algorithmic + cushion + device: `specgate run --input IN --output OUT` end to end.
+    pub run_total_ms: f64,
+    pub xruns: u64,
 }
 
 /// Everything `latency` reports for one preset.
@@ -72,20 +93,242 @@ pub struct LatencyReport {
     pub compute: ComputeTimes,
     /// Worst hop as a fraction of the deadline.
     pub max_load: f64,
-    /// EXTENSION POINT (live engineer): filled by [`measure_device_round_trip`] when
-    /// `--input DEV --output DEV` are given; `null` until then.
+    /// With `--input DEV --output DEV`: the measured loopback (see [`measure_device_round_trip`]);
+    /// `null` otherwise.
     pub device_round_trip: Option<RoundTrip>,
 }
 
-/// EXTENSION POINT for the live engineer: play an impulse on `output`, capture it on `input`
-/// through the engine, and return the round trip. Not implemented in this crate yet.
+/// The probe: a logarithmic sweep, `f0` → `f1` Hz over `dur_s`, amplitude 0.5, with 5 ms
+/// raised-cosine fades so the ends do not click.
+pub fn log_chirp(rate: u32, f0: f64, f1: f64, dur_s: f64) -> Vec<f32> {
+    let n = (dur_s * rate as f64).round() as usize;
+    let k = (f1 / f0).ln();
+    let fade = (0.005 * rate as f64) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / rate as f64;
+            let phase = std::f64::consts::TAU * f0 * dur_s / k * ((t / dur_s * k).exp() - 1.0);
+            let edge = i.min(n - 1 - i);
+            let g = if edge < fade {
+                0.5 - 0.5 * (std::f64::consts::PI * edge as f64 / fade as f64).cos()
+            } else {
+                1.0
+            };
+            (0.5 * g * phase.sin()) as f32
+        })
+        .collect()
+}
+
+/// Where `pat` best matches in `sig` (FFT cross-correlation, largest |value|), and the
+/// normalised correlation there: Σ pat·sig[lag..] / (‖pat‖ ‖sig[lag..lag+len]‖), in [−1, 1].
+pub fn locate(sig: &[f32], pat: &[f32]) -> Option<(usize, f64)> {
+    use rustfft::{num_complex::Complex, FftPlanner};
+    if pat.is_empty() || sig.len() < pat.len() {
+        return None;
+    }
+    let n = (sig.len() + pat.len()).next_power_of_two();
+    let mut planner = FftPlanner::<f64>::new();
+    let (fwd, inv) = (planner.plan_fft_forward(n), planner.plan_fft_inverse(n));
+    let mut a: Vec<Complex<f64>> = (0..n)
+        .map(|i| Complex::new(sig.get(i).map_or(0.0, |v| *v as f64), 0.0))
+        .collect();
+    let mut b: Vec<Complex<f64>> = (0..n)
+        .map(|i| Complex::new(pat.get(i).map_or(0.0, |v| *v as f64), 0.0))
+        .collect();
+    fwd.process(&mut a);
+    fwd.process(&mut b);
+    for (x, y) in a.iter_mut().zip(&b) {
+        *x *= y.conj();
+    }
+    inv.process(&mut a);
+    let lags = sig.len() - pat.len() + 1;
+    let lag = (0..lags).max_by(|&i, &j| a[i].re.abs().total_cmp(&a[j].re.abs()))?;
+    let dot: f64 = pat
+        .iter()
+        .zip(&sig[lag..])
+        .map(|(p, s)| *p as f64 * *s as f64)
+        .sum();
+    let e = |x: &[f32]| x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+    let den = e(pat) * e(&sig[lag..lag + pat.len()]);
+    Some((lag, if den > 0.0 { dot / den } else { 0.0 }))
+}
+
+/// The stream-start time (ns) that maps callbacks to frames: the median over the settled
+/// callbacks (the first quarter, with the start-up fill, is skipped) of `t − frame/rate`.
+pub fn clock_offset_ns(callbacks: &[(u64, u64)], rate: u32) -> Option<f64> {
+    let mut v: Vec<f64> = callbacks[callbacks.len() / 4..]
+        .iter()
+        .map(|(f, t)| *t as f64 - *f as f64 * 1e9 / rate as f64)
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+/// Silence before the chirp and the chirp's band and length.
+#[cfg(feature = "device")]
+const LEAD_S: f64 = 0.3;
+#[cfg(feature = "device")]
+const CHIRP: (f64, f64, f64) = (100.0, 8000.0, 0.2);
+/// Recording kept after the chirp starts: room for a round trip of about a second.
+#[cfg(feature = "device")]
+const AFTER_S: f64 = 1.2;
+
+/// Plays a chirp on `output` after 300 ms of silence, records `input`, and finds the chirp by
+/// cross-correlation. The delay is measured from the output callback that wrote the chirp's
+/// first sample to the input callback that delivered it, with both streams' callbacks put on
+/// one monotonic clock, so it is what the devices (and the loopback) add between `run`'s
+/// callbacks.
+#[cfg(feature = "device")]
+pub fn measure_device_round_trip(
+    params: &Params,
+    rate: u32,
+    input: &str,
+    output: &str,
+) -> anyhow::Result<RoundTrip> {
+    use crate::io::device;
+    let out = device::open(None, output, false, Some(rate))
+        .with_context(|| format!("output device '{output}'"))?;
+    let rate = out.config.sample_rate;
+    let inp = device::open(None, input, true, Some(rate))
+        .with_context(|| format!("input device '{input}'"))?;
+    let chirp = log_chirp(rate, CHIRP.0, CHIRP.1.min(0.45 * rate as f64), CHIRP.2);
+    let lead = (LEAD_S * rate as f64) as usize;
+    let mut play = vec![0.0f32; lead];
+    play.extend_from_slice(&chirp);
+    eprintln!(
+        "round trip: chirp {}–{} Hz on {} → {} ({} Hz, out {} ch, in {} ch)",
+        CHIRP.0, CHIRP.1, out.id, inp.id, rate, out.config.channels, inp.config.channels
+    );
+    // An xrun can tear the chirp; one retry then, before calling the loop silent.
+    let mut attempt = 0;
+    let (rec, lag, ncc) = loop {
+        attempt += 1;
+        let rec = device::play_and_record(&inp, &out, play.clone(), AFTER_S)?;
+        let (lag, ncc) = locate(&rec.input, &chirp)
+            .ok_or_else(|| anyhow::anyhow!("no loopback signal: the recording is too short"))?;
+        if ncc.abs() > 0.5 {
+            break (rec, lag, ncc);
+        }
+        if rec.xruns == 0 || attempt == 2 {
+            bail!(
+                "no loopback signal from {} on {} (normalised correlation {ncc:.2} ≤ 0.5{}): \
+                 does the output's audio return on the input?",
+                out.id,
+                inp.id,
+                if rec.xruns > 0 { ", with xruns" } else { "" }
+            );
+        }
+        eprintln!("round trip: the chirp came back torn by an xrun; measuring again");
+    };
+    let a_in = clock_offset_ns(&rec.in_callbacks, rate)
+        .ok_or_else(|| anyhow::anyhow!("the input ran no callbacks"))?;
+    let a_out = clock_offset_ns(&rec.out_callbacks, rate)
+        .ok_or_else(|| anyhow::anyhow!("the output ran no callbacks"))?;
+    let sent = (rec.play_start_frame + lead as u64) as f64;
+    let t_out = a_out + sent * 1e9 / rate as f64;
+    let t_in = a_in + lag as f64 * 1e9 / rate as f64;
+    let device_ms = (t_in - t_out) * 1e-6;
+
+    let period = |o: &device::Opened| {
+        o.period_frames()
+            .map_or(0.010, |p| p as f64 / rate as f64)
+            .max(0.001)
+    };
+    let host = |ns: u64| (ns > 0).then_some(ns as f64 * 1e-6);
+    RoundTrip {
+        input: inp.id.clone(),
+        output: out.id.clone(),
+        rate,
+        input_period_ms: period(&inp) * 1e3,
+        output_period_ms: period(&out) * 1e3,
+        device_ms,
+        correlation: ncc,
+        host_capture_ms: host(rec.host_capture_ns),
+        host_playback_ms: host(rec.host_playback_ns),
+        algorithmic_ms: 0.0,
+        cushion_ms: 0.0,
+        run_total_ms: 0.0,
+        xruns: rec.xruns,
+    }
+    .for_params(params)
+}
+
+impl RoundTrip {
+    /// The same device measurement with `p`'s algorithmic latency and `run`'s default cushion
+    /// (which depends on the hop), so `--all` measures the devices once.
+    pub fn for_params(mut self, p: &Params) -> anyhow::Result<RoundTrip> {
+        let rate = self.rate;
+        // Mirrors `cli::run`'s default: periods of the two devices, worker wake = hop/4.
+        let hop = crate::engine::stft_config(p, rate).hop;
+        let wake = (hop as f64 / rate as f64 / 4.0).clamp(0.0005, 0.005);
+        let cushion_s = crate::live::core::default_cushion_s(
+            self.input_period_ms * 1e-3,
+            self.output_period_ms * 1e-3,
+            wake,
+            rate,
+        );
+        let (_, lat) = impulse_delay(p, rate)?;
+        self.algorithmic_ms = lat as f64 * 1e3 / rate as f64;
+        self.cushion_ms = cushion_s * 1e3;
+        self.run_total_ms = self.algorithmic_ms + self.cushion_ms + self.device_ms;
+        Ok(self)
+    }
+}
+
+/// Without the `device` feature there are no devices to measure.
+#[cfg(not(feature = "device"))]
 pub fn measure_device_round_trip(
     _params: &Params,
     _rate: u32,
     input: &str,
     output: &str,
 ) -> anyhow::Result<RoundTrip> {
-    bail!("device round trip ({input} → {output}) is not available in this build yet")
+    bail!(
+        "device round trip ({output} → {input}) needs audio device support: this build has no \
+         `device` feature"
+    )
+}
+
+/// Prints the round-trip breakdown (stdout, after the preset table).
+fn print_round_trip(preset: &str, r: &RoundTrip) {
+    let opt = |v: Option<f64>| v.map_or("not reported".to_string(), |v| format!("{v:9.2} ms"));
+    println!();
+    println!(
+        "device round trip ({preset}): {} → {} at {} Hz, periods out {:.2} ms / in {:.2} ms",
+        r.output, r.input, r.rate, r.output_period_ms, r.input_period_ms
+    );
+    println!(
+        "  {:<40} {:9.2} ms",
+        "algorithmic (engine impulse)", r.algorithmic_ms
+    );
+    println!(
+        "  {:<40} {:9.2} ms   (correlation {:.3})",
+        "device round trip (measured, chirp)", r.device_ms, r.correlation
+    );
+    println!(
+        "  {:<40} {}",
+        "  host-reported capture delay",
+        opt(r.host_capture_ms)
+    );
+    println!(
+        "  {:<40} {}",
+        "  host-reported playback delay",
+        opt(r.host_playback_ms)
+    );
+    println!(
+        "  {:<40} {:9.2} ms",
+        "run's default jitter cushion", r.cushion_ms
+    );
+    println!(
+        "  {:<40} {:9.2} ms",
+        "total for `specgate run` (alg+dev+cushion)", r.run_total_ms
+    );
+    if r.xruns > 0 {
+        println!("  warning: {} xrun(s) during the measurement", r.xruns);
+    }
 }
 
 /// The delay of an impulse through an open-gate engine with `p`'s geometry.
@@ -196,6 +439,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         vec![a.filter.preset_name().to_string()]
     };
     let mut reports = Vec::new();
+    let mut measured: Option<RoundTrip> = None;
     for name in &names {
         let opts = FilterOptions {
             preset: Some(name.clone()),
@@ -204,7 +448,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let p = opts.resolve()?;
         let mut r = measure(name, &p, a.rate, a.hops).with_context(|| format!("preset {name}"))?;
         if let (Some(i), Some(o)) = (&a.input_device, &a.output_device) {
-            r.device_round_trip = Some(measure_device_round_trip(&p, a.rate, i, o)?);
+            // Measure the devices once; each preset adds its own latency and cushion.
+            let rt = match &measured {
+                None => measure_device_round_trip(&p, a.rate, i, o)?,
+                Some(m) => RoundTrip::clone(m).for_params(&p)?,
+            };
+            measured = Some(rt.clone());
+            r.device_round_trip = Some(rt);
         }
         reports.push(r);
     }
@@ -253,5 +503,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "latency: impulse through the open-gate engine; compute: {} hops of one call each at {} Hz, mono (debug builds are far slower than release)",
         reports[0].hops_timed, a.rate
     );
+    for r in &reports {
+        if let Some(rt) = &r.device_round_trip {
+            print_round_trip(&r.preset, rt);
+        }
+    }
     Ok(())
 }

@@ -400,3 +400,185 @@ pub fn start_output(
     }
     by_format!(o.format, build, o, end, status)
 }
+
+/// What [`play_and_record`] captured: the input (channels averaged to mono) from the first
+/// input callback on, where the stimulus went out, and each callback's frame count and time,
+/// so both streams can be put on one clock afterwards.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    /// Mono input, frame 0 = the first captured frame.
+    pub input: Vec<f32>,
+    /// Output frame (counted from the first output callback) at which `play[0]` went out.
+    pub play_start_frame: u64,
+    /// Per input callback: (frames captured up to the end of this block, callback time ns).
+    pub in_callbacks: Vec<(u64, u64)>,
+    /// Per output callback: (first frame of this block, callback time ns).
+    pub out_callbacks: Vec<(u64, u64)>,
+    /// Host-reported capture → callback delay, ns (last callback; 0 if the host gives none).
+    pub host_capture_ns: u64,
+    /// Host-reported callback → playback delay, ns (last callback; 0 if the host gives none).
+    pub host_playback_ns: u64,
+    pub xruns: u64,
+}
+
+/// Plays `play` (mono, copied to every output channel) once the input is delivering audio,
+/// and records the input until `after_s` seconds past the start of `play`. Both devices must
+/// run at the same rate. Callbacks only copy into preallocated rings and set atomics.
+pub fn play_and_record(
+    input: &Opened,
+    output: &Opened,
+    play: Vec<f32>,
+    after_s: f64,
+) -> anyhow::Result<Recording> {
+    use ringbuf::traits::{Consumer, Producer, Split};
+    use ringbuf::HeapRb;
+    use std::time::{Duration, Instant};
+
+    let rate = input.config.sample_rate;
+    if output.config.sample_rate != rate {
+        bail!(
+            "the devices run at different rates (input {} Hz, output {} Hz); pass --rate one of them supports",
+            rate,
+            output.config.sample_rate
+        );
+    }
+    let play_s = play.len() as f64 / rate as f64;
+    let cap_s = 3.0 + after_s + play_s;
+    let cap = (cap_s * rate as f64) as usize;
+    let (mut rec_p, mut rec_c) = HeapRb::<f32>::new(cap).split();
+    let (mut icb_p, mut icb_c) = HeapRb::<(u64, u64)>::new(16_384).split();
+    let (mut ocb_p, mut ocb_c) = HeapRb::<(u64, u64)>::new(16_384).split();
+    let in_frames = Arc::new(AtomicU64::new(0));
+    let go = Arc::new(AtomicBool::new(false));
+    // u64::MAX until the output has started the stimulus.
+    let start_frame = Arc::new(AtomicU64::new(u64::MAX));
+    let status = Arc::new(DeviceStatus::default());
+
+    let err = |st: Arc<DeviceStatus>| {
+        move |e: cpal::Error| match e.kind() {
+            cpal::ErrorKind::Xrun => {
+                st.xruns.fetch_add(1, Relaxed);
+            }
+            cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated => {
+                st.lost.store(true, Relaxed)
+            }
+            _ => {}
+        }
+    };
+    if input.format != SampleFormat::F32 || output.format != SampleFormat::F32 {
+        bail!(
+            "the round trip needs f32 streams (input offers {:?}, output {:?})",
+            input.format,
+            output.format
+        );
+    }
+
+    let ich = input.config.channels as usize;
+    let ins = {
+        let (st, frames) = (status.clone(), in_frames.clone());
+        let mut total = 0u64;
+        input.device.build_input_stream::<f32, _, _>(
+            input.config,
+            move |data: &[f32], info: &cpal::InputCallbackInfo| {
+                let now = monotonic_ns();
+                let n = data.len() / ich;
+                let ts = info.timestamp();
+                let block = n as u64 * 1_000_000_000 / rate as u64;
+                let lat = ts
+                    .callback
+                    .checked_duration_since(ts.capture)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                st.in_latency_ns.store(lat.saturating_sub(block), Relaxed);
+                for f in data.chunks_exact(ich) {
+                    let _ = rec_p.try_push(f.iter().sum::<f32>() / ich as f32);
+                }
+                total += n as u64;
+                let _ = icb_p.try_push((total, now));
+                frames.store(total, Relaxed);
+            },
+            err(status.clone()),
+            None,
+        )?
+    };
+    let och = output.config.channels as usize;
+    let outs = {
+        let (st, go, start) = (status.clone(), go.clone(), start_frame.clone());
+        let mut pos = 0u64;
+        let mut k = usize::MAX; // next index into `play`; MAX = not started
+        output.device.build_output_stream::<f32, _, _>(
+            output.config,
+            move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
+                let now = monotonic_ns();
+                let ts = info.timestamp();
+                let lat = ts
+                    .playback
+                    .checked_duration_since(ts.callback)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                st.out_latency_ns.store(lat, Relaxed);
+                let _ = ocb_p.try_push((pos, now));
+                if k == usize::MAX && go.load(Relaxed) {
+                    k = 0;
+                    start.store(pos, Relaxed);
+                }
+                for f in data.chunks_exact_mut(och) {
+                    let v = if k < play.len() {
+                        k += 1;
+                        play[k - 1]
+                    } else {
+                        0.0
+                    };
+                    f.fill(v);
+                }
+                pos += (data.len() / och) as u64;
+            },
+            err(status.clone()),
+            None,
+        )?
+    };
+    ins.play()?;
+    outs.play()?;
+
+    let wait_until = |cond: &dyn Fn() -> bool, limit: Duration, what: &str| {
+        let t0 = Instant::now();
+        while !cond() {
+            if status.lost.load(Relaxed) {
+                bail!("a device went away during the round trip");
+            }
+            if t0.elapsed() > limit {
+                bail!("{what}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    };
+    // Let both streams settle (null sinks may deliver their first data late).
+    let settle = (0.2 * rate as f64) as u64;
+    wait_until(
+        &|| in_frames.load(Relaxed) >= settle,
+        Duration::from_secs(3),
+        "the input device delivered no audio within 3 s",
+    )?;
+    go.store(true, Relaxed);
+    wait_until(
+        &|| start_frame.load(Relaxed) != u64::MAX,
+        Duration::from_secs(2),
+        "the output device did not ask for audio within 2 s",
+    )?;
+    let need = in_frames.load(Relaxed) + ((play_s + after_s) * rate as f64) as u64;
+    wait_until(
+        &|| in_frames.load(Relaxed) >= need,
+        Duration::from_secs_f64(after_s + 3.0),
+        "the input device stopped delivering audio",
+    )?;
+    drop(outs);
+    drop(ins);
+    Ok(Recording {
+        input: rec_c.pop_iter().collect(),
+        play_start_frame: start_frame.load(Relaxed),
+        in_callbacks: icb_c.pop_iter().collect(),
+        out_callbacks: ocb_c.pop_iter().collect(),
+        host_capture_ns: status.in_latency_ns.load(Relaxed),
+        host_playback_ns: status.out_latency_ns.load(Relaxed),
+        xruns: status.xruns.load(Relaxed),
+    })
+}
