@@ -179,6 +179,14 @@ impl GainState {
                 },
             ),
         }
+        // Isolated openings in noise-only frames: a bin open while both neighbours are shut is a
+        // noise fleck (musical noise), not a signal — a real tone spreads over the window's main
+        // lobe. Measured on speech (`specgate eval`, white+pink, 0/5/10 dB): the musical-noise
+        // indicator drops 4–13 % at 8/16/48 kHz for ≤ 0.1 dB SI-SDR. Not for the gate rule:
+        // on keyed CW the indicator rose.
+        if p.rule != GainRule::Gate {
+            remove_isolated(&mut self.raw, floor);
+        }
         // Frequency smoothing (box, edges clamped).
         let b = p.freq_smooth_bins;
         if b > 0 && k > 2 * b {
@@ -284,6 +292,31 @@ impl GainState {
             *pc = g * g * p;
             *r = out(xi2, g);
         }
+    }
+}
+
+/// Closes bins that are open (gain above the geometric midpoint between floor and 1) while both
+/// neighbours are near the floor (below twice the floor gain).
+fn remove_isolated(g: &mut [f32], floor: f32) {
+    let k = g.len();
+    if k < 3 {
+        return;
+    }
+    let open = floor.sqrt();
+    let shut = 2.0 * floor;
+    // Only in frames that are essentially noise (under 5 % of bins open): in speech, voiced
+    // harmonics are isolated open bins too, and must stay.
+    let n_open = g.iter().filter(|v| **v > open).count();
+    if n_open * 20 > k {
+        return;
+    }
+    let mut prev = g[0];
+    for i in 1..k - 1 {
+        let cur = g[i];
+        if cur > open && prev < shut && g[i + 1] < shut {
+            g[i] = fmax(prev, g[i + 1]);
+        }
+        prev = cur;
     }
 }
 
@@ -523,6 +556,23 @@ mod tests {
         ] {
             assert!((e1_f64(v) / e - 1.0).abs() < 1e-10, "E1({v})");
         }
+    }
+
+    #[test]
+    fn an_isolated_open_bin_in_a_shut_frame_is_closed_but_a_cluster_or_a_busy_frame_is_kept() {
+        let f = 0.1;
+        let mut g = vec![f; 100];
+        g[10] = 1.0; // isolated
+        g[50] = 1.0; // a two-bin cluster
+        g[51] = 0.9;
+        remove_isolated(&mut g, f);
+        assert_eq!(g[10], f);
+        assert_eq!((g[50], g[51]), (1.0, 0.9));
+        // A frame with many open bins (voiced speech harmonics) is left alone.
+        let mut busy: Vec<f32> = (0..100).map(|i| if i % 4 == 0 { 1.0 } else { f }).collect();
+        let before = busy.clone();
+        remove_isolated(&mut busy, f);
+        assert_eq!(busy, before);
     }
 
     #[test]
