@@ -60,19 +60,12 @@ pub struct Args {
 
 /// Parses `48000`, `48k`, `44.1k`.
 pub fn parse_rate(s: &str) -> Result<u32, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let (num, mul) = match t.strip_suffix('k') {
-        Some(n) => (n, 1000.0),
-        None => (t.as_str(), 1.0),
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a sample rate (e.g. 48000 or 48k)"))?;
-    let r = (v * mul).round();
-    if !(1000.0..=2_000_000.0).contains(&r) {
+    // The syntax (48000, 48k, 44.1k, 2.4M) is the project's one parser; only the range is ours.
+    let r = crate::io::parse_rate(s)?;
+    if !(1000..=2_000_000).contains(&r) {
         return Err(format!("sample rate {s} is out of range (1k–2M)"));
     }
-    Ok(r as u32)
+    Ok(r)
 }
 
 /// Reads a WAV file as mono f32 (channels averaged; integer formats scaled to ±1).

@@ -100,19 +100,12 @@ impl RawFormat {
 
 /// `48000`, `48k`, `44.1k`.
 pub fn parse_rate(s: &str) -> Result<u32, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let (num, k) = match t.strip_suffix('k') {
-        Some(n) => (n, 1000.0),
-        None => (t.as_str(), 1.0),
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a sample rate"))?;
-    let r = (v * k).round();
-    if !(1000.0..=1_536_000.0).contains(&r) {
+    // The syntax (48000, 48k, 44.1k, 2.4M) is the project's one parser; only the range is ours.
+    let r = crate::io::parse_rate(s)?;
+    if !(1000..=1_536_000).contains(&r) {
         return Err(format!("sample rate {r} Hz is out of range"));
     }
-    Ok(r as u32)
+    Ok(r)
 }
 
 fn parse_channel(s: &str) -> anyhow::Result<ChannelMap> {

@@ -353,7 +353,7 @@ fn box_smooth(x: &[f32], y: &mut [f32], b: usize) {
 
 /// `min` for finite values: one compare-select (`f32::min` also orders NaNs, which costs more).
 #[inline(always)]
-fn fmin(a: f32, b: f32) -> f32 {
+pub(crate) fn fmin(a: f32, b: f32) -> f32 {
     if a < b {
         a
     } else {
@@ -361,7 +361,7 @@ fn fmin(a: f32, b: f32) -> f32 {
     }
 }
 #[inline(always)]
-fn fmax(a: f32, b: f32) -> f32 {
+pub(crate) fn fmax(a: f32, b: f32) -> f32 {
     if a > b {
         a
     } else {

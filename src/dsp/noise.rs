@@ -14,6 +14,8 @@
 //! All time constants are in seconds and converted with the hop duration, so behaviour does not
 //! depend on the sample rate or hop.
 
+use super::gain::{fmax, fmin};
+
 /// Time constants and thresholds of the blind tracker.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackerParams {
@@ -240,23 +242,6 @@ impl McraTracker {
             // The new sub-window starts from the current smoothed level.
             self.cur_min.copy_from_slice(&self.smooth);
         }
-    }
-}
-
-#[inline(always)]
-fn fmin(a: f32, b: f32) -> f32 {
-    if a < b {
-        a
-    } else {
-        b
-    }
-}
-#[inline(always)]
-fn fmax(a: f32, b: f32) -> f32 {
-    if a > b {
-        a
-    } else {
-        b
     }
 }
 
