@@ -261,13 +261,13 @@ impl RoundTrip {
     /// (which depends on the hop), so `--all` measures the devices once.
     pub fn for_params(mut self, p: &Params) -> anyhow::Result<RoundTrip> {
         let rate = self.rate;
-        // Mirrors `cli::run`'s default: periods of the two devices, worker wake = hop/4.
+        // `run`'s own default (the same function), from the two devices' periods and the hop.
         let hop = crate::engine::stft_config(p, rate).hop;
-        let wake = (hop as f64 / rate as f64 / 4.0).clamp(0.0005, 0.005);
-        let cushion_s = crate::live::core::default_cushion_s(
-            self.input_period_ms * 1e-3,
-            self.output_period_ms * 1e-3,
-            wake,
+        let known = |ms: f64| (ms > 0.0).then_some(ms * 1e-3);
+        let cushion_s = crate::live::core::cushion_for_devices(
+            known(self.input_period_ms),
+            known(self.output_period_ms),
+            hop as f64 / rate as f64,
             rate,
         );
         let (_, lat) = impulse_delay(p, rate)?;

@@ -344,8 +344,7 @@ fn session(
     let engine =
         Engine::new(params, proc_rate, proc_ch, SignalKind::Real).map_err(|e| Fatal(e.into()))?;
     let hop_s = engine.stft_config().hop as f64 / proc_rate as f64;
-    let wake = (hop_s / 4.0).clamp(0.0005, 0.005);
-    let period_s = |p: Option<u32>, r: u32| p.map_or(0.010, |p| p as f64 / r as f64).max(0.001);
+    let wake = core::worker_wake_s(hop_s);
     let cushion = match args.buffer_ms {
         Some(ms) if ms > 0.0 && ms <= 2000.0 => ms / 1000.0,
         Some(ms) => {
@@ -353,10 +352,10 @@ fn session(
                 "--buffer-ms {ms} is out of range (0, 2000]"
             )))
         }
-        None => core::default_cushion_s(
-            period_s(in_period, in_rate),
-            period_s(out_period, out_rate),
-            wake,
+        None => core::cushion_for_devices(
+            in_period.map(|p| p as f64 / in_rate as f64),
+            out_period.map(|p| p as f64 / out_rate as f64),
+            hop_s,
             proc_rate,
         ),
     };

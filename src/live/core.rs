@@ -158,6 +158,29 @@ pub fn monotonic_ns() -> u64 {
 /// excluding fixed delays. A sample waits up to one input period to be delivered, the output
 /// device takes a whole period at once, the worker may wake up to one interval late and needs a
 /// full chunk; plus one wake interval and 2 ms of margin for scheduling jitter.
+/// How often the worker wakes when idle: a quarter hop, clamped to 0.5–5 ms.
+pub fn worker_wake_s(hop_s: f64) -> f64 {
+    (hop_s / 4.0).clamp(0.0005, 0.005)
+}
+
+/// `specgate run`'s default cushion for two devices: their periods in seconds (`None` when the
+/// host does not say: 10 ms is assumed; at least 1 ms), the hop in seconds and the processing
+/// rate. `specgate latency` uses the same function, so its predicted total matches `run`.
+pub fn cushion_for_devices(
+    in_period_s: Option<f64>,
+    out_period_s: Option<f64>,
+    hop_s: f64,
+    proc_rate: u32,
+) -> f64 {
+    let period = |p: Option<f64>| p.unwrap_or(0.010).max(0.001);
+    default_cushion_s(
+        period(in_period_s),
+        period(out_period_s),
+        worker_wake_s(hop_s),
+        proc_rate,
+    )
+}
+
 pub fn default_cushion_s(
     in_period_s: f64,
     out_period_s: f64,
