@@ -12,6 +12,7 @@ use super::eval::parse_rate;
 use crate::eval::metrics;
 use crate::eval::signals::{self, NoiseColour};
 use crate::eval::{enhance, Builtin};
+use crate::io::RawFormat;
 use crate::params::{self, ParamsPatch};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -36,45 +37,16 @@ const VOICE_S: f64 = 11.0;
 /// Writes mono samples to `path` atomically: a temporary file in the same directory, renamed
 /// over the target when complete (no partial file on error). `float`: 32-bit float, else 16-bit
 /// PCM (clipped to ±1).
+/// Writes a mono WAV (32-bit float or 16-bit) atomically.
 pub(crate) fn write_wav(path: &Path, x: &[f32], rate: u32, float: bool) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp_name = format!(".{}.tmp{}", name.to_string_lossy(), std::process::id());
-    let tmp = match dir {
-        Some(d) => d.join(tmp_name),
-        None => PathBuf::from(tmp_name),
+    let fmt = if float {
+        RawFormat::F32Le
+    } else {
+        RawFormat::S16Le
     };
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: if float { 32 } else { 16 },
-        sample_format: if float {
-            hound::SampleFormat::Float
-        } else {
-            hound::SampleFormat::Int
-        },
-    };
-    let write = || -> Result<(), hound::Error> {
-        let mut w = hound::WavWriter::create(&tmp, spec)?;
-        for &v in x {
-            if float {
-                w.write_sample(v)?;
-            } else {
-                w.write_sample((v.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
-            }
-        }
-        w.finalize()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot rename {} to {}", tmp.display(), path.display())
-    })
+    crate::io::wav::write_mono(path, x, rate, fmt)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// The synthetic recording: (clean, noisy, sample index where the voice part starts).

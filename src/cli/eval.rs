@@ -69,29 +69,11 @@ pub fn parse_rate(s: &str) -> Result<u32, String> {
 }
 
 /// Reads a WAV file as mono f32 (channels averaged; integer formats scaled to ±1).
+/// A WAV file mixed down to mono, with its rate.
 pub fn read_wav_mono(path: &Path) -> anyhow::Result<(Vec<f32>, u32)> {
-    let mut r = hound::WavReader::open(path)
+    let (x, rate, _) = crate::io::wav::read_mono(path)
         .with_context(|| format!("cannot read WAV file {}", path.display()))?;
-    let spec = r.spec();
-    let ch = spec.channels.max(1) as usize;
-    let data: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => r
-            .samples::<f32>()
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("corrupt WAV data in {}", path.display()))?,
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            r.samples::<i32>()
-                .map(|s| s.map(|v| v as f32 * scale))
-                .collect::<Result<_, _>>()
-                .with_context(|| format!("corrupt WAV data in {}", path.display()))?
-        }
-    };
-    let mono = data
-        .chunks_exact(ch)
-        .map(|f| f.iter().sum::<f32>() / ch as f32)
-        .collect();
-    Ok((mono, spec.sample_rate))
+    Ok((x, rate))
 }
 
 /// True when `path` names the same file as one of `inputs`.

@@ -246,6 +246,38 @@ impl<W: Write + Seek> SampleWriter for WavFileWriter<W> {
     }
 }
 
+/// Reads a whole WAV file mixed down to mono (the mean of its channels): `(samples, rate,
+/// channels)`. For tools that need the whole signal at once (eval, demo); streaming commands use
+/// [`WavFileReader`].
+pub fn read_mono(path: &Path) -> Result<(Vec<f32>, u32, usize), IoError> {
+    let mut r = WavFileReader::open(path)?;
+    let ch = r.channels();
+    let mut all = Vec::new();
+    let mut buf = vec![0.0f32; 4096 * ch];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        all.extend(
+            buf[..n]
+                .chunks_exact(ch)
+                .map(|f| f.iter().sum::<f32>() / ch as f32),
+        );
+    }
+    Ok((all, r.rate(), ch))
+}
+
+/// Writes a whole mono signal to `path` in `fmt` (integer formats rounded and clipped), through
+/// a temporary file renamed on success. Returns the number of clipped samples.
+pub fn write_mono(path: &Path, x: &[f32], rate: u32, fmt: RawFormat) -> Result<u64, IoError> {
+    let mut w = Box::new(WavFileWriter::create(path, fmt, rate, 1)?);
+    w.write(x)?;
+    let clipped = w.clipped();
+    w.finish()?;
+    Ok(clipped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +310,20 @@ mod tests {
             let n = r.read_i32(&mut back).unwrap();
             assert_eq!(&back[..n], &vals[..], "{fmt}");
         }
+    }
+
+    #[test]
+    fn whole_mono_files_round_trip_within_one_lsb_and_leave_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.wav");
+        let x: Vec<f32> = (0..1000).map(|i| ((i as f32) * 0.01).sin() * 0.9).collect();
+        assert_eq!(write_mono(&path, &x, 16_000, RawFormat::S16Le).unwrap(), 0);
+        let (y, rate, ch) = read_mono(&path).unwrap();
+        assert_eq!((rate, ch, y.len()), (16_000, 1, x.len()));
+        assert!(x
+            .iter()
+            .zip(&y)
+            .all(|(a, b)| (a - b).abs() <= 1.0 / 32768.0));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
