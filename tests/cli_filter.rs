@@ -826,3 +826,16 @@ fn a_closed_output_pipe_ends_quietly() {
     assert!(o.status.success(), "{e}");
     assert!(e.contains("pipe was closed"), "{e}");
 }
+
+#[test]
+fn a_missing_input_is_named_with_its_os_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.wav");
+    let out = dir.path().join("out.wav");
+    let o = run(&["filter", p(&missing), "-o", p(&out)], None);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("nope.wav"), "{e}");
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+    assert!(files_in(dir.path()).is_empty());
+}

@@ -25,7 +25,8 @@ use std::str::FromStr;
 /// Why a read or write failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
-    #[error("{0}")]
+    // Transparent: displaying it *and* naming it as the source would print the OS error twice.
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("WAV: {0}")]
     Wav(#[from] hound::Error),
