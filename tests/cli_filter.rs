@@ -832,7 +832,7 @@ fn a_missing_input_is_named_with_its_os_reason_once() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.wav");
     let out = dir.path().join("out.wav");
-    let o = run(&["filter", p(&missing), "-o", p(&out)], None);
+    let o = run(&[p(&missing), "-o", p(&out)], None);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(e.contains("nope.wav"), "{e}");
