@@ -5,11 +5,9 @@
 //! Run: `cargo run --release --example iq_bigfile -- [GiB] [dir]` (needs 2 × GiB of free disk).
 //! Peak RSS must not grow with the file size: compare `-- 0.25` with `-- 5`.
 
-use specgate::io::auxi::{build164, SystemTime};
+use specgate::eval::signals::write_sdruno_test_recording;
 use specgate::io::iq_file::{filter_iq_file, IqOptions};
-use specgate::io::riff::{Chunk, RiffWriter, SampleFormat, WavFmt};
 use specgate::params::{Params, ParamsPatch};
-use std::io::BufWriter;
 use std::time::Instant;
 
 const RATE: u32 = 2_000_000;
@@ -45,59 +43,11 @@ fn main() -> anyhow::Result<()> {
     let frames = (gib * (1u64 << 30) as f64 / 4.0) as u64;
     let input = dir.join("SDRuno_20240101_000000Z_7150kHz.wav");
     let output = dir.join("SDRuno_20240101_000000Z_7150kHz_clean.wav");
-    let t = SystemTime {
-        year: 2024,
-        month: 1,
-        day: 1,
-        hour: 0,
-        minute: 0,
-        second: 0,
-        millis: 0,
-    };
-    let fmt = WavFmt {
-        tag: 1,
-        channels: 2,
-        rate: RATE,
-        bits: 16,
-        block_align: 4,
-        sample: SampleFormat::I16,
-    };
-    let chunks = [
-        fmt.to_chunk(),
-        Chunk {
-            id: *b"auxi",
-            data: build164(t, t, 7_150_000),
-        },
-    ];
     eprintln!(
         "generating {} ({frames} IQ samples, {gib} GiB)…",
         input.display()
     );
-    let f = BufWriter::with_capacity(1 << 20, std::fs::File::create(&input)?);
-    let mut w = RiffWriter::new(f, &chunks, &[], 4, frames * 4, false)?;
-    let mut s = 0x1234_5678u32;
-    let block = 1 << 18;
-    let mut buf = Vec::with_capacity(block * 4);
-    let mut done = 0u64;
-    while done < frames {
-        buf.clear();
-        let n = (frames - done).min(block as u64);
-        for k in 0..n {
-            let tt = done + k;
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let n1 = ((s >> 16) as i32 - 32768) / 16;
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let n2 = ((s >> 16) as i32 - 32768) / 16;
-            // A carrier at +250 kHz: exact phase from the sample index modulo its period (8).
-            let ph = std::f64::consts::PI / 4.0 * (tt % 8) as f64;
-            buf.extend_from_slice(&((n1 + (800.0 * ph.cos()) as i32) as i16).to_le_bytes());
-            buf.extend_from_slice(&((n2 + (800.0 * ph.sin()) as i32) as i16).to_le_bytes());
-        }
-        w.write_data(&buf)?;
-        done += n;
-    }
-    w.finish()?;
-    drop(buf);
+    write_sdruno_test_recording(&input, RATE, frames)?;
     eprintln!("after generation: {}", status("VmHWM"));
     let mut params = Params::default();
     ParamsPatch::from_toml(include_str!("../config/iq.toml"), "iq")?.apply_to(&mut params);

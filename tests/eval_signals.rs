@@ -169,3 +169,45 @@ fn music_signal_is_harmonic_and_band_limited() {
         db(band_power(&m, rate, 5000.0, 20000.0) / band_power(&m, rate, 100.0, 2000.0)) < -80.0
     );
 }
+
+#[test]
+fn the_sdruno_test_recording_is_an_iq_wav_with_carriers_at_plus_an_eighth_and_minus_three_eighths()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("SDRuno_20240101_000000Z_7150kHz.wav");
+    let (rate, frames) = (48_000u32, 4096u64);
+    write_sdruno_test_recording(&path, rate, frames).unwrap();
+    let p = specgate::io::iq::probe(&path, None).unwrap();
+    assert!(p.detection.is_iq, "{}", p.detection.reason);
+    assert_eq!(
+        (p.rate, p.channels, p.frames),
+        (Some(rate), 2, Some(frames))
+    );
+    // The data chunk is last in the file: its final frames·4 bytes are the samples. Look
+    // at the two-sided spectrum: energy at +fs/8 and −3fs/8, not at their mirror images.
+    let bytes = std::fs::read(&path).unwrap();
+    let data = &bytes[bytes.len() - frames as usize * 4..];
+    let x: Vec<num_complex::Complex<f64>> = data
+        .chunks_exact(4)
+        .map(|c| {
+            let i = i16::from_le_bytes([c[0], c[1]]) as f64;
+            let q = i16::from_le_bytes([c[2], c[3]]) as f64;
+            num_complex::Complex::new(i, q)
+        })
+        .collect();
+    let n = x.len();
+    let mut buf = x.clone();
+    rustfft::FftPlanner::new()
+        .plan_fft_forward(n)
+        .process(&mut buf);
+    let p_at = |k: usize| buf[k % n].norm_sqr();
+    let (plus, minus) = (n / 8, n - 3 * n / 8);
+    assert!(
+        p_at(plus) > 100.0 * p_at(n - n / 8),
+        "+fs/8 is not distinct from −fs/8"
+    );
+    assert!(
+        p_at(minus) > 100.0 * p_at(3 * n / 8),
+        "−3fs/8 is not distinct from +3fs/8"
+    );
+}
