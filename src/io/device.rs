@@ -328,14 +328,10 @@ pub fn start_input(
                 // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
                 // and it stops tracking reality; lateness only biases the drift loop slightly.)
                 let now = monotonic_ns();
-                let ts = info.timestamp();
                 // Delay from the capture of the block's last frame to this callback.
                 let block = (data.len() / ch) as u64 * 1_000_000_000 / rate;
-                let lat = ts
-                    .callback
-                    .checked_duration_since(ts.capture)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                st.in_latency_ns.store(lat.saturating_sub(block), Relaxed);
+                st.in_latency_ns
+                    .store(capture_delay_ns(info, block), Relaxed);
                 for block in data.chunks(buf.len()) {
                     for (y, x) in buf.iter_mut().zip(block) {
                         *y = x.to_sample::<f32>();
@@ -375,12 +371,7 @@ pub fn start_output(
             o.config,
             move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
                 let now = monotonic_ns();
-                let ts = info.timestamp();
-                let lat = ts
-                    .playback
-                    .checked_duration_since(ts.callback)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                st.out_latency_ns.store(lat, Relaxed);
+                st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
                 // Stamp with the callback time (see the input side); the host-reported delay
                 // to playback goes into the latency budget.
                 let mut t = now;
@@ -482,13 +473,9 @@ pub fn play_and_record(
             move |data: &[f32], info: &cpal::InputCallbackInfo| {
                 let now = monotonic_ns();
                 let n = data.len() / ich;
-                let ts = info.timestamp();
                 let block = n as u64 * 1_000_000_000 / rate as u64;
-                let lat = ts
-                    .callback
-                    .checked_duration_since(ts.capture)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                st.in_latency_ns.store(lat.saturating_sub(block), Relaxed);
+                st.in_latency_ns
+                    .store(capture_delay_ns(info, block), Relaxed);
                 for f in data.chunks_exact(ich) {
                     let _ = rec_p.try_push(f.iter().sum::<f32>() / ich as f32);
                 }
@@ -509,12 +496,7 @@ pub fn play_and_record(
             output.config,
             move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
                 let now = monotonic_ns();
-                let ts = info.timestamp();
-                let lat = ts
-                    .playback
-                    .checked_duration_since(ts.callback)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                st.out_latency_ns.store(lat, Relaxed);
+                st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
                 let _ = ocb_p.try_push((pos, now));
                 if k == usize::MAX && go.load(Relaxed) {
                     k = 0;
@@ -581,4 +563,22 @@ pub fn play_and_record(
         host_playback_ns: status.out_latency_ns.load(Relaxed),
         xruns: status.xruns.load(Relaxed),
     })
+}
+
+/// Host-reported delay from the capture of a block's last frame to its input callback, ns
+/// (`block_ns` is the block's own duration; 0 when the host reports nothing usable).
+fn capture_delay_ns(info: &cpal::InputCallbackInfo, block_ns: u64) -> u64 {
+    let ts = info.timestamp();
+    ts.callback
+        .checked_duration_since(ts.capture)
+        .map_or(0, |d| d.as_nanos() as u64)
+        .saturating_sub(block_ns)
+}
+
+/// Host-reported delay from an output callback to the playback of its first frame, ns.
+fn playback_delay_ns(info: &cpal::OutputCallbackInfo) -> u64 {
+    let ts = info.timestamp();
+    ts.playback
+        .checked_duration_since(ts.callback)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
