@@ -4,7 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use specgate::eval::signals::write_sdruno_test_recording;
-use specgate::io::iq_file::{filter_iq_file, IqOptions};
+use specgate::stream::filter::{filter_path, FilterOptions};
+use specgate::stream::ProbeHints;
 use specgate::params::{Params, ParamsPatch};
 
 const RATE: u32 = 2_000_000;
@@ -19,12 +20,12 @@ fn bench(c: &mut Criterion) {
     ParamsPatch::from_toml(include_str!("../config/iq.toml"), "iq")
         .unwrap()
         .apply_to(&mut params);
-    let opts = IqOptions::default();
+    let (hints, opts) = (ProbeHints::default(), FilterOptions::default());
     let mut g = c.benchmark_group("iq_file");
     g.sample_size(10);
     g.throughput(Throughput::Elements(frames as u64));
     g.bench_function("sdruno_2msps_16bit_1s", |b| {
-        b.iter(|| filter_iq_file(&input, &output, &params, &opts).unwrap())
+        b.iter(|| filter_path(&input, &output, &params, &hints, &opts).unwrap())
     });
     g.finish();
 }

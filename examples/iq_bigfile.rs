@@ -6,7 +6,8 @@
 //! Peak RSS must not grow with the file size: compare `-- 0.25` with `-- 5`.
 
 use specgate::eval::signals::write_sdruno_test_recording;
-use specgate::io::iq_file::{filter_iq_file, IqOptions};
+use specgate::stream::filter::{filter_path, FilterOptions};
+use specgate::stream::ProbeHints;
 use specgate::params::{Params, ParamsPatch};
 use std::time::Instant;
 
@@ -52,7 +53,13 @@ fn main() -> anyhow::Result<()> {
     let mut params = Params::default();
     ParamsPatch::from_toml(include_str!("../config/iq.toml"), "iq")?.apply_to(&mut params);
     let (t0, c0) = (Instant::now(), cpu_seconds());
-    let sum = filter_iq_file(&input, &output, &params, &IqOptions::default())?;
+    let sum = filter_path(
+        &input,
+        &output,
+        &params,
+        &ProbeHints::default(),
+        &FilterOptions::default(),
+    )?;
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
     let audio_s = frames as f64 / RATE as f64;
     println!(

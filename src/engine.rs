@@ -771,16 +771,3 @@ pub fn learn_profile(
         .for_each(|v| *v = (*v / n as f32).max(1e-30));
     Ok(prof)
 }
-
-/// Runs a whole signal through an engine and returns the output time-aligned with the input
-/// (latency removed, same length): the file convention.
-pub fn process_aligned(engine: &mut Engine, input: &[f32]) -> Vec<f32> {
-    let nch = engine.channels();
-    let lat = engine.latency_samples() * nch;
-    let mut out = vec![0.0; input.len() + lat];
-    engine.process(input, &mut out[..input.len()]);
-    let tail = vec![0.0; lat];
-    engine.process(&tail, &mut out[input.len()..]);
-    out.drain(..lat);
-    out
-}

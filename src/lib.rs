@@ -9,6 +9,7 @@ pub mod io;
 pub mod live;
 pub mod params;
 pub mod see;
+pub mod stream;
 
 pub use engine::{Engine, SignalKind};
 pub use params::Params;

@@ -238,7 +238,7 @@ fn from_s16le(b: &[u8]) -> Vec<i16> {
 }
 
 #[test]
-fn raw_pipe_output_carries_exactly_the_engine_latency() {
+fn raw_pipe_output_is_aligned_by_default_and_carries_exactly_the_latency_when_live() {
     let rate = 24_000;
     let lat = voice_latency(rate);
     assert!(lat > 0);
@@ -251,33 +251,39 @@ fn raw_pipe_output_carries_exactly_the_engine_latency() {
         &["--reduction-db", NEARLY_OPEN][..],
         &["--preset", "digital"][..],
     ] {
-        let mut args = vec!["-", "-o", "-", "--format", "s16le", "--rate", "24k"];
-        args.extend_from_slice(preset);
-        let o = run(&args, Some(s16le(&x)));
-        ok(&o);
-        let y = from_s16le(&o.stdout);
-        // The stream is the input delayed by the latency, tail included.
-        assert_eq!(y.len(), n + lat, "{preset:?}");
-        let peak = (0..y.len()).max_by_key(|&i| y[i].abs()).unwrap();
-        assert_eq!(peak, k + lat, "{preset:?}: impulse delayed by {lat}");
-        assert!(
-            (y[peak] as i32 - 16384).abs() <= 1,
-            "{preset:?}: {}",
-            y[peak]
-        );
-        let others = y
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != peak)
-            .map(|(_, v)| v.abs())
-            .max()
-            .unwrap();
-        assert!(others <= 1, "{preset:?}: stray samples up to {others}");
-        assert!(
-            stderr(&o).contains(&format!("latency {lat} samples")),
-            "{}",
-            stderr(&o)
-        );
+        // Live (--carry-latency): the input delayed by the latency, tail included.
+        // Default: the file rule on stdout too, as long as the input and not delayed.
+        for (live, delay, len) in [(true, lat, n + lat), (false, 0, n)] {
+            let mut args = vec!["-", "-o", "-", "--format", "s16le", "--rate", "24k"];
+            args.extend_from_slice(preset);
+            if live {
+                args.push("--carry-latency");
+            }
+            let o = run(&args, Some(s16le(&x)));
+            ok(&o);
+            let y = from_s16le(&o.stdout);
+            assert_eq!(y.len(), len, "{preset:?} live {live}");
+            let peak = (0..y.len()).max_by_key(|&i| y[i].abs()).unwrap();
+            assert_eq!(peak, k + delay, "{preset:?} live {live}: impulse delayed by {delay}");
+            assert!(
+                (y[peak] as i32 - 16384).abs() <= 1,
+                "{preset:?}: {}",
+                y[peak]
+            );
+            let others = y
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != peak)
+                .map(|(_, v)| v.abs())
+                .max()
+                .unwrap();
+            assert!(others <= 1, "{preset:?}: stray samples up to {others}");
+            assert!(
+                stderr(&o).contains(&format!("latency {lat} samples")),
+                "{}",
+                stderr(&o)
+            );
+        }
     }
 }
 
@@ -546,15 +552,14 @@ fn wav_input_streams_to_stdout_in_its_own_sample_type() {
     write_wav(&inp, Fmt::F32, 24000, 1, &x);
     let o = run(&[p(&inp), "-o", "-", "--preset", "digital"], None);
     ok(&o);
-    let lat = voice_latency(24000);
     let y: Vec<f32> = o
         .stdout
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    assert_eq!(y.len(), x.len() + lat);
-    assert!(y[..lat].iter().all(|&v| v == 0.0));
-    assert!(y[lat..].iter().zip(&x).all(|(a, b)| *a == *b as f32));
+    // Time-aligned on stdout, as in a file: the same samples, no leading latency.
+    assert_eq!(y.len(), x.len());
+    assert!(y.iter().zip(&x).all(|(a, b)| *a == *b as f32));
     // And as s16 big-endian when asked.
     let o = run(
         &[
@@ -569,8 +574,8 @@ fn wav_input_streams_to_stdout_in_its_own_sample_type() {
         None,
     );
     ok(&o);
-    assert_eq!(o.stdout.len(), 2 * (x.len() + lat));
-    let v = i16::from_be_bytes([o.stdout[2 * (lat + 10)], o.stdout[2 * (lat + 10) + 1]]);
+    assert_eq!(o.stdout.len(), 2 * x.len());
+    let v = i16::from_be_bytes([o.stdout[20], o.stdout[21]]);
     assert_eq!(v as i32, ((x[10] as f32 as f64) * 32768.0).round() as i32);
 }
 
@@ -647,7 +652,16 @@ fn a_live_pipe_emits_each_short_read_without_waiting_for_more_input() {
     use std::io::Read;
     let mut child = Command::new(BIN)
         .args([
-            "filter", "-", "-o", "-", "--format", "s16le", "--rate", "8k", "-q",
+            "filter",
+            "-",
+            "-o",
+            "-",
+            "--format",
+            "s16le",
+            "--rate",
+            "8k",
+            "-q",
+            "--carry-latency",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

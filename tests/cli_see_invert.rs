@@ -91,7 +91,7 @@ fn spectrogram_compare_stacks_input_output_and_mask() {
     let x = test_signal(48000);
     let p = specgate::params::resolve("voice", None, &Default::default()).unwrap();
     let mut e = specgate::Engine::new(&p, 16000, 1, specgate::SignalKind::Real).unwrap();
-    let y = specgate::engine::process_aligned(&mut e, &x);
+    let y = specgate::stream::process_aligned(&mut e, &x);
     write_wav(&a, 16000, 1, &x);
     write_wav(&b, 16000, 1, &y);
     let png = dir.path().join("compare.png");

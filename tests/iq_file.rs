@@ -4,7 +4,6 @@
 mod iq_common;
 
 use iq_common::*;
-use specgate::io::iq_file::{filter_iq_file, IqOptions};
 use specgate::params::{Params, ParamsPatch};
 use std::f64::consts::PI;
 use std::path::Path;
@@ -46,7 +45,7 @@ fn open_gate_returns_the_sdruno_file_byte_for_byte() {
     let output = dir.path().join("out.wav");
     std::fs::write(&input, &wav).unwrap();
     let s = filter_iq_file(&input, &output, &open_gate(), &IqOptions::default()).unwrap();
-    assert_eq!(s.frames, 12_500);
+    assert_eq!(s.frames_out, 12_500);
     assert_eq!(s.latency_samples, 4095);
     let out = std::fs::read(&output).unwrap();
     // Same header chunks, same trailing chunk, and every sample equal to the input (time-aligned).
@@ -142,15 +141,17 @@ fn broken_data_sizes_read_to_end_of_file_and_skip_chunks_after_data() {
 }
 
 #[test]
-fn a_file_that_is_not_iq_is_refused_and_no_output_is_left() {
+fn a_file_that_is_not_iq_goes_the_same_path_as_stereo_audio_and_never_over_its_input() {
     let dir = tempfile::tempdir().unwrap();
     let wav = wav16(48_000, 2, &[], &noise_iq(1000, 5), &[]);
     let input = dir.path().join("holiday.wav");
     let output = dir.path().join("out.wav");
     std::fs::write(&input, &wav).unwrap();
-    let e = filter_iq_file(&input, &output, &iq_params(), &IqOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("--iq"), "{e}");
-    assert!(!output.exists());
+    // One path for audio and I/Q: without IQ markers the file is filtered as 2 real channels.
+    let s = filter_iq_file(&input, &output, &open_gate(), &IqOptions::default()).unwrap();
+    assert_eq!(s.kind, specgate::SignalKind::Real);
+    assert_eq!(data_i16(&std::fs::read(&output).unwrap()), noise_iq(1000, 5));
+    std::fs::remove_file(&output).unwrap();
     let e = filter_iq_file(
         &input,
         &input,
@@ -346,7 +347,7 @@ fn a_carrier_at_minus_f_does_not_open_the_gate_at_plus_f() {
 
 #[test]
 fn band_gates_only_the_sub_band_and_passes_or_blanks_the_rest() {
-    use specgate::io::iq_file::Outside;
+    use specgate::dsp::floor::Outside;
     let dir = tempfile::tempdir().unwrap();
     let rate = 2_000_000.0;
     let n = 600_000;
@@ -425,11 +426,11 @@ fn empty_and_shorter_than_latency_recordings_come_back_unchanged() {
         let output = dir.path().join(format!("out{n}.wav"));
         std::fs::write(&input, &wav).unwrap();
         let s = filter_iq_file(&input, &output, &open_gate(), &IqOptions::default()).unwrap();
-        assert_eq!(s.frames, n as u64);
+        assert_eq!(s.frames_out, n as u64);
         assert_eq!(std::fs::read(&output).unwrap(), wav, "{n} frames");
         // With the gate closed the length still matches.
         let s = filter_iq_file(&input, &output, &iq_params(), &IqOptions::default()).unwrap();
-        assert_eq!(s.frames, n as u64);
+        assert_eq!(s.frames_out, n as u64);
         assert_eq!(std::fs::read(&output).unwrap().len(), wav.len());
     }
 }

@@ -2,7 +2,9 @@
 //! `tests/data/iq/` (written by `make_fixtures.py` with numpy, independently of specgate).
 
 use specgate::io::iq::RawIq;
-use specgate::io::iq_file::{filter_iq_file, filter_iq_stream, IqOptions};
+mod iq_common;
+
+use iq_common::{filter_iq_file, filter_iq_stream, IqOptions};
 use specgate::params::Params;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -99,7 +101,7 @@ fn streaming_writer_sizes_are_repaired_in_the_output() {
     let input = fixture("broken_size_u8.wav");
     let out = dir.path().join("o.wav");
     let s = filter_iq_file(&input, &out, &open_gate(), &IqOptions::default()).unwrap();
-    assert_eq!(s.frames, 1000);
+    assert_eq!(s.frames_out, 1000);
     let (a, b) = (std::fs::read(&input).unwrap(), std::fs::read(&out).unwrap());
     assert_eq!(a.len(), b.len());
     let u32at = |v: &[u8], o: usize| u32::from_le_bytes(v[o..o + 4].try_into().unwrap());
@@ -149,7 +151,7 @@ fn raw_cu8_file_and_pipe_come_back_unchanged_with_the_gate_open() {
         &IqOptions::default(),
     )
     .unwrap();
-    assert_eq!(s.frames, 1000);
+    assert_eq!(s.frames_out, 1000);
     assert_eq!(piped, bytes);
 }
 
@@ -160,7 +162,7 @@ fn sigmf_output_keeps_the_metadata_and_adds_a_processing_record() {
     let out = dir.path().join("clean.sigmf-meta");
     let s = filter_iq_file(&input, &out, &open_gate(), &IqOptions::default()).unwrap();
     assert_eq!(s.rate, 2_000_000);
-    assert_eq!(s.meta.center_hz, Some(100_900_000.0));
+    assert_eq!(s.center_hz, Some(100_900_000.0));
     assert_eq!(
         std::fs::read(dir.path().join("clean.sigmf-data")).unwrap(),
         std::fs::read(fixture("capture.sigmf-data")).unwrap()

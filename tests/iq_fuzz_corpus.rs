@@ -3,7 +3,9 @@
 //! Crashes found by fuzzing are added below as named regression tests.
 
 use specgate::io::iq::{self, RawIq};
-use specgate::io::iq_file::{filter_iq_stream, IqOptions};
+mod iq_common;
+
+use iq_common::{filter_iq_stream, IqOptions};
 use specgate::io::{auxi, riff, sigmf};
 use specgate::params::Params;
 use std::io::Cursor;
@@ -64,14 +66,14 @@ fn check_raw(data: &[u8]) {
         ..Params::default()
     };
     let o = IqOptions {
-        profile_s: if sel & 4 != 0 { 0.0 } else { 0.01 },
+        profile_s: Some(if sel & 4 != 0 { 0.0 } else { 0.01 }),
         band: (sel & 8 != 0).then(|| "-100:200".parse().unwrap()),
         ..IqOptions::default()
     };
     let mut out = Vec::new();
     let s = filter_iq_stream(rest, &mut out, fmt, 8000, &p, &o).unwrap();
     let pairs = rest.len() / (2 * fmt.bytes());
-    assert_eq!(s.frames as usize, pairs);
+    assert_eq!(s.frames_out as usize, pairs);
     assert_eq!(out.len(), pairs * 2 * fmt.bytes());
 }
 

@@ -12,7 +12,8 @@
 //! stimulus in both channels, so the delay is exact; the noise-only stretch after the chirp
 //! gives the reduction, compared with the engine run offline on the same stimulus.
 
-use specgate::engine::{process_aligned, Engine, SignalKind};
+use specgate::engine::{Engine, SignalKind};
+use specgate::stream::process_aligned;
 use specgate::params::{resolve, ParamsPatch};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;

@@ -1,11 +1,12 @@
 //! Quality evaluation: known clean signals, mixed with known noise at known SNRs, run through the
-//! real [`Engine`] (blind tracking, file convention [`process_aligned`]) and scored against the
+//! real [`Engine`] (blind tracking, file convention, through the stream pump: [`process_aligned`]) and scored against the
 //! truth with the [`metrics`]. Used by `specgate eval`, `specgate demo` and `tests/eval_*.rs`.
 
 pub mod metrics;
 pub mod signals;
 
-use crate::engine::{process_aligned, Engine, EngineError, SignalKind};
+use crate::engine::{Engine, EngineError, SignalKind};
+use crate::stream::process_aligned;
 use crate::params::Params;
 use metrics::Scores;
 use signals::NoiseColour;

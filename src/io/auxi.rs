@@ -5,7 +5,8 @@
 //! frequency Hz, A/D rate, IF frequency, bandwidth, IQ offset, four unused words, and in the
 //! 164-byte variant a 96-byte NUL-terminated next-file name. The 68-byte variant stops before the
 //! name. SDR Console writes a UTF-16LE XML document (`<SDR-XML-Root><Definition … />`) instead.
-//! This module only decodes; the chunk itself is always copied verbatim to outputs.
+//! An input's chunk is always copied verbatim to outputs; [`build`] writes one for I/Q outputs
+//! whose input had none.
 
 /// A UTC calendar time as stored in a SYSTEMTIME (no time-zone conversion).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +161,25 @@ pub fn parse(d: &[u8]) -> Option<Auxi> {
     })
 }
 
-/// Builds a 164-byte `auxi` payload (used by tests and fixtures; specgate never rewrites one).
+/// Builds a 164-byte `auxi` payload from what is known (unknown fields stay zero, as recorders
+/// leave them): written into I/Q WAV outputs whose input had no `auxi` chunk (a recording known
+/// as I/Q by its file name, SigMF or a raw format), so the output stays I/Q with its centre
+/// frequency. An input's own `auxi` chunk is always copied verbatim instead.
+pub fn build(start: Option<SystemTime>, stop: Option<SystemTime>, center_hz: Option<f64>) -> Vec<u8> {
+    let mut d = vec![0u8; 164];
+    if let Some(t) = start {
+        d[0..16].copy_from_slice(&t.to_bytes());
+    }
+    if let Some(t) = stop {
+        d[16..32].copy_from_slice(&t.to_bytes());
+    }
+    if let Some(f) = center_hz.filter(|f| *f >= 1.0 && *f <= u32::MAX as f64) {
+        d[32..36].copy_from_slice(&(f.round() as u32).to_le_bytes());
+    }
+    d
+}
+
+/// Builds a 164-byte `auxi` payload (used by tests and fixtures).
 pub fn build164(start: SystemTime, stop: SystemTime, center_hz: u32) -> Vec<u8> {
     let mut d = vec![0u8; 164];
     d[0..16].copy_from_slice(&start.to_bytes());

@@ -11,7 +11,6 @@ pub mod auxi;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod iq;
-pub mod iq_file;
 pub mod npy;
 pub mod raw;
 pub mod riff;

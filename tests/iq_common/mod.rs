@@ -110,3 +110,70 @@ pub fn si_sdr(reference: &[f64], est: &[f64]) -> f64 {
 pub fn to_i16(x: f64) -> i16 {
     (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
+
+/// The options the IQ tests vary, mapped onto the stream core's probe hints and filter options.
+#[derive(Default)]
+pub struct IqOptions {
+    pub force_iq: Option<bool>,
+    pub force_rf64: bool,
+    pub band: Option<specgate::dsp::floor::Band>,
+    pub outside: specgate::dsp::floor::Outside,
+    pub raw_rate: Option<u32>,
+    /// Seconds analysed for the floor (default 1 s).
+    pub profile_s: Option<f64>,
+}
+
+impl IqOptions {
+    fn split(&self) -> (specgate::stream::ProbeHints, specgate::stream::filter::FilterOptions) {
+        let hints = specgate::stream::ProbeHints {
+            force_iq: self.force_iq,
+            rate: self.raw_rate,
+            ..Default::default()
+        };
+        let mut o = specgate::stream::filter::FilterOptions {
+            band: self.band,
+            outside: self.outside,
+            ..Default::default()
+        };
+        o.output.force_rf64 = self.force_rf64;
+        if let Some(p) = self.profile_s {
+            o.profile_s = p;
+        }
+        (hints, o)
+    }
+}
+
+/// A file (or FIFO) through `stream::open` + `stream::filter::run`, as `specgate filter` runs it.
+pub fn filter_iq_file(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    params: &specgate::params::Params,
+    o: &IqOptions,
+) -> Result<specgate::stream::filter::Summary, specgate::stream::StreamError> {
+    let (hints, opts) = o.split();
+    specgate::stream::filter::filter_path(input, output, params, &hints, &opts)
+}
+
+/// A raw I/Q stream from any reader to any writer through the same path.
+pub fn filter_iq_stream<'a>(
+    input: impl std::io::Read + 'a,
+    output: impl std::io::Write + 'a,
+    fmt: specgate::io::iq::RawIq,
+    rate: u32,
+    params: &specgate::params::Params,
+    o: &IqOptions,
+) -> Result<specgate::stream::filter::Summary, specgate::stream::StreamError> {
+    use specgate::stream::{filter, probe, sink::OutputSpec, Cancel, InputSpec};
+    let (mut hints, opts) = o.split();
+    hints.format = Some(probe::RawHint::Iq(fmt));
+    hints.rate = Some(rate);
+    let mut src = specgate::stream::open(InputSpec::Reader(Box::new(input)), &hints)?;
+    filter::run(
+        src.as_mut(),
+        OutputSpec::Writer(Box::new(output)),
+        params,
+        &opts,
+        Cancel::never(),
+        None,
+    )
+}
