@@ -177,12 +177,14 @@ fn the_sdruno_test_recording_is_an_iq_wav_with_carriers_at_plus_an_eighth_and_mi
     let path = dir.path().join("SDRuno_20240101_000000Z_7150kHz.wav");
     let (rate, frames) = (48_000u32, 4096u64);
     write_sdruno_test_recording(&path, rate, frames).unwrap();
-    let p = specgate::io::iq::probe(&path, None).unwrap();
-    assert!(p.detection.is_iq, "{}", p.detection.reason);
-    assert_eq!(
-        (p.rate, p.channels, p.frames),
-        (Some(rate), 2, Some(frames))
-    );
+    let src = specgate::stream::open(
+        specgate::stream::InputSpec::from_path(&path),
+        &Default::default(),
+    )
+    .unwrap();
+    let p = src.info();
+    assert!(p.is_iq(), "{}", p.kind_reason);
+    assert_eq!((p.rate, p.channels, p.frames), (rate, 2, Some(frames)));
     // The data chunk is last in the file: its final frames·4 bytes are the samples. Look
     // at the two-sided spectrum: energy at +fs/8 and −3fs/8, not at their mirror images.
     let bytes = std::fs::read(&path).unwrap();

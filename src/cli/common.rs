@@ -69,3 +69,22 @@ pub fn print_presets() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A frequency in Hz with an optional k/M/G suffix: `7.1M` → 7 100 000.
+pub fn parse_freq(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('M') => (&t[..t.len() - 1], 1e6),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a frequency (examples: 7100000, 7.1M, 455k)"))?;
+    if !v.is_finite() {
+        return Err(format!("'{s}' is not finite"));
+    }
+    Ok(v * mul)
+}

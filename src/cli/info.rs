@@ -1,6 +1,7 @@
-//! `specgate info FILE`: what a recording is and how `specgate filter` would treat it.
+//! `specgate info FILE`: what a recording is and how `specgate filter` would treat it — the
+//! stream core's probe, printed.
 
-use crate::io::iq::{probe, Container};
+use crate::stream::{self, Container, InputSpec, ProbeHints};
 use std::path::PathBuf;
 
 /// Show a recording's format, rate, channels, duration, centre frequency, start/stop time
@@ -34,52 +35,63 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         (_, true) => Some(false),
         _ => None,
     };
-    let p = probe(&args.file, force)?;
-    let m = &p.detection.meta;
+    let hints = ProbeHints {
+        force_iq: force,
+        describe_only: true,
+        ..ProbeHints::default()
+    };
+    let src = stream::open(InputSpec::from_path(&args.file), &hints)?;
+    let p = src.info();
     println!("file:        {}", args.file.display());
     println!("format:      {}", p.format);
     match p.rate {
-        Some(r) => println!("rate:        {r} Hz"),
-        None => println!("rate:        unknown (raw file: give --rate to filter)"),
+        0 => println!("rate:        unknown (raw file: give --rate to filter)"),
+        r => println!("rate:        {r} Hz"),
     }
     println!("channels:    {}", p.channels);
-    if let (Some(f), Some(d)) = (p.frames, p.duration_s()) {
+    if let (Some(f), true) = (p.frames, p.rate > 0) {
+        let d = f as f64 / p.rate as f64;
         println!("duration:    {d:.3} s ({f} samples per channel)");
     }
     println!(
         "centre:      {}",
-        m.center_hz.map(hz).unwrap_or_else(|| "unknown".into())
+        p.center_hz.map(hz).unwrap_or_else(|| "unknown".into())
     );
-    if let Some(t) = m.start {
+    if let Some(t) = p.start {
         println!("start:       {t}");
     }
-    if let Some(t) = m.stop {
+    if let Some(t) = p.stop {
         println!("stop:        {t}");
     }
-    if !m.sources.is_empty() {
-        println!("metadata:    {}", m.sources.join(", "));
+    if !p.meta_sources.is_empty() {
+        println!("metadata:    {}", p.meta_sources.join(", "));
     }
-    if let Container::Wav(l) = &p.container {
-        let ids: Vec<String> = l
-            .before_data
+    if p.container == Container::Wav && !p.chunks_before.is_empty() {
+        let ids: Vec<String> = p
+            .chunks_before
             .iter()
             .map(|c| c.id_str())
             .chain(std::iter::once("data".to_string()))
-            .chain(l.after_data.iter().map(|c| c.id_str()))
+            .chain(p.chunks_after.iter().map(|c| c.id_str()))
             .collect();
         println!("chunks:      {}", ids.join(" "));
-        if let Some(a) = l.chunk(b"auxi") {
+        if let Some(a) = p
+            .chunks_before
+            .iter()
+            .chain(&p.chunks_after)
+            .find(|c| &c.id == b"auxi")
+        {
             println!("auxi:        {} bytes", a.data.len());
         }
     }
     println!(
         "treated as:  {} ({})",
-        if p.detection.is_iq {
+        if p.is_iq() {
             "IQ (complex, two-sided gate)"
         } else {
             "audio (real channels)"
         },
-        p.detection.reason
+        p.kind_reason
     );
     for w in &p.warnings {
         println!("warning:     {w}");

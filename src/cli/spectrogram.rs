@@ -1,35 +1,45 @@
-//! `specgate spectrogram`: a PNG spectrogram of a WAV (real audio or 2-channel I/Q), optionally
+//! `specgate spectrogram`: a PNG spectrogram of a recording (real audio or I/Q), optionally
 //! stacked with a filtered version and the gate's mask.
+//!
+//! The input is opened by the stream core's probe, as `filter` and `info` open it: WAV/RF64,
+//! SigMF, raw I/Q (`.cu8`, `.cs16`, `.cf32`, …), a FIFO or `-`. I/Q is detected the same way
+//! (`auxi` chunk, recorder file name, SigMF datatype, raw I/Q format) and drawn two-sided, on an
+//! absolute axis when the centre frequency is known (`auxi`, SigMF, file name, `--center-freq`).
 
-use super::invert::{atomic_write, open_wav, parse_rate, parse_si, refuse_overwrite};
+use super::common::parse_freq;
 use crate::see::render::{
     accumulate, accumulate_compare, auto_range_db, render, Axes, ColorMap, Columns, Panel,
     PanelKind, SpectrogramSpec, Style,
 };
+use crate::stream::{self, InputSpec, ProbeHints, Source, StreamError};
 use anyhow::{bail, Context};
 use num_complex::Complex32;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Render a spectrogram image (dB, automatic range, axes in s and Hz/kHz/MHz).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Input WAV (`-` = stdin).
+    /// Input: WAV/RF64, SigMF, raw I/Q (.cu8/.cs16/.cf32), a FIFO, or `-` for stdin.
     pub input: PathBuf,
     /// Output PNG.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Also show this filtered WAV and the per-bin gain |STFT(out)|/|STFT(in)| below the input.
+    /// Also show this filtered recording and the per-bin gain |STFT(out)|/|STFT(in)| below the
+    /// input.
     #[arg(long)]
     pub compare: Option<PathBuf>,
-    /// The WAV holds I/Q pairs (2 channels): show a two-sided spectrum.
-    #[arg(long)]
+    /// Treat the input as I/Q (two-sided spectrum) whatever the detection says.
+    #[arg(long, conflicts_with = "no_iq")]
     pub iq: bool,
-    /// Centre (RF) frequency of I/Q input, e.g. `7.1M`: the frequency axis becomes absolute.
-    #[arg(long, value_parser = parse_si)]
+    /// Treat the input as real audio even if it looks like an I/Q recording.
+    #[arg(long)]
+    pub no_iq: bool,
+    /// Centre (RF) frequency of I/Q input, e.g. `7.1M` (default: from the `auxi` chunk, SigMF or
+    /// the recorder's file name): the frequency axis becomes absolute.
+    #[arg(long, value_parser = parse_freq)]
     pub center_freq: Option<f64>,
-    /// Override the file's sample rate (`48k`, `2M`).
-    #[arg(long, value_parser = parse_rate)]
+    /// Override the file's sample rate, or give a raw file's (`48k`, `2M`).
+    #[arg(long, value_parser = crate::io::parse_rate)]
     pub rate: Option<u32>,
     /// FFT length (default: about 40 ms, a power of two).
     #[arg(long)]
@@ -62,7 +72,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(c) = &a.compare {
         inputs.push(c);
     }
-    refuse_overwrite(&inputs, &a.output)?;
+    if let Some(i) = inputs.iter().find(|i| same_path(i, &a.output)) {
+        bail!("refusing to overwrite the input {}", i.display());
+    }
     if a.output == Path::new("-") {
         bail!("the PNG must go to a file");
     }
@@ -72,17 +84,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.range_db.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         bail!("--range-db must be a positive number of dB");
     }
-    let r = open_wav(&a.input)?;
-    let wspec = r.spec();
-    let ch = wspec.channels.max(1) as usize;
-    if a.iq && ch != 2 {
-        bail!(
-            "--iq needs a 2-channel (I, Q) WAV; {} has {ch} channel(s)",
-            a.input.display()
-        );
+    let force = match (a.iq, a.no_iq) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let mut r = open_input(&a.input, force, a.rate)?;
+    let info = r.info().clone();
+    let ch = info.channels;
+    let iq = info.is_iq();
+    if iq && ch < 2 {
+        bail!("I/Q needs 2 channels (I, Q); {} has {ch}", a.input.display());
     }
-    let rate = a.rate.unwrap_or(wspec.sample_rate) as f64;
-    let len = r.duration() as u64;
+    let rate = a.rate.unwrap_or(info.rate) as f64;
+    if rate <= 0.0 {
+        bail!("{}: unknown sample rate (use --rate)", a.input.display());
+    }
+    let len = info.frames.with_context(|| {
+        format!(
+            "{}: the length of the recording is unknown (a raw stream): write it to a file first",
+            a.input.display()
+        )
+    })?;
     let n_fft = a.n_fft.unwrap_or_else(|| SpectrogramSpec::auto_n_fft(rate));
     if !(16..=1 << 20).contains(&n_fft) {
         bail!("--n-fft must be between 16 and 1048576");
@@ -93,16 +116,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if hop == 0 || hop > n_fft {
         bail!("--hop must be between 1 and n_fft ({n_fft})");
     }
+    let center_freq = if iq {
+        a.center_freq.or(info.center_hz)
+    } else {
+        None
+    };
     let spec = SpectrogramSpec {
         rate,
         n_fft,
         hop,
-        complex: a.iq,
-        center_freq: a.center_freq,
+        complex: iq,
+        center_freq,
         width: a.width,
     };
-    if a.center_freq.is_some() && !a.iq {
+    if a.center_freq.is_some() && !iq {
         eprintln!("specgate: --center-freq applies to I/Q input (--iq); ignored");
+    }
+    if iq && !a.iq {
+        eprintln!("specgate: I/Q ({}): two-sided spectrum", info.kind_reason);
     }
     let t = std::time::Instant::now();
     let name = |p: &Path| {
@@ -114,7 +145,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let panels = match &a.compare {
         None => {
             let cols = {
-                let s = frames(samples(r, &mut err_a), ch, a.iq);
+                let s = frames(r.as_mut(), iq, &mut err_a);
                 accumulate(s, len, &spec)
             };
             check(err_a, &a.input)?;
@@ -129,23 +160,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }]
         }
         Some(cmp) => {
-            let r2 = open_wav(cmp)?;
-            let s2 = r2.spec();
-            if s2.channels != wspec.channels || s2.sample_rate != wspec.sample_rate {
+            let mut r2 = open_input(cmp, force, a.rate)?;
+            let s2 = r2.info().clone();
+            if s2.channels != ch || s2.rate != info.rate {
                 bail!(
                     "{} ({} ch, {} Hz) does not match {} ({} ch, {} Hz)",
                     cmp.display(),
                     s2.channels,
-                    s2.sample_rate,
+                    s2.rate,
                     a.input.display(),
                     ch,
-                    wspec.sample_rate
+                    info.rate
                 );
             }
             let mut err_b = None;
             let [ci, co, cm] = {
-                let si = frames(samples(r, &mut err_a), ch, a.iq);
-                let so = frames(samples(r2, &mut err_b), ch, a.iq);
+                let si = frames(r.as_mut(), iq, &mut err_a);
+                let so = frames(r2.as_mut(), iq, &mut err_b);
                 accumulate_compare(si, so, len, &spec)
             };
             check(err_a, &a.input)?;
@@ -184,16 +215,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "{}   {:.0} Hz{}, n_fft {n_fft}, hop {hop}",
                 name(&a.input),
                 rate,
-                if a.iq { " I/Q" } else { "" }
+                if iq { " I/Q" } else { "" }
             )
         })),
     };
     let img = render(&panels, &axes, &style);
-    atomic_write(&a.output, |tmp| {
-        let f = std::fs::File::create(tmp)?;
-        img.write_png(std::io::BufWriter::new(f))?;
-        Ok(())
-    })?;
+    write_png(&a.output, &img)?;
     eprintln!(
         "wrote {} ({}×{} px) from {:.2} s of signal in {:.2} s",
         a.output.display(),
@@ -205,7 +232,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check(err: Option<anyhow::Error>, path: &Path) -> anyhow::Result<()> {
+fn same_path(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+fn check(err: Option<StreamError>, path: &Path) -> anyhow::Result<()> {
     match err {
         Some(e) => Err(e).with_context(|| format!("cannot decode {}", path.display())),
         None => Ok(()),
@@ -220,168 +252,66 @@ fn range(cols: &Columns, range_db: Option<f64>, top_db: Option<f64>) -> (f64, f6
     }
 }
 
-/// Interleaved samples → one sample per frame: the channel mean (real) or I + jQ.
-fn frames<'a>(
-    samples: Box<dyn Iterator<Item = f32> + 'a>,
-    ch: usize,
-    iq: bool,
-) -> impl Iterator<Item = Complex32> + 'a {
-    let mut s = samples;
-    std::iter::from_fn(move || {
-        if iq {
-            let i = s.next()?;
-            let q = s.next()?;
-            Some(Complex32::new(i, q))
-        } else {
-            let mut acc = 0.0;
-            for _ in 0..ch {
-                acc += s.next()?;
-            }
-            Some(Complex32::new(acc / ch as f32, 0.0))
-        }
-    })
-}
-
-/// The WAV's interleaved samples as f32. 16-bit PCM and 32-bit float — the common formats —
-/// are decoded in blocks straight from the data chunk (hound's per-sample reads cost about
-/// 20 ns a sample, which dominated hour-long renders); other formats go through hound.
-/// Decoding errors end the stream and are stored in `err`.
-fn samples<'a>(
-    r: hound::WavReader<Box<dyn Read>>,
-    err: &'a mut Option<anyhow::Error>,
-) -> Box<dyn Iterator<Item = f32> + 'a> {
-    let spec = r.spec();
-    let kind = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, 16) => Some(Raw::I16),
-        (hound::SampleFormat::Float, 32) => Some(Raw::F32),
-        _ => None,
+/// Opens a recording through the stream core's probe (describe-only: `--rate` may override a
+/// header, and a raw file's rate may come from `--rate`).
+fn open_input(
+    path: &Path,
+    force_iq: Option<bool>,
+    rate: Option<u32>,
+) -> anyhow::Result<Box<dyn Source>> {
+    let hints = ProbeHints {
+        force_iq,
+        rate,
+        describe_only: true,
+        ..ProbeHints::default()
     };
-    match kind {
-        Some(kind) => {
-            let remaining = r.len() as u64;
-            Box::new(BlockSamples {
-                inner: r.into_inner(),
-                kind,
-                remaining,
-                bytes: Vec::new(),
-                out: Vec::new(),
-                pos: 0,
-                err,
-            })
-        }
-        None => match spec.sample_format {
-            hound::SampleFormat::Float => Box::new(
-                r.into_samples::<f32>()
-                    .map_while(|v| v.map_err(|e| *err = Some(e.into())).ok()),
-            ),
-            hound::SampleFormat::Int => {
-                let k = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-                Box::new(r.into_samples::<i32>().map_while(move |v| {
-                    v.map(|v| v as f32 * k)
-                        .map_err(|e| *err = Some(e.into()))
-                        .ok()
-                }))
-            }
-        },
+    stream::open(InputSpec::from_path(path), &hints)
+        .with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Writes the PNG: a device or FIFO in place, a file through a temporary file renamed on
+/// success (never replacing a non-regular target).
+fn write_png(path: &Path, img: &crate::see::render::Image) -> anyhow::Result<()> {
+    let ctx = || format!("cannot write {}", path.display());
+    if stream::sink::is_special(path) {
+        let f = std::fs::OpenOptions::new().write(true).open(path).with_context(ctx)?;
+        return img.write_png(std::io::BufWriter::new(f)).with_context(ctx);
     }
+    let a = crate::io::atomic::AtomicFile::create(path).with_context(ctx)?;
+    let mut w = std::io::BufWriter::new(a.file().with_context(ctx)?);
+    img.write_png(&mut w).with_context(ctx)?;
+    std::io::Write::flush(&mut w).with_context(ctx)?;
+    drop(w);
+    a.commit().with_context(ctx)
 }
 
-#[derive(Clone, Copy)]
-enum Raw {
-    I16,
-    F32,
-}
-
-struct BlockSamples<'a> {
-    inner: Box<dyn Read>,
-    kind: Raw,
-    /// Samples still to read.
-    remaining: u64,
-    bytes: Vec<u8>,
-    out: Vec<f32>,
-    pos: usize,
-    err: &'a mut Option<anyhow::Error>,
-}
-
-impl Iterator for BlockSamples<'_> {
-    type Item = f32;
-    #[inline]
-    fn next(&mut self) -> Option<f32> {
-        if self.pos == self.out.len() {
-            if self.remaining == 0 {
-                return None;
-            }
-            let n = self.remaining.min(1 << 16) as usize;
-            let width = match self.kind {
-                Raw::I16 => 2,
-                Raw::F32 => 4,
-            };
-            self.bytes.resize(n * width, 0);
-            if let Err(e) = self.inner.read_exact(&mut self.bytes) {
-                *self.err = Some(anyhow::Error::new(e).context("the WAV data ends early"));
-                self.remaining = 0;
-                return None;
-            }
-            self.remaining -= n as u64;
-            self.out.clear();
-            match self.kind {
-                Raw::I16 => self.out.extend(
-                    self.bytes
-                        .chunks_exact(2)
-                        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0),
-                ),
-                Raw::F32 => self.out.extend(
-                    self.bytes
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                ),
-            }
-            self.pos = 0;
-        }
-        let v = self.out[self.pos];
-        self.pos += 1;
-        Some(v)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::invert::wav_samples;
-
-    #[test]
-    fn block_decoding_matches_hound_for_16_bit_and_float_wavs() {
-        let dir = tempfile::tempdir().unwrap();
-        for (bits, fmt) in [
-            (16, hound::SampleFormat::Int),
-            (32, hound::SampleFormat::Float),
-            (24, hound::SampleFormat::Int),
-        ] {
-            let path = dir.path().join(format!("t{bits}.wav"));
-            let spec = hound::WavSpec {
-                channels: 2,
-                sample_rate: 8000,
-                bits_per_sample: bits,
-                sample_format: fmt,
-            };
-            let mut w = hound::WavWriter::create(&path, spec).unwrap();
-            for i in 0..150_000i32 {
-                let v = ((i * 7919) % 65536 - 32768) as f32 / 32768.0;
-                match (fmt, bits) {
-                    (hound::SampleFormat::Float, _) => w.write_sample(v).unwrap(),
-                    (_, 16) => w.write_sample((v * 32767.0) as i16).unwrap(),
-                    _ => w.write_sample((v * 8_388_607.0) as i32).unwrap(),
+/// The source's blocks as one sample per frame: the channel mean (real) or I + jQ (the first
+/// pair). A read error ends the samples and is stored in `err`.
+fn frames<'a>(
+    src: &'a mut dyn Source,
+    iq: bool,
+    err: &'a mut Option<StreamError>,
+) -> impl Iterator<Item = Complex32> + 'a {
+    let ch = src.info().channels;
+    let mut buf = vec![0f32; (1 << 16) / ch * ch];
+    let (mut pos, mut end) = (0usize, 0usize);
+    std::iter::from_fn(move || {
+        if pos == end {
+            match src.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => (pos, end) = (0, n),
+                Err(e) => {
+                    *err = Some(e);
+                    return None;
                 }
             }
-            w.finalize().unwrap();
-            let mut e1 = None;
-            let mut r = open_wav(&path).unwrap();
-            let want: Vec<f32> = wav_samples(&mut r, &mut e1).collect();
-            let mut e2 = None;
-            let got: Vec<f32> = samples(open_wav(&path).unwrap(), &mut e2).collect();
-            assert!(e1.is_none() && e2.is_none());
-            assert_eq!(got.len(), 150_000);
-            assert_eq!(got, want, "{bits}-bit");
         }
-    }
+        let f = &buf[pos..pos + ch];
+        pos += ch;
+        Some(if iq {
+            Complex32::new(f[0], f[1])
+        } else {
+            Complex32::new(f.iter().sum::<f32>() / ch as f32, 0.0)
+        })
+    })
 }

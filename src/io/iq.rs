@@ -1,15 +1,13 @@
-//! IQ recordings: what a file is (detection from chunks, SigMF and file names), its metadata, and
-//! the headerless raw IQ formats of SDR pipes.
+//! IQ recordings: the file-name patterns of SDR recorders and the headerless raw IQ formats of
+//! SDR pipes. What an input *is* (WAV, SigMF, raw; I/Q or audio) is decided in one place, the
+//! stream core's probe (`crate::stream::probe`), which uses these.
 //!
-//! Detection order: an explicit `--iq`/`--no-iq` wins; then SigMF's complex datatype; then an
-//! `auxi` chunk on a 2-channel WAV; then the file-name patterns of SDRuno, HDSDR, SDR#,
-//! HackRF/AirSpy, SDRconnect, SDR++, gqrx and KiwiSDR (see `shared/notes/sdr-formats.md` §1.1).
-//! Audio-recording names of the same programs (`_AF`, `audio_`) count as "not IQ".
+//! File names: SDRuno, HDSDR, SDR#, HackRF/AirSpy, SDRconnect, SDR++, gqrx and KiwiSDR (see
+//! `shared/notes/sdr-formats.md` §1.1). Audio-recording names of the same programs (`_AF`,
+//! `audio_`) count as "not IQ".
 
-use super::auxi::{self, SystemTime};
-use super::riff::{self, RiffLayout};
-use super::sigmf;
-use std::path::Path;
+use super::auxi::SystemTime;
+use super::riff;
 
 /// Headerless interleaved I/Q sample formats (little-endian).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,19 +105,6 @@ impl RawIq {
             RawIq::Cf32le => riff::SampleFormat::F32.encode(input, bytes),
         }
     }
-}
-
-/// Metadata of a recording, from whichever source had it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct IqMeta {
-    /// Receiver centre frequency, Hz.
-    pub center_hz: Option<f64>,
-    pub start: Option<SystemTime>,
-    pub stop: Option<SystemTime>,
-    /// Sample rate stated outside the format header (gqrx file names), Hz.
-    pub rate_hint: Option<u32>,
-    /// Where the centre frequency / times came from (`auxi`, `SigMF`, `SDRuno file name`, …).
-    pub sources: Vec<String>,
 }
 
 /// What a file-name pattern says.
@@ -256,216 +241,6 @@ pub fn parse_file_name(name: &str) -> Option<NameInfo> {
         }
     }
     Some(info)
-}
-
-/// Whether a file is IQ, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IqDetection {
-    pub is_iq: bool,
-    /// Human-readable reason ("auxi chunk", "SDRuno file name", "--iq", …).
-    pub reason: String,
-    pub meta: IqMeta,
-}
-
-/// Container of a recording.
-#[derive(Debug, Clone)]
-pub enum Container {
-    Wav(Box<RiffLayout>),
-    Sigmf(Box<sigmf::SigmfFile>),
-    Raw(RawIq),
-}
-
-/// Everything `specgate info` prints.
-#[derive(Debug, Clone)]
-pub struct Probe {
-    pub container: Container,
-    /// e.g. "RIFF WAVE, 16-bit PCM" or "SigMF ci16_le".
-    pub format: String,
-    pub rate: Option<u32>,
-    pub channels: u16,
-    /// Frames (complex samples for IQ, samples per channel otherwise).
-    pub frames: Option<u64>,
-    pub detection: IqDetection,
-    pub warnings: Vec<String>,
-}
-
-impl Probe {
-    pub fn duration_s(&self) -> Option<f64> {
-        Some(self.frames? as f64 / self.rate? as f64)
-    }
-}
-
-/// Container, format text, rate, channels, frames, warnings, (is IQ, reason).
-type Parts = (
-    Container,
-    String,
-    Option<u32>,
-    u16,
-    Option<u64>,
-    Vec<String>,
-    Option<(bool, String)>,
-);
-
-/// Opens a recording's header: WAV/RF64 (by magic), SigMF (`.sigmf-meta`/`.sigmf-data`) or raw IQ
-/// (by extension or gqrx name). `force` is `--iq` (`Some(true)`) / `--no-iq` (`Some(false)`).
-pub fn probe(path: &Path, force: Option<bool>) -> anyhow::Result<Probe> {
-    use anyhow::Context;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let name_info = name.as_deref().and_then(parse_file_name);
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let mut meta = IqMeta::default();
-    let (container, format, rate, channels, frames, warnings, mut det): Parts =
-        if ext == "sigmf-meta" || ext == "sigmf-data" || ext == "sigmf" {
-            let s = sigmf::SigmfFile::open(path)?;
-            if let Some(c) = s.center_hz {
-                meta.center_hz = Some(c);
-            }
-            meta.start = s.start;
-            meta.sources.push("SigMF".into());
-            let det = Some((s.datatype.complex, "SigMF datatype".to_string()));
-            (
-                Container::Sigmf(Box::new(s.clone())),
-                format!("SigMF {}", s.datatype),
-                Some(s.rate),
-                if s.datatype.complex { 2 } else { 1 },
-                Some(s.frames()),
-                Vec::new(),
-                det,
-            )
-        } else {
-            let mut f = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let mut magic = [0u8; 4];
-            let n = std::io::Read::read(&mut f, &mut magic).unwrap_or(0);
-            if n == 4 && (&magic == b"RIFF" || &magic == b"RF64" || &magic == b"BW64") {
-                let l = riff::read_layout(&mut f)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let mut det = None;
-                if let Some(a) = l.chunk(b"auxi").and_then(|c| auxi::parse(&c.data)) {
-                    meta.center_hz = a.center_hz;
-                    meta.start = a.start;
-                    meta.stop = a.stop;
-                    meta.sources.push("auxi".into());
-                    if l.fmt.channels == 2 {
-                        det = Some((true, "auxi chunk on a 2-channel WAV".to_string()));
-                    }
-                }
-                let form = match l.form {
-                    riff::Form::Riff => "RIFF WAVE",
-                    riff::Form::Rf64 => "RF64 WAVE",
-                };
-                let ext = if l.fmt.tag == 0xFFFE {
-                    " (extensible)"
-                } else {
-                    ""
-                };
-                (
-                    Container::Wav(Box::new(l.clone())),
-                    format!("{form}, {}{ext}", l.fmt.sample.name()),
-                    Some(l.fmt.rate),
-                    l.fmt.channels,
-                    Some(l.frames()),
-                    l.warnings.clone(),
-                    det,
-                )
-            } else {
-                let raw = RawIq::from_extension(&ext)
-                    .or_else(|| {
-                        (name_info.as_ref()?.program == "gqrx" && ext == "raw")
-                            .then_some(RawIq::Cf32le)
-                    })
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{}: not a WAV/RF64 or SigMF file, and the raw IQ format is unknown \
-                         (use a .cu8/.cs8/.cs16/.cf32 extension or --format)",
-                            path.display()
-                        )
-                    })?;
-                let len = f.metadata()?.len();
-                let frames = len / (2 * raw.bytes() as u64);
-                (
-                    Container::Raw(raw),
-                    format!("raw IQ {}", raw.name()),
-                    name_info.as_ref().and_then(|n| n.rate_hint),
-                    2,
-                    Some(frames),
-                    Vec::new(),
-                    Some((true, format!("raw IQ extension .{ext}"))),
-                )
-            }
-        };
-    if let Some(ni) = &name_info {
-        let src = format!("{} file name", ni.program);
-        let mut used = false;
-        if meta.center_hz.is_none() && ni.center_hz.is_some() {
-            meta.center_hz = ni.center_hz;
-            used = true;
-        }
-        if meta.start.is_none() && ni.start.is_some() {
-            meta.start = ni.start;
-            used = true;
-        }
-        if ni.rate_hint.is_some() {
-            meta.rate_hint = ni.rate_hint;
-            used = true;
-        }
-        if used {
-            meta.sources.push(src.clone());
-        }
-        if det.is_none() && channels == 2 {
-            if let Some(iq) = ni.iq {
-                det = Some((iq, src));
-            }
-        }
-    }
-    let (mut is_iq, mut reason) = det.unwrap_or((
-        false,
-        if channels == 2 {
-            "no auxi chunk or recorder file name (use --iq)".into()
-        } else {
-            format!("{channels} channel(s)")
-        },
-    ));
-    match force {
-        Some(true) => {
-            is_iq = true;
-            reason = "--iq".into();
-        }
-        Some(false) => {
-            is_iq = false;
-            reason = "--no-iq".into();
-        }
-        None => {}
-    }
-    Ok(Probe {
-        container,
-        format,
-        rate: rate.or(meta.rate_hint),
-        channels,
-        frames,
-        detection: IqDetection {
-            is_iq,
-            reason,
-            meta,
-        },
-        warnings,
-    })
-}
-
-/// Whether a file would be treated as IQ (no override). Unreadable files are "not IQ" with the
-/// error as the reason.
-pub fn detect_iq(path: &Path) -> IqDetection {
-    match probe(path, None) {
-        Ok(p) => p.detection,
-        Err(e) => IqDetection {
-            is_iq: false,
-            reason: format!("{e:#}"),
-            meta: IqMeta::default(),
-        },
-    }
 }
 
 #[cfg(test)]
