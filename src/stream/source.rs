@@ -127,7 +127,7 @@ fn check_shape(info: &StreamInfo) -> Result<()> {
     }
     if info.is_iq() && info.channels % 2 != 0 {
         return Err(StreamError::Format(format!(
-            "IQ needs an even channel count (I/Q pairs); the input has {}",
+            "IQ needs I/Q pairs (a 2-channel recording); the input has {} channel(s)",
             info.channels
         )));
     }
