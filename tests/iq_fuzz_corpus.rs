@@ -29,7 +29,7 @@ fn check_wav(data: &[u8]) {
         if let Some(a) = l.chunk(b"auxi") {
             let _ = auxi::parse(&a.data);
         }
-        let mut r = riff::SampleReader::new(Cursor::new(data), &l).unwrap();
+        let mut r = riff::DataReader::new(Cursor::new(data), &l).unwrap();
         let mut buf = vec![0.0f32; 4096 * l.fmt.channels as usize];
         let mut total = 0u64;
         loop {

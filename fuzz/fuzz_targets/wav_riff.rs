@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = auxi::parse(&ch.data);
             }
         }
-        let mut r = riff::SampleReader::new(Cursor::new(data), &l).unwrap();
+        let mut r = riff::DataReader::new(Cursor::new(data), &l).unwrap();
         let mut buf = vec![0.0f32; 4096 * l.fmt.channels as usize];
         let mut total = 0u64;
         loop {
