@@ -315,6 +315,7 @@ fn open_output(
     fmt: RawFormat,
     rate: u32,
     ch: usize,
+    chunks: (&[io::riff::Chunk], &[io::riff::Chunk]),
 ) -> anyhow::Result<Box<dyn SampleWriter>> {
     if is_stdio(&a.output) {
         return Ok(Box::new(RawWriter::new(
@@ -340,7 +341,7 @@ fn open_output(
         return Ok(Box::new(RawWriter::new(w, fmt, Some(f))));
     }
     Ok(Box::new(
-        WavFileWriter::create(&a.output, fmt, rate, ch)
+        WavFileWriter::create_with_chunks(&a.output, fmt, rate, ch, chunks.0, chunks.1)
             .with_context(|| format!("cannot write {name}"))?,
     ))
 }
@@ -540,7 +541,7 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
         );
     }
 
-    let writer = open_output(&a, out_fmt, rate, ch)?;
+    let writer = open_output(&a, out_fmt, rate, ch, reader.chunks())?;
     let progress = reader
         .len_frames()
         .filter(|&n| n as f64 > PROGRESS_MIN_S * rate as f64 && std::io::stderr().is_terminal())

@@ -1,14 +1,14 @@
 //! `specgate spectrogram`: a PNG spectrogram of a WAV (real audio or 2-channel I/Q), optionally
 //! stacked with a filtered version and the gate's mask.
 
-use super::invert::{atomic_write, open_wav, parse_rate, parse_si, refuse_overwrite};
+use super::invert::{atomic_write, parse_rate, parse_si, refuse_overwrite};
+use crate::io::{wav::WavFileReader, SampleReader};
 use crate::see::render::{
     accumulate, accumulate_compare, auto_range_db, render, Axes, ColorMap, Columns, Panel,
     PanelKind, SpectrogramSpec, Style,
 };
 use anyhow::{bail, Context};
 use num_complex::Complex32;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Render a spectrogram image (dB, automatic range, axes in s and Hz/kHz/MHz).
@@ -73,16 +73,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         bail!("--range-db must be a positive number of dB");
     }
     let r = open_wav(&a.input)?;
-    let wspec = r.spec();
-    let ch = wspec.channels.max(1) as usize;
+    let (ch, in_rate) = (r.channels(), r.rate());
     if a.iq && ch != 2 {
         bail!(
             "--iq needs a 2-channel (I, Q) WAV; {} has {ch} channel(s)",
             a.input.display()
         );
     }
-    let rate = a.rate.unwrap_or(wspec.sample_rate) as f64;
-    let len = r.duration() as u64;
+    let rate = a.rate.unwrap_or(in_rate) as f64;
+    let len = r.len_frames().unwrap_or(0);
     let n_fft = a.n_fft.unwrap_or_else(|| SpectrogramSpec::auto_n_fft(rate));
     if !(16..=1 << 20).contains(&n_fft) {
         bail!("--n-fft must be between 16 and 1048576");
@@ -130,16 +129,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         Some(cmp) => {
             let r2 = open_wav(cmp)?;
-            let s2 = r2.spec();
-            if s2.channels != wspec.channels || s2.sample_rate != wspec.sample_rate {
+            if r2.channels() != ch || r2.rate() != in_rate {
                 bail!(
                     "{} ({} ch, {} Hz) does not match {} ({} ch, {} Hz)",
                     cmp.display(),
-                    s2.channels,
-                    s2.sample_rate,
+                    r2.channels(),
+                    r2.rate(),
                     a.input.display(),
                     ch,
-                    wspec.sample_rate
+                    in_rate
                 );
             }
             let mut err_b = None;
@@ -242,64 +240,44 @@ fn frames<'a>(
     })
 }
 
-/// The WAV's interleaved samples as f32. 16-bit PCM and 32-bit float — the common formats —
-/// are decoded in blocks straight from the data chunk (hound's per-sample reads cost about
-/// 20 ns a sample, which dominated hour-long renders); other formats go through hound.
-/// Decoding errors end the stream and are stored in `err`.
-fn samples<'a>(
-    r: hound::WavReader<Box<dyn Read>>,
-    err: &'a mut Option<anyhow::Error>,
-) -> Box<dyn Iterator<Item = f32> + 'a> {
-    let spec = r.spec();
-    let kind = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, 16) => Some(Raw::I16),
-        (hound::SampleFormat::Float, 32) => Some(Raw::F32),
-        _ => None,
+/// Opens a WAV (`-` = stdin) with the one RIFF/RF64 reader.
+fn open_wav(path: &Path) -> anyhow::Result<Box<dyn SampleReader>> {
+    let r: Box<dyn SampleReader> = if path == Path::new("-") {
+        Box::new(WavFileReader::new(std::io::BufReader::new(
+            std::io::stdin(),
+        ))?)
+    } else {
+        Box::new(
+            WavFileReader::open(path)
+                .with_context(|| format!("{} is not a readable WAV file", path.display()))?,
+        )
     };
-    match kind {
-        Some(kind) => {
-            let remaining = r.len() as u64;
-            Box::new(BlockSamples {
-                inner: r.into_inner(),
-                kind,
-                remaining,
-                bytes: Vec::new(),
-                out: Vec::new(),
-                pos: 0,
-                err,
-            })
-        }
-        None => match spec.sample_format {
-            hound::SampleFormat::Float => Box::new(
-                r.into_samples::<f32>()
-                    .map_while(|v| v.map_err(|e| *err = Some(e.into())).ok()),
-            ),
-            hound::SampleFormat::Int => {
-                let k = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-                Box::new(r.into_samples::<i32>().map_while(move |v| {
-                    v.map(|v| v as f32 * k)
-                        .map_err(|e| *err = Some(e.into()))
-                        .ok()
-                }))
-            }
-        },
-    }
+    Ok(r)
 }
 
-#[derive(Clone, Copy)]
-enum Raw {
-    I16,
-    F32,
+/// The WAV's interleaved samples as f32, decoded in blocks by the reader. Read errors end the
+/// stream and are stored in `err`; the reader's repairs are printed as warnings at the end.
+fn samples<'a>(
+    r: Box<dyn SampleReader>,
+    err: &'a mut Option<anyhow::Error>,
+) -> Box<dyn Iterator<Item = f32> + 'a> {
+    let ch = r.channels();
+    Box::new(BlockSamples {
+        inner: r,
+        out: vec![0.0; (1 << 16) * ch],
+        len: 0,
+        pos: 0,
+        done: false,
+        err,
+    })
 }
 
 struct BlockSamples<'a> {
-    inner: Box<dyn Read>,
-    kind: Raw,
-    /// Samples still to read.
-    remaining: u64,
-    bytes: Vec<u8>,
+    inner: Box<dyn SampleReader>,
     out: Vec<f32>,
+    len: usize,
     pos: usize,
+    done: bool,
     err: &'a mut Option<anyhow::Error>,
 }
 
@@ -307,36 +285,25 @@ impl Iterator for BlockSamples<'_> {
     type Item = f32;
     #[inline]
     fn next(&mut self) -> Option<f32> {
-        if self.pos == self.out.len() {
-            if self.remaining == 0 {
+        if self.pos == self.len {
+            if self.done {
                 return None;
-            }
-            let n = self.remaining.min(1 << 16) as usize;
-            let width = match self.kind {
-                Raw::I16 => 2,
-                Raw::F32 => 4,
-            };
-            self.bytes.resize(n * width, 0);
-            if let Err(e) = self.inner.read_exact(&mut self.bytes) {
-                *self.err = Some(anyhow::Error::new(e).context("the WAV data ends early"));
-                self.remaining = 0;
-                return None;
-            }
-            self.remaining -= n as u64;
-            self.out.clear();
-            match self.kind {
-                Raw::I16 => self.out.extend(
-                    self.bytes
-                        .chunks_exact(2)
-                        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0),
-                ),
-                Raw::F32 => self.out.extend(
-                    self.bytes
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                ),
             }
             self.pos = 0;
+            self.len = match self.inner.read(&mut self.out) {
+                Ok(n) => n,
+                Err(e) => {
+                    *self.err = Some(e.into());
+                    0
+                }
+            };
+            for w in self.inner.take_warnings() {
+                eprintln!("specgate: warning: {w}");
+            }
+            if self.len == 0 {
+                self.done = true;
+                return None;
+            }
         }
         let v = self.out[self.pos];
         self.pos += 1;
@@ -350,7 +317,7 @@ mod tests {
     use crate::cli::invert::wav_samples;
 
     #[test]
-    fn block_decoding_matches_hound_for_16_bit_and_float_wavs() {
+    fn block_decoding_matches_hound_for_16_24_bit_and_float_wavs() {
         let dir = tempfile::tempdir().unwrap();
         for (bits, fmt) in [
             (16, hound::SampleFormat::Int),
@@ -375,7 +342,7 @@ mod tests {
             }
             w.finalize().unwrap();
             let mut e1 = None;
-            let mut r = open_wav(&path).unwrap();
+            let mut r = crate::cli::invert::open_wav(&path).unwrap();
             let want: Vec<f32> = wav_samples(&mut r, &mut e1).collect();
             let mut e2 = None;
             let got: Vec<f32> = samples(open_wav(&path).unwrap(), &mut e2).collect();

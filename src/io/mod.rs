@@ -231,6 +231,12 @@ pub trait SampleReader {
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// Metadata chunks of the container to carry to an output (WAV: `LIST`, `auxi`, … in file
+    /// order, container chunks included — writers drop those): before and after the samples.
+    /// A stream knows the chunks after its samples only at its end.
+    fn chunks(&self) -> (&[riff::Chunk], &[riff::Chunk]) {
+        (&[], &[])
+    }
 }
 
 /// A destination for interleaved samples (full scale ±1.0).

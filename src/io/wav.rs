@@ -104,6 +104,9 @@ impl<R: Read> SampleReader for WavFileReader<R> {
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }
+    fn chunks(&self) -> (&[Chunk], &[Chunk]) {
+        (&self.layout.before_data, self.trailing_chunks())
+    }
 }
 
 /// Writes a WAV file whose sample type is that of `fmt` (byte order is always little-endian).
