@@ -1064,4 +1064,128 @@ mod tests {
             assert_eq!(back, bytes, "{f:?}");
         }
     }
+
+    /// Writes `n` data bytes through an auto writer whose RF64 threshold is `threshold`.
+    fn auto_file(threshold: u64, n: usize) -> Vec<u8> {
+        let before = vec![
+            fmt16(1, 8000),
+            Chunk {
+                id: *b"LIST",
+                data: b"INFOx".to_vec(),
+            },
+        ];
+        let after = vec![Chunk {
+            id: *b"auxi",
+            data: vec![5; 3],
+        }];
+        let mut w = RiffWriter::new_auto(Cursor::new(Vec::new()), &before, &after, 2).unwrap();
+        w.rf64_threshold = threshold;
+        w.write_data(&vec![3; n]).unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn an_auto_writer_becomes_rf64_only_past_the_threshold_and_both_read_back() {
+        // Below (and at) the threshold: RIFF with the JUNK reserve, sizes in the u32 fields.
+        let small = auto_file(10_000, 100);
+        let riff_size = small.len() as u64 - 8;
+        assert_eq!(&small[0..4], b"RIFF");
+        assert_eq!(&small[12..16], b"JUNK");
+        assert_eq!(u32le(&small, 4) as u64, riff_size);
+        let at = auto_file(riff_size, 100);
+        assert_eq!(&at[0..4], b"RIFF");
+        // One byte past: RF64, JUNK turned into ds64 with the 64-bit sizes.
+        let big = auto_file(riff_size - 1, 100);
+        assert_eq!(big.len(), small.len());
+        assert_eq!(&big[0..4], b"RF64");
+        assert_eq!(u32le(&big, 4), u32::MAX);
+        assert_eq!(&big[12..16], b"ds64");
+        assert_eq!(u64le(&big, 20), riff_size);
+        assert_eq!(u64le(&big, 28), 100);
+        assert_eq!(u64le(&big, 36), 50);
+        for f in [&small, &big] {
+            let l = read_layout(&mut Cursor::new(f)).unwrap();
+            assert_eq!(l.data_len, 100);
+            assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+            assert_eq!(l.chunk(b"LIST").unwrap().data, b"INFOx");
+            assert_eq!(l.after_data[0].data, vec![5; 3]);
+        }
+        let data_at = big.windows(4).position(|w| w == b"data").unwrap();
+        assert_eq!(u32le(&big, data_at + 4), u32::MAX);
+    }
+
+    /// A reader that hands out one byte per call and cannot seek: a pipe.
+    struct Pipe<'a>(&'a [u8]);
+    impl Read for Pipe<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = 1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn read_stream(bytes: &[u8]) -> (RiffLayout, Vec<f32>, Vec<Chunk>, Vec<String>) {
+        let mut p = Pipe(bytes);
+        let l = read_head(&mut p, None).unwrap();
+        let mut r = DataReader::from_stream(p, &l);
+        let mut out = Vec::new();
+        let mut buf = [0f32; 6];
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let w = r.take_warnings();
+        (l, out, r.trailing_chunks().to_vec(), w)
+    }
+
+    #[test]
+    fn a_stream_reads_every_frame_and_the_trailing_chunks_without_seeking() {
+        let file = auto_file(u32::MAX as u64, 98);
+        let (l, x, after, w) = read_stream(&file);
+        assert_eq!((l.data_len, l.to_eof), (98, false));
+        assert_eq!(x.len(), 49);
+        assert!(x.iter().all(|&v| v == 771.0 / 32768.0));
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].id, *b"auxi");
+        assert!(w.is_empty(), "{w:?}");
+        // A size of 0xFFFFFFFF on a stream: read to its end (the trailing chunk's bytes become
+        // frames, as they would for any reader that cannot know better).
+        let mut unknown = file.clone();
+        let data_at = unknown.windows(4).position(|w| w == b"data").unwrap();
+        unknown[data_at + 4..data_at + 8].copy_from_slice(&[0xFF; 4]);
+        let (l, x, _, _) = read_stream(&unknown[..file.len() - 12]);
+        assert!(l.to_eof);
+        assert!(
+            l.warnings[0].contains("reading to end of stream"),
+            "{:?}",
+            l.warnings
+        );
+        assert_eq!(x.len(), 49);
+        // A stream that ends before its declared size: a warning, no error.
+        let (_, x, _, w) = read_stream(&file[..data_at + 8 + 41]);
+        assert_eq!(x.len(), 20);
+        assert!(w.iter().any(|m| m.contains("truncated")), "{w:?}");
+    }
+
+    #[test]
+    fn a_forged_chunk_size_on_a_stream_is_an_error_or_a_warning_never_an_allocation() {
+        // 4 GB claimed before `data`: refused before anything is read into memory.
+        let mut b = b"RIFF\0\0\0\0WAVELIST".to_vec();
+        b.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        b.extend_from_slice(&[0; 64]);
+        assert!(matches!(
+            read_head(&mut Pipe(&b), None),
+            Err(RiffError::ChunkTooLarge(_, 0xFFFF_FFF0))
+        ));
+        // 1 MB claimed, 64 bytes present: the stream ends inside the chunk.
+        b[16..20].copy_from_slice(&(1u32 << 20).to_le_bytes());
+        assert!(matches!(
+            read_head(&mut Pipe(&b), None),
+            Err(RiffError::NoData)
+        ));
+    }
 }
