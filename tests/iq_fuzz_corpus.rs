@@ -6,7 +6,7 @@ use specgate::io::iq::{self, RawIq};
 use specgate::io::iq_file::{filter_iq_stream, IqOptions};
 use specgate::io::{auxi, riff, sigmf};
 use specgate::params::Params;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::Path;
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {

@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use specgate::io::{auxi, riff};
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 
 fuzz_target!(|data: &[u8]| {
     let _ = auxi::parse(data);
