@@ -174,7 +174,7 @@ proptest! {
         prop_assert_eq!(clipped, want_clipped);
         let bytes = {
             let mut out = Vec::new();
-            specgate::io::raw::encode_f32(fmt, &x, &mut out);
+            fmt.encoding().encode_append(&x, &mut out);
             out
         };
         prop_assert_eq!(bytes.len(), x.len() * fmt.bytes());

@@ -7,7 +7,6 @@
 //! `audio_`) count as "not IQ".
 
 use super::auxi::SystemTime;
-use super::riff;
 
 /// Headerless interleaved I/Q sample formats (little-endian).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,50 +59,15 @@ impl RawIq {
         })
     }
 
-    /// Decodes `bytes` (a whole number of components) into f32 components.
+    /// Decodes `bytes` (a whole number of components) into f32 components, through the one
+    /// [`codec`](super::codec).
     pub fn decode(self, bytes: &[u8], out: &mut [f32]) {
-        match self {
-            RawIq::Cu8 => {
-                for (o, b) in out.iter_mut().zip(bytes) {
-                    *o = (*b as f32 - 127.5) * (1.0 / 127.5);
-                }
-            }
-            RawIq::Cs8 => {
-                for (o, b) in out.iter_mut().zip(bytes) {
-                    *o = (*b as i8) as f32 * (1.0 / 128.0);
-                }
-            }
-            RawIq::Cs16le => riff::SampleFormat::I16.decode(bytes, out),
-            RawIq::Cf32le => riff::SampleFormat::F32.decode(bytes, out),
-        }
+        super::codec::Encoding::from(self).decode(bytes, out);
     }
 
     /// Encodes (rounding, clipping); the exact inverse of [`decode`](Self::decode).
     pub fn encode(self, input: &[f32], bytes: &mut [u8]) {
-        match self {
-            RawIq::Cu8 => {
-                for (b, x) in bytes.iter_mut().zip(input) {
-                    let v = (x * 127.5 + 127.5).round();
-                    *b = if v.is_nan() {
-                        127
-                    } else {
-                        v.clamp(0.0, 255.0) as u8
-                    };
-                }
-            }
-            RawIq::Cs8 => {
-                for (b, x) in bytes.iter_mut().zip(input) {
-                    let v = (x * 128.0).round();
-                    *b = if v.is_nan() {
-                        0
-                    } else {
-                        v.clamp(-128.0, 127.0) as i8 as u8
-                    };
-                }
-            }
-            RawIq::Cs16le => riff::SampleFormat::I16.encode(input, bytes),
-            RawIq::Cf32le => riff::SampleFormat::F32.encode(input, bytes),
-        }
+        super::codec::Encoding::from(self).encode(input, bytes);
     }
 }
 

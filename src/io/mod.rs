@@ -1,5 +1,5 @@
-//! File and pipe adapters: WAV files (hound) and raw sample streams, read and written as
-//! interleaved `f32` blocks at full scale ±1.0.
+//! File and pipe adapters: WAV files (RIFF/RF64, [`riff`]) and raw sample streams, read and
+//! written as interleaved `f32` blocks at full scale ±1.0 through the one bulk [`codec`].
 //!
 //! Every source implements [`SampleReader`], every destination [`SampleWriter`], so a command
 //! can stream any of them through an [`Engine`](crate::engine::Engine) in constant memory.
@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod auxi;
+pub mod codec;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod iq;
@@ -28,16 +29,16 @@ pub enum IoError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("WAV: {0}")]
-    Wav(#[from] hound::Error),
+    Wav(#[from] riff::RiffError),
     #[error("{0}")]
     Format(String),
 }
 
 /// The encoding of one sample. Raw streams name it with `--format`; WAV files map onto it
-/// (8-bit WAV = `u8`, 16 = `s16le`, 24 = `s24le`, 32 = `s32le`, float = `f32le`).
+/// (8-bit WAV = `u8`, 16 = `s16le`, 24 = `s24le`, 32 = `s32le`, float = `f32le`/`f64le`).
 ///
-/// To add a format (e.g. the IQ formats cu8/cs16le/cf32le), add a variant and one row to
-/// [`RawFormat::ALL`]; the codec is driven by [`RawFormat::spec`].
+/// To add a format, add a variant, one row to [`RawFormat::ALL`] and its
+/// [`codec::Encoding`]; the bytes are converted by [`codec::Encoding`] alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RawFormat {
     U8,
@@ -48,6 +49,7 @@ pub enum RawFormat {
     S32Le,
     F32Le,
     F32Be,
+    F64Le,
 }
 
 /// How a [`RawFormat`] is laid out in bytes.
@@ -74,6 +76,7 @@ impl RawFormat {
         (RawFormat::S32Le, "s32le", &["s32"]),
         (RawFormat::F32Le, "f32le", &["f32"]),
         (RawFormat::F32Be, "f32be", &[]),
+        (RawFormat::F64Le, "f64le", &["f64"]),
     ];
 
     pub fn spec(self) -> FormatSpec {
@@ -101,7 +104,19 @@ impl RawFormat {
                 big_endian: self == RawFormat::F32Be,
                 unsigned: false,
             },
+            RawFormat::F64Le => FormatSpec {
+                bytes: 8,
+                bits: 64,
+                float: true,
+                big_endian: false,
+                unsigned: false,
+            },
         }
+    }
+
+    /// The byte codec of this format.
+    pub fn encoding(self) -> codec::Encoding {
+        self.into()
     }
 
     pub fn name(self) -> &'static str {
@@ -126,7 +141,7 @@ impl RawFormat {
         (s.bits as u16, s.float)
     }
 
-    /// The format that describes a WAV sample type, if hound can read it.
+    /// The format that describes a WAV sample type, if specgate can read it.
     pub fn from_wav(bits: u16, float: bool) -> Option<RawFormat> {
         match (bits, float) {
             (8, false) => Some(RawFormat::U8),
@@ -134,6 +149,7 @@ impl RawFormat {
             (24, false) => Some(RawFormat::S24Le),
             (32, false) => Some(RawFormat::S32Le),
             (32, true) => Some(RawFormat::F32Le),
+            (64, true) => Some(RawFormat::F64Le),
             _ => None,
         }
     }
@@ -214,6 +230,12 @@ pub trait SampleReader {
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// Metadata chunks of the container to carry to an output (WAV: `LIST`, `auxi`, … in file
+    /// order, container chunks included — writers drop those): before and after the samples.
+    /// A stream knows the chunks after its samples only at its end.
+    fn chunks(&self) -> (&[riff::Chunk], &[riff::Chunk]) {
+        (&[], &[])
+    }
 }
 
 /// A destination for interleaved samples (full scale ±1.0).
@@ -231,30 +253,6 @@ pub trait SampleWriter {
     /// Completes the output (WAV header, rename of the temporary file). Dropping a writer
     /// without calling this leaves no output file.
     fn finish(self: Box<Self>) -> Result<(), IoError>;
-}
-
-/// Converts a sample to a signed integer of `bits` bits: round half away from zero, clip.
-/// Returns the value and whether it was clipped. Non-finite input gives 0, clipped.
-#[inline]
-pub fn quantize(x: f32, bits: u32) -> (i32, bool) {
-    let scale = (1u64 << (bits - 1)) as f64;
-    let v = (x as f64 * scale).round();
-    let (lo, hi) = (-scale, scale - 1.0);
-    if v.is_nan() {
-        (0, true)
-    } else if v > hi {
-        (hi as i32, true)
-    } else if v < lo {
-        (lo as i32, true)
-    } else {
-        (v as i32, false)
-    }
-}
-
-/// An integer sample of `bits` bits as `f32` full scale (exact for up to 24 bits).
-#[inline]
-pub fn dequantize(v: i32, bits: u32) -> f32 {
-    (v as f64 / (1u64 << (bits - 1)) as f64) as f32
 }
 
 #[cfg(test)]
@@ -286,19 +284,5 @@ mod tests {
         }
         let e = "s17le".parse::<RawFormat>().unwrap_err();
         assert!(e.contains("s17le") && e.contains("s16le"), "{e}");
-    }
-
-    #[test]
-    fn quantize_rounds_and_clips_at_the_integer_range() {
-        assert_eq!(quantize(0.5, 16), (16384, false));
-        assert_eq!(quantize(-1.0, 16), (-32768, false));
-        assert_eq!(quantize(1.0, 16), (32767, true));
-        assert_eq!(quantize(2.0, 8), (127, true));
-        assert_eq!(quantize(-3.0, 24), (-(1 << 23), true));
-        // 1.5 LSB rounds away from zero.
-        assert_eq!(quantize(1.5 / 32768.0, 16), (2, false));
-        assert_eq!(quantize(f32::NAN, 16), (0, true));
-        assert_eq!(dequantize(-32768, 16), -1.0);
-        assert_eq!(dequantize(1 << 22, 24), 0.5);
     }
 }

@@ -1,111 +1,14 @@
 //! Headerless sample streams (`--format s16le --rate 24k --channels 1`): files, stdin, stdout.
 //!
-//! Integers map to ±1.0 full scale by their width (`s16`: v / 32768; `u8`: (v − 128) / 128).
+//! Integers map to ±1.0 full scale by their width (`s16`: v / 32768; `u8`: (v − 128) / 128);
+//! the bytes are converted by the one bulk [`codec`](super::codec).
 
 use super::atomic::AtomicFile;
-use super::{quantize, FormatSpec, IoError, RawFormat, SampleReader, SampleWriter};
+use super::{IoError, RawFormat, SampleReader, SampleWriter};
 use std::io::{ErrorKind, Read, Write};
 
-/// One integer sample from its bytes, as a signed value of `spec.bits` bits.
-#[inline]
-fn read_int(s: &FormatSpec, b: &[u8]) -> i32 {
-    let mut u: u32 = 0;
-    if s.big_endian {
-        b.iter().for_each(|&x| u = (u << 8) | x as u32);
-    } else {
-        b.iter().rev().for_each(|&x| u = (u << 8) | x as u32);
-    }
-    if s.unsigned {
-        u as i32 - (1i32 << (s.bits - 1))
-    } else {
-        let shift = 32 - s.bits;
-        ((u << shift) as i32) >> shift
-    }
-}
-
-#[inline]
-fn write_int(s: &FormatSpec, v: i32, out: &mut Vec<u8>) {
-    let u = if s.unsigned {
-        (v + (1i32 << (s.bits - 1))) as u32
-    } else {
-        v as u32
-    };
-    let le = u.to_le_bytes();
-    if s.big_endian {
-        out.extend(le[..s.bytes].iter().rev());
-    } else {
-        out.extend_from_slice(&le[..s.bytes]);
-    }
-}
-
-#[inline]
-fn read_float(s: &FormatSpec, b: &[u8]) -> f32 {
-    let a = [b[0], b[1], b[2], b[3]];
-    if s.big_endian {
-        f32::from_be_bytes(a)
-    } else {
-        f32::from_le_bytes(a)
-    }
-}
-
-/// Decodes `out.len()` samples from `bytes` to full-scale `f32`.
-pub fn decode_f32(fmt: RawFormat, bytes: &[u8], out: &mut [f32]) {
-    let s = fmt.spec();
-    let chunks = bytes.chunks_exact(s.bytes);
-    if s.float {
-        out.iter_mut()
-            .zip(chunks)
-            .for_each(|(o, b)| *o = read_float(&s, b));
-    } else {
-        out.iter_mut()
-            .zip(chunks)
-            .for_each(|(o, b)| *o = super::dequantize(read_int(&s, b), s.bits));
-    }
-}
-
-/// Decodes integer samples left-justified to 32 bits. Float formats are an error.
-pub fn decode_i32(fmt: RawFormat, bytes: &[u8], out: &mut [i32]) -> Result<(), IoError> {
-    let s = fmt.spec();
-    if s.float {
-        return Err(IoError::Format(format!("{fmt} is not an integer format")));
-    }
-    let shift = 32 - s.bits;
-    out.iter_mut()
-        .zip(bytes.chunks_exact(s.bytes))
-        .for_each(|(o, b)| *o = read_int(&s, b) << shift);
-    Ok(())
-}
-
-/// Appends the encoding of `x` to `out`; returns how many samples were clipped.
-pub fn encode_f32(fmt: RawFormat, x: &[f32], out: &mut Vec<u8>) -> u64 {
-    let s = fmt.spec();
-    let mut clipped = 0;
-    for &v in x {
-        if s.float {
-            let b = if s.big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            };
-            out.extend_from_slice(&b);
-        } else {
-            let (q, c) = quantize(v, s.bits);
-            clipped += c as u64;
-            write_int(&s, q, out);
-        }
-    }
-    clipped
-}
-
-/// Appends left-justified integer samples (see [`decode_i32`]), truncated to the format width.
-pub fn encode_i32(fmt: RawFormat, x: &[i32], out: &mut Vec<u8>) -> Result<(), IoError> {
-    let s = fmt.spec();
-    if s.float {
-        return Err(IoError::Format(format!("{fmt} is not an integer format")));
-    }
-    let shift = 32 - s.bits;
-    x.iter().for_each(|&v| write_int(&s, v >> shift, out));
-    Ok(())
+fn not_integer(fmt: RawFormat) -> IoError {
+    IoError::Format(format!("{fmt} is not an integer format"))
 }
 
 /// Reads a raw stream. Short reads (pipes) are returned at once, in whole frames.
@@ -203,14 +106,19 @@ impl<R: Read> SampleReader for RawReader<R> {
     fn read(&mut self, buf: &mut [f32]) -> Result<usize, IoError> {
         let frames = self.fill(buf.len() / self.channels)?;
         let n = frames * self.channels;
-        decode_f32(self.fmt, &self.bytes[..n * self.fmt.bytes()], &mut buf[..n]);
+        self.fmt
+            .encoding()
+            .decode(&self.bytes[..n * self.fmt.bytes()], &mut buf[..n]);
         self.consume(frames);
         Ok(n)
     }
     fn read_i32(&mut self, buf: &mut [i32]) -> Result<usize, IoError> {
         let frames = self.fill(buf.len() / self.channels)?;
         let n = frames * self.channels;
-        decode_i32(self.fmt, &self.bytes[..n * self.fmt.bytes()], &mut buf[..n])?;
+        self.fmt
+            .encoding()
+            .decode_i32(&self.bytes[..n * self.fmt.bytes()], &mut buf[..n])
+            .ok_or_else(|| not_integer(self.fmt))?;
         self.consume(frames);
         Ok(n)
     }
@@ -246,13 +154,17 @@ impl<W: Write> SampleWriter for RawWriter<W> {
     }
     fn write(&mut self, buf: &[f32]) -> Result<(), IoError> {
         self.bytes.clear();
-        self.clipped += encode_f32(self.fmt, buf, &mut self.bytes);
+        self.clipped += self.fmt.encoding().encode_append(buf, &mut self.bytes);
         self.out.write_all(&self.bytes)?;
         Ok(())
     }
     fn write_i32(&mut self, buf: &[i32]) -> Result<(), IoError> {
         self.bytes.clear();
-        encode_i32(self.fmt, buf, &mut self.bytes)?;
+        self.bytes.resize(buf.len() * self.fmt.bytes(), 0);
+        self.fmt
+            .encoding()
+            .encode_i32(buf, &mut self.bytes)
+            .ok_or_else(|| not_integer(self.fmt))?;
         self.out.write_all(&self.bytes)?;
         Ok(())
     }
@@ -276,56 +188,6 @@ impl<W: Write> SampleWriter for RawWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integer_formats_decode_known_byte_patterns() {
-        let mut out = [0f32; 2];
-        decode_f32(RawFormat::S16Le, &[0x00, 0x80, 0x00, 0x40], &mut out);
-        assert_eq!(out, [-1.0, 0.5]);
-        decode_f32(RawFormat::S16Be, &[0x80, 0x00, 0x40, 0x00], &mut out);
-        assert_eq!(out, [-1.0, 0.5]);
-        decode_f32(RawFormat::U8, &[0, 192], &mut out);
-        assert_eq!(out, [-1.0, 0.5]);
-        decode_f32(RawFormat::S24Le, &[0, 0, 0x80, 0, 0, 0x40], &mut out);
-        assert_eq!(out, [-1.0, 0.5]);
-        decode_f32(
-            RawFormat::F32Be,
-            &[0x3f, 0, 0, 0, 0xbf, 0x80, 0, 0],
-            &mut out,
-        );
-        assert_eq!(out, [0.5, -1.0]);
-    }
-
-    #[test]
-    fn every_format_round_trips_its_own_bytes() {
-        for (fmt, _, _) in RawFormat::ALL {
-            let n = 64;
-            // Bytes that are valid samples: for floats, encode values first.
-            let bytes: Vec<u8> = if fmt.is_float() {
-                let mut b = Vec::new();
-                let x: Vec<f32> = (0..n).map(|i| (i as f32 - 32.0) / 37.0).collect();
-                encode_f32(*fmt, &x, &mut b);
-                b
-            } else {
-                (0..n * fmt.bytes()).map(|i| (i * 37 % 256) as u8).collect()
-            };
-            let mut f = vec![0f32; n];
-            decode_f32(*fmt, &bytes, &mut f);
-            let mut back = Vec::new();
-            assert_eq!(encode_f32(*fmt, &f, &mut back), 0, "{fmt}");
-            // f32 carries up to 24 bits exactly; 32-bit integers use the i32 path.
-            if fmt.spec().bits <= 24 || fmt.is_float() {
-                assert_eq!(back, bytes, "{fmt} via f32");
-            }
-            if !fmt.is_float() {
-                let mut i = vec![0i32; n];
-                decode_i32(*fmt, &bytes, &mut i).unwrap();
-                let mut back = Vec::new();
-                encode_i32(*fmt, &i, &mut back).unwrap();
-                assert_eq!(back, bytes, "{fmt} via i32");
-            }
-        }
-    }
 
     /// A reader that hands out at most `step` bytes per call, like a pipe.
     struct Trickle(Vec<u8>, usize, usize);

@@ -5,12 +5,24 @@
 //! chunk other than `ds64` and `data` byte for byte, in order (before and after `data`), and reads
 //! the sample data as a byte range of the file so it can be streamed in constant memory.
 //!
+//! This is the one WAV reader and writer of specgate — audio and I/Q, files and pipes — and the
+//! one the fuzz target `wav_riff` exercises. The reader walks forward only ([`read_head`] +
+//! [`DataReader::from_stream`]), so it reads a WAV from a pipe; on a file, [`read_layout`] also
+//! reads the chunks after `data`. No chunk is allocated at the size its header claims: payloads
+//! grow with the bytes that really arrive, up to [`MAX_META_CHUNK`].
+//!
 //! Reader rules (tolerant, see `shared/notes/sdr-formats.md` §1.2): a `data` size of 0,
-//! 0xFFFFFFFF (without a usable `ds64`), or larger than the rest of the file means "to end of file";
-//! unknown chunks are skipped by their size plus the pad byte of odd sizes, also after `data`.
+//! 0xFFFFFFFF (without a usable `ds64`), or larger than the rest of the file means "to end of file"
+//! (with a warning); unknown chunks are kept, skipping the pad byte of odd sizes, also after `data`.
+//!
+//! Writer: RF64 when forced, when the expected size does not fit RIFF, or — for a stream of unknown
+//! length ([`RiffWriter::new_auto`]) — when the file outgrows 4 GiB: a 28-byte `JUNK` chunk
+//! reserved after the header becomes the `ds64` chunk (the EBU Tech 3306 upgrade path).
 //! Sample normalisation: integers map to [-1, 1) by dividing by 2^(bits-1) (8-bit WAV is unsigned
 //! with 128 = zero); floats are taken as they are.
 
+use super::codec::Encoding;
+use super::RawFormat;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 /// RIFF (sizes in u32 fields) or RF64 (sizes in the `ds64` chunk).
@@ -65,101 +77,44 @@ impl SampleFormat {
         }
     }
 
-    /// Decodes little-endian samples into f32 (see the module doc for the scaling).
+    /// Decodes little-endian samples into f32 through the one [`codec`](super::codec).
     /// `bytes.len()` must be `out.len() * self.bytes()`.
     pub fn decode(self, bytes: &[u8], out: &mut [f32]) {
         debug_assert_eq!(bytes.len(), out.len() * self.bytes());
-        match self {
-            SampleFormat::U8 => {
-                for (o, b) in out.iter_mut().zip(bytes) {
-                    *o = (*b as f32 - 128.0) * (1.0 / 128.0);
-                }
-            }
-            SampleFormat::I16 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                    *o = i16::from_le_bytes([b[0], b[1]]) as f32 * (1.0 / 32768.0);
-                }
-            }
-            SampleFormat::I24 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(3)) {
-                    let v = i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8;
-                    *o = v as f32 * (1.0 / 8_388_608.0);
-                }
-            }
-            SampleFormat::I32 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                    let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                    *o = (v as f64 * (1.0 / 2_147_483_648.0)) as f32;
-                }
-            }
-            SampleFormat::F32 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
-            SampleFormat::F64 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(8)) {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(b);
-                    *o = f64::from_le_bytes(a) as f32;
-                }
-            }
-        }
+        Encoding::from(self).decode(bytes, out);
     }
 
-    /// Encodes f32 samples (rounded to nearest, clipped; NaN → 0) into little-endian bytes; the exact
-    /// inverse of [`decode`](Self::decode) for every value `decode` can produce (except 32-bit
-    /// integers, which f32 cannot hold exactly).
+    /// Encodes f32 samples (rounded half away from zero, clipped; NaN → 0) into little-endian
+    /// bytes; the exact inverse of [`decode`](Self::decode) for every value `decode` can
+    /// produce (except 32-bit integers, which f32 cannot hold exactly).
     pub fn encode(self, input: &[f32], bytes: &mut [u8]) {
         debug_assert_eq!(bytes.len(), input.len() * self.bytes());
-        fn q(x: f32, scale: f32, lo: f32, hi: f32) -> f32 {
-            let v = (x * scale).round();
-            if v.is_nan() {
-                0.0
-            } else {
-                v.clamp(lo, hi)
-            }
-        }
+        Encoding::from(self).encode(input, bytes);
+    }
+
+    /// The WAV sample type of a raw format (WAV integers wider than 8 bits are signed
+    /// little-endian; 8-bit is unsigned).
+    pub fn from_raw(f: RawFormat) -> Option<SampleFormat> {
+        Some(match f {
+            RawFormat::U8 => SampleFormat::U8,
+            RawFormat::S16Le => SampleFormat::I16,
+            RawFormat::S24Le => SampleFormat::I24,
+            RawFormat::S32Le => SampleFormat::I32,
+            RawFormat::F32Le => SampleFormat::F32,
+            RawFormat::F64Le => SampleFormat::F64,
+            RawFormat::S8 | RawFormat::S16Be | RawFormat::F32Be => return None,
+        })
+    }
+
+    /// The raw format with the same bytes.
+    pub fn raw(self) -> RawFormat {
         match self {
-            SampleFormat::U8 => {
-                for (b, x) in bytes.iter_mut().zip(input) {
-                    *b = (q(*x, 128.0, -128.0, 127.0) + 128.0) as u8;
-                }
-            }
-            SampleFormat::I16 => {
-                // The hot path of 16-bit IQ files: round-half-even vectorises, and the float →
-                // integer `as` cast saturates (NaN → 0), so no explicit clamp is needed.
-                for (b, x) in bytes.chunks_exact_mut(2).zip(input) {
-                    b.copy_from_slice(&((*x * 32768.0).round_ties_even() as i16).to_le_bytes());
-                }
-            }
-            SampleFormat::I24 => {
-                for (b, x) in bytes.chunks_exact_mut(3).zip(input) {
-                    let v = q(*x, 8_388_608.0, -8_388_608.0, 8_388_607.0) as i32;
-                    b.copy_from_slice(&v.to_le_bytes()[..3]);
-                }
-            }
-            SampleFormat::I32 => {
-                for (b, x) in bytes.chunks_exact_mut(4).zip(input) {
-                    let v = (*x as f64 * 2_147_483_648.0).round();
-                    let v = if v.is_nan() {
-                        0
-                    } else {
-                        v.clamp(-2_147_483_648.0, 2_147_483_647.0) as i32
-                    };
-                    b.copy_from_slice(&v.to_le_bytes());
-                }
-            }
-            SampleFormat::F32 => {
-                for (b, x) in bytes.chunks_exact_mut(4).zip(input) {
-                    b.copy_from_slice(&x.to_le_bytes());
-                }
-            }
-            SampleFormat::F64 => {
-                for (b, x) in bytes.chunks_exact_mut(8).zip(input) {
-                    b.copy_from_slice(&(*x as f64).to_le_bytes());
-                }
-            }
+            SampleFormat::U8 => RawFormat::U8,
+            SampleFormat::I16 => RawFormat::S16Le,
+            SampleFormat::I24 => RawFormat::S24Le,
+            SampleFormat::I32 => RawFormat::S32Le,
+            SampleFormat::F32 => RawFormat::F32Le,
+            SampleFormat::F64 => RawFormat::F64Le,
         }
     }
 }
@@ -236,8 +191,14 @@ pub struct RiffLayout {
     pub fmt: WavFmt,
     /// Byte offset of the first sample.
     pub data_offset: u64,
-    /// Usable sample bytes (whole frames).
+    /// Usable sample bytes (whole frames); 0 when [`to_eof`](Self::to_eof).
     pub data_len: u64,
+    /// Bytes of the `data` chunk as used (declared, or repaired to the end of the file), before
+    /// a trailing partial frame was dropped; the next chunk starts after it and its pad byte.
+    pub data_chunk_len: u64,
+    /// The data runs to the end of a stream whose length is unknown (a pipe with a `data` size
+    /// of 0 or 0xFFFFFFFF): `data_len` and [`frames`](Self::frames) are unknown.
+    pub to_eof: bool,
     /// Repairs made while reading (bad sizes, truncation), for the user.
     pub warnings: Vec<String>,
 }
@@ -338,10 +299,101 @@ fn read_exact_or_eof<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Reads the chunk layout of a WAVE file (everything but the samples).
-pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<RiffLayout, RiffError> {
-    let file_len = r.seek(SeekFrom::End(0))?;
-    r.seek(SeekFrom::Start(0))?;
+/// Discards `n` bytes of a stream; returns how many there were.
+fn skip<R: Read>(r: &mut R, n: u64) -> io::Result<u64> {
+    io::copy(&mut r.take(n), &mut io::sink())
+}
+
+/// The chunk walker shared by the seekable and the streaming readers. It reads forward only,
+/// so it works on pipes; `total` (the stream length, when known) lets it repair sizes.
+struct Walker<'a, R> {
+    r: &'a mut R,
+    /// Bytes consumed so far.
+    pos: u64,
+    total: Option<u64>,
+    warnings: &'a mut Vec<String>,
+}
+
+/// What the walker found next.
+enum Item {
+    /// A chunk kept in memory (not `data`).
+    Chunk(Chunk),
+    /// The header of the `data` chunk: its 32-bit size field; the walker stands at its body.
+    Data(u32),
+    /// The end of the stream (or of the usable part).
+    End,
+}
+
+impl<R: Read> Walker<'_, R> {
+    fn remain(&self) -> Option<u64> {
+        self.total.map(|t| t.saturating_sub(self.pos))
+    }
+
+    fn next(&mut self) -> Result<Item, RiffError> {
+        let mut ch = [0u8; 8];
+        let n = read_exact_or_eof(self.r, &mut ch)?;
+        self.pos += n as u64;
+        if n < 8 {
+            if n > 0 {
+                self.warnings
+                    .push(format!("{n} stray bytes at end of file"));
+            }
+            return Ok(Item::End);
+        }
+        let id = [ch[0], ch[1], ch[2], ch[3]];
+        let size = u32le(&ch, 4);
+        if &id == b"data" {
+            return Ok(Item::Data(size));
+        }
+        let size = size as u64;
+        let name = String::from_utf8_lossy(&id).into_owned();
+        if let Some(remain) = self.remain().filter(|&r| size > r) {
+            self.warnings.push(format!(
+                "chunk '{name}' claims {size} bytes but only {remain} remain; ignored"
+            ));
+            return Ok(Item::End);
+        }
+        if size > MAX_META_CHUNK {
+            return Err(RiffError::ChunkTooLarge(name, size));
+        }
+        // Grows with the bytes that really arrive: a forged size allocates nothing up front.
+        let mut data = Vec::new();
+        let got = self.r.take(size).read_to_end(&mut data)? as u64;
+        self.pos += got;
+        if got < size {
+            self.warnings.push(format!(
+                "chunk '{name}' claims {size} bytes but the stream ends after {got}; ignored"
+            ));
+            return Ok(Item::End);
+        }
+        if size & 1 == 1 {
+            self.pos += skip(self.r, 1)?;
+        }
+        Ok(Item::Chunk(Chunk { id, data }))
+    }
+
+    /// Chunks up to the end of the stream (those after `data`).
+    fn rest(&mut self, out: &mut Vec<Chunk>) -> Result<(), RiffError> {
+        loop {
+            match self.next()? {
+                Item::Chunk(c) if &c.id == b"ds64" => {}
+                Item::Chunk(c) => out.push(c),
+                Item::Data(_) => {
+                    self.warnings.push("second `data` chunk ignored".into());
+                    return Ok(());
+                }
+                Item::End => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Reads a WAVE header from any stream, up to the first sample byte of `data`, and leaves `r`
+/// there. `total` is the stream length when known (a regular file): then a `data` size of 0,
+/// 0xFFFFFFFF or past the end is repaired to "the rest of the file"; without it (a pipe) such a
+/// size means "to the end of the stream" ([`RiffLayout::to_eof`]). Chunks after `data` are not
+/// read here (see [`read_layout`] and [`DataReader::trailing_chunks`]).
+pub fn read_head<R: Read>(r: &mut R, total: Option<u64>) -> Result<RiffLayout, RiffError> {
     let mut hdr = [0u8; 12];
     if read_exact_or_eof(r, &mut hdr)? < 12 || &hdr[8..12] != b"WAVE" {
         return Err(RiffError::NotWave);
@@ -353,166 +405,313 @@ pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<RiffLayout, RiffError> {
     };
     let mut warnings = Vec::new();
     let mut before = Vec::new();
-    let mut after = Vec::new();
     let mut fmt: Option<WavFmt> = None;
     let mut ds64_data: Option<u64> = None;
-    let mut data: Option<(u64, u64)> = None;
-    let mut data_to_eof = false;
-    let mut pos = 12u64;
-    loop {
-        if pos + 8 > file_len {
-            if pos < file_len {
-                warnings.push(format!("{} stray bytes at end of file", file_len - pos));
-            }
-            break;
-        }
-        r.seek(SeekFrom::Start(pos))?;
-        let mut ch = [0u8; 8];
-        r.read_exact(&mut ch)?;
-        let id = [ch[0], ch[1], ch[2], ch[3]];
-        let size32 = u32le(&ch, 4);
-        let body = pos + 8;
-        let remain = file_len - body;
-        if &id == b"data" {
-            if data.is_some() {
-                warnings.push("second `data` chunk ignored".into());
-                break;
-            }
-            let mut size = size32 as u64;
-            if form == Form::Rf64 && size32 == 0xFFFF_FFFF {
-                size = ds64_data.unwrap_or(0);
-            }
-            if size == 0 || size32 == 0xFFFF_FFFF && form == Form::Riff || size > remain {
-                if size != remain {
-                    warnings.push(format!(
-                        "`data` size field {size} is unusable; reading to end of file ({remain} bytes)"
-                    ));
+    let mut w = Walker {
+        r,
+        pos: 12,
+        total,
+        warnings: &mut warnings,
+    };
+    let size32 = loop {
+        match w.next()? {
+            Item::Chunk(c) if &c.id == b"ds64" => {
+                if c.data.len() >= 24 {
+                    ds64_data = Some(u64le(&c.data, 8));
+                } else {
+                    w.warnings.push("short `ds64` chunk".into());
                 }
-                size = remain;
-                data_to_eof = true;
             }
-            data = Some((body, size));
-            if data_to_eof {
-                break;
-            }
-            pos = body + size + (size & 1);
-            continue;
-        }
-        let size = size32 as u64;
-        if size > remain {
-            warnings.push(format!(
-                "chunk '{}' claims {size} bytes but only {remain} remain; ignored",
-                String::from_utf8_lossy(&id)
-            ));
-            break;
-        }
-        if size > MAX_META_CHUNK {
-            return Err(RiffError::ChunkTooLarge(
-                String::from_utf8_lossy(&id).into_owned(),
-                size,
-            ));
-        }
-        let mut payload = vec![0u8; size as usize];
-        r.read_exact(&mut payload)?;
-        if &id == b"ds64" {
-            if payload.len() >= 24 {
-                ds64_data = Some(u64le(&payload, 8));
-            } else {
-                warnings.push("short `ds64` chunk".into());
-            }
-        } else {
-            if &id == b"fmt " && fmt.is_none() && data.is_none() {
-                fmt = Some(parse_fmt(&payload)?);
-            }
-            let c = Chunk { id, data: payload };
-            if data.is_some() {
-                after.push(c);
-            } else {
+            Item::Chunk(c) => {
+                if &c.id == b"fmt " && fmt.is_none() {
+                    fmt = Some(parse_fmt(&c.data)?);
+                }
                 before.push(c);
             }
+            Item::Data(s) => break s,
+            Item::End => return Err(RiffError::NoData),
         }
-        pos = body + size + (size & 1);
-    }
-    let (data_offset, mut data_len) = data.ok_or(RiffError::NoData)?;
+    };
+    let data_offset = w.pos;
+    let remain = w.remain();
     let fmt = fmt.ok_or(RiffError::NoFmt)?;
+    let mut size = size32 as u64;
+    if form == Form::Rf64 && size32 == 0xFFFF_FFFF {
+        size = ds64_data.unwrap_or(0);
+    }
+    let unusable = size == 0 || (size32 == 0xFFFF_FFFF && form == Form::Riff);
+    let why = if size == 0 {
+        "`data` size field is 0 (a recorder that never finished its header?)".to_string()
+    } else if unusable {
+        "`data` size field is 0xFFFFFFFF (length unknown)".to_string()
+    } else {
+        format!(
+            "the WAV data chunk is shorter than its header says (truncated recording?): \
+             {size} bytes claimed"
+        )
+    };
+    let mut to_eof = false;
+    match remain {
+        Some(remain) if unusable || size > remain => {
+            if size != remain {
+                warnings.push(format!("{why}; reading to end of file ({remain} bytes)"));
+            }
+            size = remain;
+        }
+        Some(_) => {}
+        None if unusable => {
+            warnings.push(format!("{why}; reading to end of stream"));
+            to_eof = true;
+        }
+        None => {}
+    }
     let fb = fmt.frame_bytes() as u64;
-    if data_len % fb != 0 {
+    let data_chunk_len = if to_eof { 0 } else { size };
+    if !to_eof && size % fb != 0 {
         warnings.push(format!(
             "`data` holds {} bytes of a partial frame; dropped",
-            data_len % fb
+            size % fb
         ));
-        data_len -= data_len % fb;
+        size -= size % fb;
     }
     Ok(RiffLayout {
         form,
         before_data: before,
-        after_data: after,
+        after_data: Vec::new(),
         fmt,
         data_offset,
-        data_len,
+        data_len: if to_eof { 0 } else { size },
+        data_chunk_len,
+        to_eof,
         warnings,
     })
 }
 
-/// Streams frames out of the data chunk as f32 (interleaved), in blocks.
-pub struct SampleReader<R> {
-    r: R,
-    fmt: WavFmt,
-    remaining: u64,
-    buf: Vec<u8>,
+/// Reads the chunk layout of a WAVE file (everything but the samples), including the chunks
+/// after `data`. Sizes are repaired against the file length (see [`read_head`]).
+pub fn read_layout<R: Read + Seek>(r: &mut R) -> Result<RiffLayout, RiffError> {
+    let file_len = r.seek(SeekFrom::End(0))?;
+    r.seek(SeekFrom::Start(0))?;
+    let mut l = read_head(r, Some(file_len))?;
+    let end = l.data_offset + l.data_chunk_len + (l.data_chunk_len & 1);
+    if end < file_len {
+        r.seek(SeekFrom::Start(end))?;
+        let mut w = Walker {
+            r,
+            pos: end,
+            total: Some(file_len),
+            warnings: &mut l.warnings,
+        };
+        let mut after = Vec::new();
+        w.rest(&mut after)?;
+        l.after_data = after;
+    }
+    Ok(l)
 }
 
-impl<R: Read + Seek> SampleReader<R> {
-    /// Positions `r` at the data of `layout`.
+/// Streams the samples of the `data` chunk, decoded by the one [`codec`](super::codec), from a
+/// file or from a pipe (forward reads only). A pipe returns what is available as soon as one
+/// whole frame is there. A stream that ends before the size its header gave ends the data with
+/// a warning, never an error.
+pub struct DataReader<R> {
+    r: R,
+    fmt: WavFmt,
+    enc: Encoding,
+    /// Sample bytes still to come; `None`: to the end of the stream.
+    remaining: Option<u64>,
+    /// The declared data size (for the truncation warning).
+    declared: u64,
+    bytes: Vec<u8>,
+    /// Bytes buffered in `bytes` (less than one frame between calls).
+    have: usize,
+    ended: bool,
+    /// Read the chunks after `data` from the stream when the data ends (streams only).
+    read_trailing: bool,
+    /// Bytes between the last whole frame and the next chunk (partial frame, pad byte).
+    skip_after: u64,
+    trailing: Vec<Chunk>,
+    warnings: Vec<String>,
+    frames_read: u64,
+}
+
+impl<R: Read + Seek> DataReader<R> {
+    /// Positions `r` at the data of `layout` (read by [`read_layout`], which already has the
+    /// trailing chunks).
     pub fn new(mut r: R, layout: &RiffLayout) -> io::Result<Self> {
         r.seek(SeekFrom::Start(layout.data_offset))?;
-        Ok(SampleReader {
-            r,
-            fmt: layout.fmt,
-            remaining: layout.data_len,
-            buf: Vec::new(),
-        })
+        Ok(Self::build(r, layout, false))
     }
 }
 
-impl<R: Read> SampleReader<R> {
+impl<R: Read> DataReader<R> {
+    /// Reads the data of `layout` from `r`, which stands at its first byte (after
+    /// [`read_head`]); the chunks after the data are read from the stream at its end.
+    pub fn from_stream(r: R, layout: &RiffLayout) -> Self {
+        Self::build(r, layout, true)
+    }
+
+    fn build(r: R, layout: &RiffLayout, read_trailing: bool) -> Self {
+        DataReader {
+            r,
+            fmt: layout.fmt,
+            enc: layout.fmt.sample.into(),
+            remaining: (!layout.to_eof).then_some(layout.data_len),
+            declared: layout.data_len,
+            bytes: Vec::new(),
+            have: 0,
+            ended: false,
+            read_trailing,
+            skip_after: layout.data_chunk_len.saturating_sub(layout.data_len)
+                + (layout.data_chunk_len & 1),
+            trailing: Vec::new(),
+            warnings: Vec::new(),
+            frames_read: 0,
+        }
+    }
+
+    /// The `fmt ` of the data.
+    pub fn fmt(&self) -> &WavFmt {
+        &self.fmt
+    }
+
+    /// Chunks found after the data in a stream (filled when the data has been read).
+    pub fn trailing_chunks(&self) -> &[Chunk] {
+        &self.trailing
+    }
+
+    /// Repairs and truncations noticed while reading, drained.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Frames handed out so far.
+    pub fn frames_read(&self) -> u64 {
+        self.frames_read
+    }
+
+    /// Makes whole frames (at most `max_frames`, at least one unless at the end) available in
+    /// `bytes`; returns their count.
+    fn fill(&mut self, max_frames: usize) -> io::Result<usize> {
+        let fb = self.fmt.frame_bytes();
+        if self.ended || max_frames == 0 {
+            return Ok(0);
+        }
+        let cap = max_frames * fb;
+        if self.bytes.len() < cap {
+            self.bytes.resize(cap, 0);
+        }
+        let mut eof = false;
+        while self.have < fb {
+            let mut lim = cap;
+            if let Some(rem) = self.remaining {
+                lim = lim.min(
+                    self.have
+                        .saturating_add(usize::try_from(rem).unwrap_or(usize::MAX)),
+                );
+            }
+            if lim == self.have {
+                break;
+            }
+            match self.r.read(&mut self.bytes[self.have..lim]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(k) => {
+                    self.have += k;
+                    if let Some(rem) = self.remaining.as_mut() {
+                        *rem -= k as u64;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let frames = (self.have / fb).min(max_frames);
+        if frames == 0 {
+            self.end(eof)?;
+        }
+        Ok(frames)
+    }
+
+    /// The data is over: note a truncation or a partial frame, read the trailing chunks of a
+    /// stream.
+    fn end(&mut self, eof: bool) -> io::Result<()> {
+        self.ended = true;
+        let fb = self.fmt.frame_bytes();
+        if self.have > 0 {
+            self.warnings.push(format!(
+                "ignored {} trailing byte(s): the data ends inside a frame ({fb} bytes each)",
+                self.have
+            ));
+            self.have = 0;
+        }
+        match self.remaining {
+            Some(rem) if rem > 0 && eof => self.warnings.push(format!(
+                "the WAV data chunk is shorter than its header says (truncated recording?): \
+                 processed the {} of {} frames present",
+                self.frames_read,
+                self.declared / fb as u64
+            )),
+            Some(_) if self.read_trailing => {
+                skip(&mut self.r, self.skip_after)?;
+                let mut w = Walker {
+                    r: &mut self.r,
+                    pos: 0,
+                    total: None,
+                    warnings: &mut self.warnings,
+                };
+                if let Err(e) = w.rest(&mut self.trailing) {
+                    self.warnings
+                        .push(format!("chunks after the data ignored: {e}"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn consume(&mut self, frames: usize) {
+        let used = frames * self.fmt.frame_bytes();
+        self.bytes.copy_within(used..self.have, 0);
+        self.have -= used;
+        self.frames_read += frames as u64;
+    }
+
     /// Reads up to `out.len() / channels` frames; returns the number of samples written
-    /// (0 at the end). A file shorter than its header says ends early without error.
+    /// (0 at the end).
     pub fn read(&mut self, out: &mut [f32]) -> io::Result<usize> {
         let ch = self.fmt.channels as usize;
-        let frames = out.len() / ch;
-        let bytes = (frames * self.fmt.frame_bytes()).min(self.remaining as usize);
-        self.buf.resize(bytes, 0);
-        let n = self.read_raw_into_buf(bytes)?;
-        let fb = self.fmt.frame_bytes();
-        let whole = n - n % fb;
-        let samples = whole / self.fmt.sample.bytes();
-        self.fmt
-            .sample
-            .decode(&self.buf[..whole], &mut out[..samples]);
-        Ok(samples)
+        let frames = self.fill(out.len() / ch)?;
+        let n = frames * ch;
+        self.enc
+            .decode(&self.bytes[..n * self.enc.bytes()], &mut out[..n]);
+        self.consume(frames);
+        Ok(n)
+    }
+
+    /// As [`read`](Self::read), integer data left-justified to 32 bits (lossless); `None` for
+    /// float data.
+    pub fn read_i32(&mut self, out: &mut [i32]) -> io::Result<Option<usize>> {
+        if self.enc.is_float() {
+            return Ok(None);
+        }
+        let ch = self.fmt.channels as usize;
+        let frames = self.fill(out.len() / ch)?;
+        let n = frames * ch;
+        self.enc
+            .decode_i32(&self.bytes[..n * self.enc.bytes()], &mut out[..n]);
+        self.consume(frames);
+        Ok(Some(n))
     }
 
     /// Reads raw sample bytes (whole frames) into `out`; returns the byte count.
     pub fn read_raw(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let fb = self.fmt.frame_bytes();
-        let want = ((out.len() / fb) * fb).min(self.remaining as usize);
-        let n = read_exact_or_eof(&mut self.r, &mut out[..want])?;
-        self.remaining = if n < want {
-            0
-        } else {
-            self.remaining - n as u64
-        };
-        Ok(n - n % fb)
-    }
-
-    fn read_raw_into_buf(&mut self, bytes: usize) -> io::Result<usize> {
-        let n = read_exact_or_eof(&mut self.r, &mut self.buf[..bytes])?;
-        self.remaining = if n < bytes {
-            0
-        } else {
-            self.remaining - n as u64
-        };
+        let frames = self.fill(out.len() / fb)?;
+        let n = frames * fb;
+        out[..n].copy_from_slice(&self.bytes[..n]);
+        self.consume(frames);
         Ok(n)
     }
 }
@@ -527,6 +726,20 @@ pub struct RiffWriter<W: Write + Seek> {
     data_size_pos: u64,
     written: u64,
     after: Vec<Chunk>,
+    /// A `JUNK` chunk reserved at byte 12 to become `ds64` if the file outgrows
+    /// `rf64_threshold` ([`new_auto`](Self::new_auto)).
+    reserved: bool,
+    /// Largest RIFF size (file length − 8) kept as RIFF; `u32::MAX` except in tests.
+    rf64_threshold: u64,
+}
+
+/// Chunks a writer never copies from an input: they describe the old container (`fmt `,
+/// `data`, sizes in `ds64`, sample count in `fact`) or are padding (`JUNK`, `PAD `).
+pub fn is_container_chunk(id: &[u8; 4]) -> bool {
+    matches!(
+        id,
+        b"fmt " | b"data" | b"ds64" | b"fact" | b"JUNK" | b"junk" | b"PAD "
+    )
 }
 
 /// Bytes of everything but the data in a RIFF file with these chunks (for the 4 GiB decision).
@@ -604,9 +817,81 @@ impl<W: Write + Seek> RiffWriter<W> {
             data_size_pos,
             written: 0,
             after,
+            reserved: false,
+            rf64_threshold: u32::MAX as u64,
         })
     }
 
+    /// A writer for data of unknown length: RIFF, with a 28-byte `JUNK` chunk reserved after
+    /// the header that [`finish`](Self::finish) turns into `ds64` (and the file into RF64) if
+    /// the file outgrows 4 GiB. `before` must contain the `fmt ` chunk; container chunks of an
+    /// input (see [`is_container_chunk`]) other than `fmt ` are dropped.
+    pub fn new_auto(
+        mut w: W,
+        before: &[Chunk],
+        after: &[Chunk],
+        frame_bytes: usize,
+    ) -> io::Result<Self> {
+        let keep = |c: &&Chunk| &c.id == b"fmt " || !is_container_chunk(&c.id);
+        let before: Vec<Chunk> = before.iter().filter(keep).cloned().collect();
+        let after: Vec<Chunk> = after
+            .iter()
+            .filter(|c| !is_container_chunk(&c.id))
+            .cloned()
+            .collect();
+        if before
+            .iter()
+            .chain(&after)
+            .any(|c| c.data.len() > MAX_META_CHUNK as usize)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "metadata chunk too large to carry",
+            ));
+        }
+        w.write_all(b"RIFF\0\0\0\0WAVE")?;
+        write_chunk(
+            &mut w,
+            &Chunk {
+                id: *b"JUNK",
+                data: vec![0; 28],
+            },
+        )?;
+        for c in &before {
+            write_chunk(&mut w, c)?;
+        }
+        w.write_all(b"data")?;
+        let data_size_pos = w.stream_position()?;
+        w.write_all(&[0; 4])?;
+        Ok(RiffWriter {
+            w,
+            form: Form::Riff,
+            frame_bytes: frame_bytes.max(1) as u64,
+            data_size_pos,
+            written: 0,
+            after,
+            reserved: true,
+            rf64_threshold: u32::MAX as u64,
+        })
+    }
+
+    /// Bytes of sample data written so far.
+    pub fn data_written(&self) -> u64 {
+        self.written
+    }
+
+    /// Replaces the chunks written after the data (e.g. those a streamed input had after its
+    /// data, known only at its end). Container chunks are dropped.
+    pub fn set_trailing_chunks(&mut self, after: &[Chunk]) {
+        self.after = after
+            .iter()
+            .filter(|c| !is_container_chunk(&c.id))
+            .cloned()
+            .collect();
+    }
+
+    /// The form the file has now (a [`new_auto`](Self::new_auto) writer may still become RF64
+    /// in `finish`).
     pub fn form(&self) -> Form {
         self.form
     }
@@ -628,6 +913,12 @@ impl<W: Write + Seek> RiffWriter<W> {
         }
         let end = self.w.stream_position()?;
         let riff_size = end - 8;
+        if self.reserved && riff_size > self.rf64_threshold {
+            // Upgrade in place: the reserved JUNK at byte 12 becomes ds64.
+            self.form = Form::Rf64;
+            self.w.seek(SeekFrom::Start(0))?;
+            self.w.write_all(b"RF64\xFF\xFF\xFF\xFFWAVEds64")?;
+        }
         match self.form {
             Form::Riff => {
                 if riff_size > u32::MAX as u64 {
@@ -772,5 +1063,129 @@ mod tests {
             f.encode(&x, &mut back);
             assert_eq!(back, bytes, "{f:?}");
         }
+    }
+
+    /// Writes `n` data bytes through an auto writer whose RF64 threshold is `threshold`.
+    fn auto_file(threshold: u64, n: usize) -> Vec<u8> {
+        let before = vec![
+            fmt16(1, 8000),
+            Chunk {
+                id: *b"LIST",
+                data: b"INFOx".to_vec(),
+            },
+        ];
+        let after = vec![Chunk {
+            id: *b"auxi",
+            data: vec![5; 3],
+        }];
+        let mut w = RiffWriter::new_auto(Cursor::new(Vec::new()), &before, &after, 2).unwrap();
+        w.rf64_threshold = threshold;
+        w.write_data(&vec![3; n]).unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn an_auto_writer_becomes_rf64_only_past_the_threshold_and_both_read_back() {
+        // Below (and at) the threshold: RIFF with the JUNK reserve, sizes in the u32 fields.
+        let small = auto_file(10_000, 100);
+        let riff_size = small.len() as u64 - 8;
+        assert_eq!(&small[0..4], b"RIFF");
+        assert_eq!(&small[12..16], b"JUNK");
+        assert_eq!(u32le(&small, 4) as u64, riff_size);
+        let at = auto_file(riff_size, 100);
+        assert_eq!(&at[0..4], b"RIFF");
+        // One byte past: RF64, JUNK turned into ds64 with the 64-bit sizes.
+        let big = auto_file(riff_size - 1, 100);
+        assert_eq!(big.len(), small.len());
+        assert_eq!(&big[0..4], b"RF64");
+        assert_eq!(u32le(&big, 4), u32::MAX);
+        assert_eq!(&big[12..16], b"ds64");
+        assert_eq!(u64le(&big, 20), riff_size);
+        assert_eq!(u64le(&big, 28), 100);
+        assert_eq!(u64le(&big, 36), 50);
+        for f in [&small, &big] {
+            let l = read_layout(&mut Cursor::new(f)).unwrap();
+            assert_eq!(l.data_len, 100);
+            assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+            assert_eq!(l.chunk(b"LIST").unwrap().data, b"INFOx");
+            assert_eq!(l.after_data[0].data, vec![5; 3]);
+        }
+        let data_at = big.windows(4).position(|w| w == b"data").unwrap();
+        assert_eq!(u32le(&big, data_at + 4), u32::MAX);
+    }
+
+    /// A reader that hands out one byte per call and cannot seek: a pipe.
+    struct Pipe<'a>(&'a [u8]);
+    impl Read for Pipe<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = 1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn read_stream(bytes: &[u8]) -> (RiffLayout, Vec<f32>, Vec<Chunk>, Vec<String>) {
+        let mut p = Pipe(bytes);
+        let l = read_head(&mut p, None).unwrap();
+        let mut r = DataReader::from_stream(p, &l);
+        let mut out = Vec::new();
+        let mut buf = [0f32; 6];
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let w = r.take_warnings();
+        (l, out, r.trailing_chunks().to_vec(), w)
+    }
+
+    #[test]
+    fn a_stream_reads_every_frame_and_the_trailing_chunks_without_seeking() {
+        let file = auto_file(u32::MAX as u64, 98);
+        let (l, x, after, w) = read_stream(&file);
+        assert_eq!((l.data_len, l.to_eof), (98, false));
+        assert_eq!(x.len(), 49);
+        assert!(x.iter().all(|&v| v == 771.0 / 32768.0));
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].id, *b"auxi");
+        assert!(w.is_empty(), "{w:?}");
+        // A size of 0xFFFFFFFF on a stream: read to its end (the trailing chunk's bytes become
+        // frames, as they would for any reader that cannot know better).
+        let mut unknown = file.clone();
+        let data_at = unknown.windows(4).position(|w| w == b"data").unwrap();
+        unknown[data_at + 4..data_at + 8].copy_from_slice(&[0xFF; 4]);
+        let (l, x, _, _) = read_stream(&unknown[..file.len() - 12]);
+        assert!(l.to_eof);
+        assert!(
+            l.warnings[0].contains("reading to end of stream"),
+            "{:?}",
+            l.warnings
+        );
+        assert_eq!(x.len(), 49);
+        // A stream that ends before its declared size: a warning, no error.
+        let (_, x, _, w) = read_stream(&file[..data_at + 8 + 41]);
+        assert_eq!(x.len(), 20);
+        assert!(w.iter().any(|m| m.contains("truncated")), "{w:?}");
+    }
+
+    #[test]
+    fn a_forged_chunk_size_on_a_stream_is_an_error_or_a_warning_never_an_allocation() {
+        // 4 GB claimed before `data`: refused before anything is read into memory.
+        let mut b = b"RIFF\0\0\0\0WAVELIST".to_vec();
+        b.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        b.extend_from_slice(&[0; 64]);
+        assert!(matches!(
+            read_head(&mut Pipe(&b), None),
+            Err(RiffError::ChunkTooLarge(_, 0xFFFF_FFF0))
+        ));
+        // 1 MB claimed, 64 bytes present: the stream ends inside the chunk.
+        b[16..20].copy_from_slice(&(1u32 << 20).to_le_bytes());
+        assert!(matches!(
+            read_head(&mut Pipe(&b), None),
+            Err(RiffError::NoData)
+        ));
     }
 }

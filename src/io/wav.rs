@@ -1,142 +1,121 @@
-//! WAV files through hound: 8/16/24/32-bit integer and 32-bit float, any channel count.
+//! WAV files and streams, audio or I/Q, through the one RIFF/RF64 reader and writer
+//! ([`riff`](super::riff)): 8/16/24/32-bit integer and 32/64-bit float, any channel count,
+//! metadata chunks carried, sizes repaired, RF64 beyond 4 GiB.
 
 use super::atomic::AtomicFile;
-use super::{dequantize, quantize, IoError, RawFormat, SampleReader, SampleWriter};
-use std::io::{BufWriter, ErrorKind, Read, Seek, Write};
+use super::codec::Encoding;
+use super::riff::{self, Chunk, DataReader, RiffLayout, RiffWriter, SampleFormat, WavFmt};
+use super::{IoError, RawFormat, SampleReader, SampleWriter};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::path::Path;
 
-/// Streams the samples of a WAV file. A data chunk shorter than its header says (a
-/// truncated recording) ends the stream where the data ends, with a warning.
+/// Streams the samples of a WAV (RIFF or RF64) from a file or from any stream (a pipe, stdin:
+/// no `Seek` needed). A `data` size of 0, 0xFFFFFFFF or past the end is repaired to "read to
+/// the end", and a data chunk shorter than its header says ends the stream where the data
+/// ends; both with a warning ([`take_warnings`](SampleReader::take_warnings)).
 pub struct WavFileReader<R: Read> {
-    inner: hound::WavReader<R>,
+    data: DataReader<R>,
+    layout: RiffLayout,
     fmt: RawFormat,
-    rate: u32,
-    channels: usize,
-    frames_read: u64,
-    ended: bool,
     warnings: Vec<String>,
 }
 
 impl WavFileReader<std::io::BufReader<std::fs::File>> {
+    /// Opens a WAV file: its length repairs broken sizes, and the chunks after the data are
+    /// read up front. A path that is not a regular file (a FIFO, `/dev/stdin`) is streamed.
     pub fn open(path: &Path) -> Result<Self, IoError> {
-        let f = std::fs::File::open(path)?;
-        Self::new(std::io::BufReader::with_capacity(1 << 16, f))
+        let mut f = std::fs::File::open(path)?;
+        let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+        if !regular {
+            return Self::new(std::io::BufReader::with_capacity(1 << 16, f));
+        }
+        let layout = riff::read_layout(&mut f)?;
+        let data = DataReader::new(std::io::BufReader::with_capacity(1 << 16, f), &layout)?;
+        Self::build(data, layout)
     }
 }
 
 impl<R: Read> WavFileReader<R> {
-    pub fn new(inner: R) -> Result<Self, IoError> {
-        let inner = hound::WavReader::new(inner)?;
-        let spec = inner.spec();
-        let float = spec.sample_format == hound::SampleFormat::Float;
-        let fmt = RawFormat::from_wav(spec.bits_per_sample, float).ok_or_else(|| {
-            IoError::Format(format!(
-                "unsupported WAV sample type: {}-bit {}",
-                spec.bits_per_sample,
-                if float { "float" } else { "integer" }
-            ))
-        })?;
-        if spec.sample_rate == 0 {
-            return Err(IoError::Format(
-                "WAV header gives a sample rate of 0".into(),
-            ));
-        }
-        if spec.channels == 0 {
-            return Err(IoError::Format("WAV header gives 0 channels".into()));
-        }
+    /// Reads a WAV from a stream positioned at its first byte, forward only.
+    pub fn new(mut inner: R) -> Result<Self, IoError> {
+        let layout = riff::read_head(&mut inner, None)?;
+        let data = DataReader::from_stream(inner, &layout);
+        Self::build(data, layout)
+    }
+
+    fn build(data: DataReader<R>, layout: RiffLayout) -> Result<Self, IoError> {
+        let fmt = layout.fmt.sample.raw();
         Ok(WavFileReader {
-            inner,
+            data,
             fmt,
-            rate: spec.sample_rate,
-            channels: spec.channels as usize,
-            frames_read: 0,
-            ended: false,
-            warnings: Vec::new(),
+            warnings: layout.warnings.clone(),
+            layout,
         })
     }
 
-    /// Reads up to `buf.len()` samples with `conv`; stops cleanly at a truncated data chunk.
-    fn read_with<S: hound::Sample, T>(
-        &mut self,
-        buf: &mut [T],
-        conv: impl Fn(S) -> T,
-    ) -> Result<usize, IoError> {
-        if self.ended {
-            return Ok(0);
+    /// The layout: form, `fmt `, chunks before (and, for files, after) the data, repairs.
+    pub fn layout(&self) -> &RiffLayout {
+        &self.layout
+    }
+
+    /// The chunks before the data, in file order (`fmt ` included, `ds64` and `data` not),
+    /// byte for byte: what a writer carries with
+    /// [`WavFileWriter::create_with_chunks`].
+    pub fn chunks(&self) -> &[Chunk] {
+        &self.layout.before_data
+    }
+
+    /// The chunks after the data. A stream knows them only once its data has been read.
+    pub fn trailing_chunks(&self) -> &[Chunk] {
+        if self.layout.after_data.is_empty() {
+            self.data.trailing_chunks()
+        } else {
+            &self.layout.after_data
         }
-        let want = buf.len() - buf.len() % self.channels;
-        let mut n = 0;
-        let mut samples = self.inner.samples::<S>();
-        while n < want {
-            match samples.next() {
-                None => {
-                    self.ended = true;
-                    break;
-                }
-                Some(Ok(s)) => {
-                    buf[n] = conv(s);
-                    n += 1;
-                }
-                Some(Err(hound::Error::IoError(e)))
-                    if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::Other) =>
-                {
-                    self.ended = true;
-                    let whole = n - n % self.channels;
-                    let claimed = self.inner.duration() as u64;
-                    self.warnings.push(format!(
-                        "the WAV data chunk is shorter than its header says (truncated \
-                         recording?): processed the {} of {} frames present",
-                        self.frames_read + (whole / self.channels) as u64,
-                        claimed
-                    ));
-                    n = whole;
-                    break;
-                }
-                Some(Err(e)) => return Err(e.into()),
-            }
-        }
-        self.frames_read += (n / self.channels) as u64;
-        Ok(n)
     }
 }
 
 impl<R: Read> SampleReader for WavFileReader<R> {
     fn rate(&self) -> u32 {
-        self.rate
+        self.layout.fmt.rate
     }
     fn channels(&self) -> usize {
-        self.channels
+        self.layout.fmt.channels as usize
     }
     fn len_frames(&self) -> Option<u64> {
-        Some(self.inner.duration() as u64)
+        (!self.layout.to_eof).then(|| self.layout.frames())
     }
     fn format(&self) -> RawFormat {
         self.fmt
     }
     fn read(&mut self, buf: &mut [f32]) -> Result<usize, IoError> {
-        if self.fmt.is_float() {
-            self.read_with(buf, |s: f32| s)
-        } else {
-            let bits = self.fmt.spec().bits;
-            self.read_with(buf, |s: i32| dequantize(s, bits))
-        }
+        let n = self.data.read(buf)?;
+        self.warnings.extend(self.data.take_warnings());
+        Ok(n)
     }
     fn read_i32(&mut self, buf: &mut [i32]) -> Result<usize, IoError> {
-        if self.fmt.is_float() {
-            return Err(IoError::Format("float WAV has no integer samples".into()));
-        }
-        let shift = 32 - self.fmt.spec().bits;
-        self.read_with(buf, |s: i32| s << shift)
+        let n = self
+            .data
+            .read_i32(buf)?
+            .ok_or_else(|| IoError::Format("float WAV has no integer samples".into()))?;
+        self.warnings.extend(self.data.take_warnings());
+        Ok(n)
     }
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }
+    fn chunks(&self) -> (&[Chunk], &[Chunk]) {
+        (&self.layout.before_data, self.trailing_chunks())
+    }
 }
 
 /// Writes a WAV file whose sample type is that of `fmt` (byte order is always little-endian).
+/// RIFF, becoming RF64 in [`finish`](SampleWriter::finish) if it outgrows 4 GiB.
 pub struct WavFileWriter<W: Write + Seek> {
-    inner: Option<hound::WavWriter<W>>,
+    inner: Option<RiffWriter<W>>,
     fmt: RawFormat,
+    enc: Encoding,
+    bytes: Vec<u8>,
     clipped: u64,
     commit: Option<AtomicFile>,
 }
@@ -149,10 +128,50 @@ impl WavFileWriter<BufWriter<std::fs::File>> {
         rate: u32,
         channels: usize,
     ) -> Result<Self, IoError> {
+        Self::create_with_chunks(path, fmt, rate, channels, &[], &[])
+    }
+
+    /// As [`create`](Self::create), carrying metadata chunks of an input (e.g.
+    /// [`WavFileReader::chunks`]) byte for byte: `before` the data and `after` it. The input's
+    /// container chunks (`fmt `, `fact`, `ds64`, `JUNK`, see [`riff::is_container_chunk`]) are
+    /// replaced by this file's own.
+    pub fn create_with_chunks(
+        path: &Path,
+        fmt: RawFormat,
+        rate: u32,
+        channels: usize,
+        before: &[Chunk],
+        after: &[Chunk],
+    ) -> Result<Self, IoError> {
+        let wav = wav_fmt(fmt, rate, channels)?;
         let atomic = AtomicFile::create(path)?;
         let file = BufWriter::with_capacity(1 << 16, atomic.file()?);
-        Self::new(file, fmt, rate, channels, Some(atomic))
+        Self::build(file, fmt, wav, before, after, Some(atomic))
     }
+}
+
+/// The `fmt ` of a WAV holding `fmt` samples, checked.
+fn wav_fmt(fmt: RawFormat, rate: u32, channels: usize) -> Result<WavFmt, IoError> {
+    let sample = SampleFormat::from_raw(fmt).ok_or_else(|| {
+        IoError::Format(format!(
+            "WAV cannot hold {fmt} samples (use u8, s16le, s24le, s32le, f32le or f64le)"
+        ))
+    })?;
+    let block_align = u16::try_from(channels * sample.bytes())
+        .ok()
+        .filter(|_| channels > 0)
+        .ok_or_else(|| IoError::Format(format!("cannot write {channels} channels to WAV")))?;
+    if rate == 0 {
+        return Err(IoError::Format("sample rate must be positive".into()));
+    }
+    Ok(WavFmt {
+        tag: if fmt.is_float() { 3 } else { 1 },
+        channels: channels as u16,
+        rate,
+        bits: 8 * sample.bytes() as u16,
+        block_align,
+        sample,
+    })
 }
 
 impl<W: Write + Seek> WavFileWriter<W> {
@@ -163,34 +182,48 @@ impl<W: Write + Seek> WavFileWriter<W> {
         channels: usize,
         commit: Option<AtomicFile>,
     ) -> Result<Self, IoError> {
-        let (bits, float) = fmt.wav_type();
-        let channels = u16::try_from(channels)
-            .ok()
-            .filter(|&c| c > 0)
-            .ok_or_else(|| IoError::Format(format!("cannot write {channels} channels to WAV")))?;
-        if rate == 0 {
-            return Err(IoError::Format("sample rate must be positive".into()));
-        }
-        let spec = hound::WavSpec {
-            channels,
-            sample_rate: rate,
-            bits_per_sample: bits,
-            sample_format: if float {
-                hound::SampleFormat::Float
-            } else {
-                hound::SampleFormat::Int
-            },
-        };
+        let wav = wav_fmt(fmt, rate, channels)?;
+        Self::build(out, fmt, wav, &[], &[], commit)
+    }
+
+    fn build(
+        out: W,
+        fmt: RawFormat,
+        wav: WavFmt,
+        before: &[Chunk],
+        after: &[Chunk],
+        commit: Option<AtomicFile>,
+    ) -> Result<Self, IoError> {
+        let mut chunks = vec![wav.to_chunk()];
+        chunks.extend(
+            before
+                .iter()
+                .filter(|c| !riff::is_container_chunk(&c.id))
+                .cloned(),
+        );
+        let w = RiffWriter::new_auto(out, &chunks, after, wav.frame_bytes())?;
         Ok(WavFileWriter {
-            inner: Some(hound::WavWriter::new(out, spec)?),
+            inner: Some(w),
             fmt,
+            enc: fmt.encoding(),
+            bytes: Vec::new(),
             clipped: 0,
             commit,
         })
     }
 
-    fn writer(&mut self) -> &mut hound::WavWriter<W> {
-        self.inner.as_mut().expect("writer used after finish")
+    /// Sets the chunks written after the data (those of a streamed input are known only at
+    /// its end: [`WavFileReader::trailing_chunks`]).
+    pub fn set_trailing_chunks(&mut self, after: &[Chunk]) {
+        if let Some(w) = self.inner.as_mut() {
+            w.set_trailing_chunks(after);
+        }
+    }
+
+    fn writer(&mut self) -> Result<&mut RiffWriter<W>, IoError> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| IoError::Format("WAV writer used after finish".into()))
     }
 }
 
@@ -199,34 +232,22 @@ impl<W: Write + Seek> SampleWriter for WavFileWriter<W> {
         self.fmt
     }
     fn write(&mut self, buf: &[f32]) -> Result<(), IoError> {
-        if self.fmt.is_float() {
-            let w = self.writer();
-            for &x in buf {
-                w.write_sample(x)?;
-            }
-        } else {
-            let bits = self.fmt.spec().bits;
-            let mut clipped = 0;
-            let w = self.writer();
-            for &x in buf {
-                let (q, c) = quantize(x, bits);
-                clipped += c as u64;
-                w.write_sample(q)?;
-            }
-            self.clipped += clipped;
-        }
-        Ok(())
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.resize(buf.len() * self.enc.bytes(), 0);
+        self.clipped += self.enc.encode(buf, &mut bytes);
+        let r = self.writer().and_then(|w| Ok(w.write_data(&bytes)?));
+        self.bytes = bytes;
+        r
     }
     fn write_i32(&mut self, buf: &[i32]) -> Result<(), IoError> {
-        if self.fmt.is_float() {
-            return Err(IoError::Format("float WAV has no integer samples".into()));
-        }
-        let shift = 32 - self.fmt.spec().bits;
-        let w = self.writer();
-        for &x in buf {
-            w.write_sample(x >> shift)?;
-        }
-        Ok(())
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.resize(buf.len() * self.enc.bytes(), 0);
+        let r = match self.enc.encode_i32(buf, &mut bytes) {
+            None => Err(IoError::Format("float WAV has no integer samples".into())),
+            Some(_) => self.writer().and_then(|w| Ok(w.write_data(&bytes)?)),
+        };
+        self.bytes = bytes;
+        r
     }
     fn flush(&mut self) -> Result<(), IoError> {
         // The header is written once, by `finish`.
@@ -237,7 +258,7 @@ impl<W: Write + Seek> SampleWriter for WavFileWriter<W> {
     }
     fn finish(mut self: Box<Self>) -> Result<(), IoError> {
         if let Some(w) = self.inner.take() {
-            w.finalize()?;
+            w.finish()?;
         }
         if let Some(a) = self.commit.take() {
             a.commit()?;

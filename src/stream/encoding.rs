@@ -2,14 +2,16 @@
 //! formats, WAV sample types, raw I/Q pairs and SigMF datatypes. One enum, one bulk decode and
 //! one bulk encode per block.
 //!
-//! This is a thin dispatch over the per-container codecs that exist today (`io::raw`,
-//! `io::riff::SampleFormat`, `io::iq::RawIq`, `io::sigmf::DataType`); the `formats` work replaces
-//! them with one `io::codec`, and then only this file changes.
+//! The bytes are decoded and encoded by the one bulk codec, [`io::codec`]; this type adds what
+//! the container says (which names, which WAV/SigMF/raw equivalents) for choosing an output.
+//! SigMF datatypes the codec has no encoding for (unsigned 16/32-bit, big-endian integers) use
+//! `io::sigmf::DataType`'s own conversion.
 
 use crate::io::iq::RawIq;
 use crate::io::riff::SampleFormat;
 use crate::io::sigmf::DataType;
-use crate::io::{self, RawFormat};
+use crate::io::codec::Encoding as Codec;
+use crate::io::RawFormat;
 
 /// A sample encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,37 +47,50 @@ impl Encoding {
         }
     }
 
+    /// The bulk codec for these values, when it has one.
+    pub fn codec(self) -> Option<Codec> {
+        use crate::io::sigmf::Base;
+        Some(match self {
+            Encoding::Audio(f) => f.into(),
+            Encoding::Wav(s) => s.into(),
+            Encoding::Iq(r) => r.into(),
+            Encoding::Sigmf(d) => match (d.base, d.big_endian) {
+                (Base::I8, _) => Codec::S8,
+                (Base::I16, false) => Codec::S16Le,
+                (Base::I16, true) => Codec::S16Be,
+                (Base::I32, false) => Codec::S32Le,
+                (Base::F32, false) => Codec::F32Le,
+                (Base::F32, true) => Codec::F32Be,
+                (Base::F64, false) => Codec::F64Le,
+                _ => return None,
+            },
+        })
+    }
+
     /// Decodes `out.len()` values from `bytes` (`out.len() * self.bytes()` of them).
     pub fn decode(self, bytes: &[u8], out: &mut [f32]) {
-        match self {
-            Encoding::Audio(f) => io::raw::decode_f32(f, bytes, out),
-            Encoding::Wav(s) => s.decode(bytes, out),
-            Encoding::Iq(r) => r.decode(bytes, out),
-            Encoding::Sigmf(d) => d.decode(bytes, out),
+        match (self.codec(), self) {
+            (Some(c), _) => {
+                c.decode(bytes, out);
+            }
+            (None, Encoding::Sigmf(d)) => d.decode(bytes, out),
+            (None, _) => unreachable!("every other encoding has a codec"),
         }
     }
 
-    /// Encodes `x` into `out` (resized); returns how many values were out of range (clipped).
+    /// Encodes `x` into `out` (replacing its contents); returns how many values were clipped to
+    /// the integer range (NaN included).
     pub fn encode(self, x: &[f32], out: &mut Vec<u8>) -> u64 {
-        if let Encoding::Audio(f) = self {
-            out.clear();
-            return io::raw::encode_f32(f, x, out);
+        out.clear();
+        match (self.codec(), self) {
+            (Some(c), _) => c.encode_append(x, out),
+            (None, Encoding::Sigmf(d)) => {
+                out.resize(x.len() * d.bytes(), 0);
+                d.encode(x, out);
+                x.iter().filter(|v| !(v.abs() <= 1.0)).count() as u64
+            }
+            (None, _) => unreachable!("every other encoding has a codec"),
         }
-        out.resize(x.len() * self.bytes(), 0);
-        match self {
-            Encoding::Wav(s) => s.encode(x, out),
-            Encoding::Iq(r) => r.encode(x, out),
-            Encoding::Sigmf(d) => d.encode(x, out),
-            Encoding::Audio(_) => unreachable!(),
-        }
-        if self.is_float() {
-            return 0;
-        }
-        // Clipped: rounds outside the integer range (NaN counts, as it becomes 0).
-        let scale = (1u64 << (8 * self.bytes() - 1)) as f64;
-        let hi = ((scale - 0.5) / scale) as f32;
-        let lo = (-(scale + 0.5) / scale) as f32;
-        x.iter().filter(|&&v| !(v < hi && v > lo)).count() as u64
     }
 
     /// Whether values are floating point (no clipping, no integer path).
@@ -101,7 +116,7 @@ impl Encoding {
                 SampleFormat::I24 => RawFormat::S24Le,
                 SampleFormat::I32 => RawFormat::S32Le,
                 SampleFormat::F32 => RawFormat::F32Le,
-                SampleFormat::F64 => return None,
+                SampleFormat::F64 => RawFormat::F64Le,
             }),
             _ => None,
         }
@@ -118,6 +133,7 @@ impl Encoding {
                 RawFormat::S24Le => SampleFormat::I24,
                 RawFormat::S32Le => SampleFormat::I32,
                 RawFormat::F32Le | RawFormat::F32Be => SampleFormat::F32,
+                RawFormat::F64Le => SampleFormat::F64,
             },
             Encoding::Iq(RawIq::Cs16le) => SampleFormat::I16,
             Encoding::Iq(RawIq::Cf32le) => SampleFormat::F32,
@@ -153,17 +169,18 @@ impl Encoding {
 
     /// Integer values left-justified to 32 bits (lossless), for the formats that have them.
     pub fn decode_i32(self, bytes: &[u8], out: &mut [i32]) -> bool {
-        match self.audio_format().filter(|f| !f.is_float()) {
-            Some(f) => io::raw::decode_i32(f, bytes, out).is_ok(),
-            None => false,
-        }
+        self.codec()
+            .and_then(|c| c.decode_i32(bytes, out))
+            .is_some()
     }
 
     /// The inverse of [`decode_i32`](Self::decode_i32), appending to `out`.
     pub fn encode_i32(self, x: &[i32], out: &mut Vec<u8>) -> bool {
-        match self.audio_format().filter(|f| !f.is_float()) {
-            Some(f) => io::raw::encode_i32(f, x, out).is_ok(),
-            None => false,
-        }
+        let Some(c) = self.codec().filter(|c| !c.is_float()) else {
+            return false;
+        };
+        let start = out.len();
+        out.resize(start + x.len() * c.bytes(), 0);
+        c.encode_i32(x, &mut out[start..]).is_some()
     }
 }

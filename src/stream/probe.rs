@@ -294,14 +294,9 @@ fn check_header_agrees(hints: &ProbeHints, info: &StreamInfo, name: &str) -> Res
     Ok(())
 }
 
-fn open_wav_file(p: &Path, mut f: std::fs::File, hints: &ProbeHints) -> Result<Opened<'static>> {
-    let name = p.display().to_string();
-    let l = riff::read_layout(&mut f).map_err(|e| {
-        fmt_err(format!(
-            "cannot read {name} as WAV (for raw samples give --format and --rate): {e}"
-        ))
-    })?;
-    let ni = name_info(Some(p));
+/// The description of a WAV from its chunk layout: I/Q by `auxi` or name, metadata, chunks.
+fn wav_info(l: &riff::RiffLayout, path: Option<&Path>, hints: &ProbeHints) -> StreamInfo {
+    let ni = name_info(path);
     let mut info = StreamInfo::new(
         l.fmt.rate,
         l.fmt.channels as usize,
@@ -334,7 +329,7 @@ fn open_wav_file(p: &Path, mut f: std::fs::File, hints: &ProbeHints) -> Result<O
     apply_name(&mut info, ni.as_ref());
     info.chunks_before = l.before_data.clone();
     info.chunks_after = l.after_data.clone();
-    info.paths = vec![p.to_path_buf()];
+    info.paths = path.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
     info.warnings = l
         .warnings
         .iter()
@@ -346,6 +341,17 @@ fn open_wav_file(p: &Path, mut f: std::fs::File, hints: &ProbeHints) -> Result<O
             }
         })
         .collect();
+    info
+}
+
+fn open_wav_file(p: &Path, mut f: std::fs::File, hints: &ProbeHints) -> Result<Opened<'static>> {
+    let name = p.display().to_string();
+    let l = riff::read_layout(&mut f).map_err(|e| {
+        fmt_err(format!(
+            "cannot read {name} as WAV (for raw samples give --format and --rate): {e}"
+        ))
+    })?;
+    let info = wav_info(&l, Some(p), hints);
     if !hints.describe_only {
         check_header_agrees(hints, &info, &name)?;
     }
@@ -506,16 +512,11 @@ fn open_stream<'a>(
             "cannot read a WAV from {name} (for raw samples give --format and --rate): {e}"
         ))
     })?;
-    use crate::io::SampleReader;
-    let fmt = w.format();
-    let enc = Encoding::Audio(fmt);
-    let mut info = StreamInfo::new(w.rate(), w.channels(), SignalKind::Real, enc);
-    info.container = Container::Wav;
-    info.format = format!("WAV stream, {}", fmt.name());
-    info.frames = w.len_frames().filter(|&n| n > 0);
-    let ni = name_info(path);
-    (info.kind, info.kind_reason) = decide_kind(hints, info.channels, None, ni.as_ref());
-    apply_name(&mut info, ni.as_ref());
+    let mut info = wav_info(w.layout(), path, hints);
+    info.format = info.format.replacen("WAVE", "WAVE stream", 1);
+    // The length of a streamed WAV is what its header claims (unknown when it claims nothing).
+    info.frames = crate::io::SampleReader::len_frames(&w);
+    info.paths.clear();
     if !hints.describe_only {
         check_header_agrees(hints, &info, &name)?;
     }

@@ -369,16 +369,15 @@ impl WavSink {
         let sample = wav_format(info, req)?;
         let (before, after) = wav_chunks(info, sample);
         let fb = sample.bytes() * info.channels;
-        let expected = info.frames.unwrap_or(0) * fb as u64;
         let file = AtomicFile::create(path)?;
-        let w = RiffWriter::new(
-            BufWriter::with_capacity(1 << 20, file.file()?),
-            &before,
-            &after,
-            fb,
-            expected,
-            req.force_rf64,
-        )?;
+        let out = BufWriter::with_capacity(1 << 20, file.file()?);
+        // A known length decides RIFF or RF64 up front (the output is as long as the input);
+        // a stream of unknown length gets RIFF that becomes RF64 if it outgrows 4 GiB.
+        let w = match info.frames {
+            Some(n) => RiffWriter::new(out, &before, &after, fb, n * fb as u64, req.force_rf64)?,
+            None if req.force_rf64 => RiffWriter::new(out, &before, &after, fb, 0, true)?,
+            None => RiffWriter::new_auto(out, &before, &after, fb)?,
+        };
         Ok(WavSink {
             w: Some(w),
             file,
