@@ -81,6 +81,8 @@ fn preset_params(name: &str) -> anyhow::Result<crate::params::Params> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Outputs are written whole at the end: a signal removes temp files and exits 128 + N.
+    crate::cancel::exit_on_signals()?;
     let rate = args.rate;
     let (clean, noisy, split) = recording(rate, args.seed);
     let cw_p = preset_params("cw")?;

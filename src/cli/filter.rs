@@ -18,26 +18,18 @@ use crate::io::{self, atomic::AtomicFile, IoError, RawFormat, SampleReader, Samp
 use anyhow::{anyhow, bail, Context};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// Set by Ctrl-C / SIGTERM / SIGHUP; checked once per block.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// A first signal stops at the next block: a stream from stdin (a live recording) then ends
-/// normally and its output is kept; a file input is abandoned and leaves no output. A second
-/// signal exits at once.
+/// A first signal (SIGINT, SIGTERM, SIGHUP, SIGUSR1/2, SIGALRM; see `crate::cancel`) stops at
+/// the next block: a stream from stdin (a live recording) then ends normally and its output is
+/// kept; a file input is abandoned and leaves no output. A second signal exits at once.
 fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
+    let _ = crate::cancel::Cancel::on_signals();
 }
 
 /// Whether to stop reading: `Err` abandons the output, `Ok(true)` ends the stream normally.
 fn check_interrupt(stream_input: bool) -> Result<bool, IoError> {
-    if !INTERRUPTED.load(Ordering::Relaxed) {
+    if !crate::cancel::requested() {
         Ok(false)
     } else if stream_input {
         Ok(true)
@@ -606,7 +598,7 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
     if frames_in == 0 {
         bail!("no samples in the input {}", a.input.display());
     }
-    if INTERRUPTED.load(Ordering::Relaxed) && !a.quiet {
+    if crate::cancel::requested() && !a.quiet {
         eprintln!("specgate: interrupted: the stream ends here");
     }
     let clipped = writer.clipped();
@@ -765,35 +757,11 @@ fn iq_options(a: &FilterArgs) -> anyhow::Result<crate::io::iq_file::IqOptions> {
     Ok(o)
 }
 
-/// `filter_iq_file` has no cancellation hook: on Ctrl-C / SIGTERM its temporary files (named
-/// `.NAME.specgate-PID.tmp` next to each output, see `TempOut` in `io::iq_file`) are removed
-/// and the process exits, so an interrupted run leaves no output.
-fn install_iq_file_interrupt(output: Option<&Path>) {
-    let temps: Vec<PathBuf> = match output {
-        None => Vec::new(),
-        Some(o) => {
-            let targets = if is_sigmf_name(o) {
-                let (m, d) = crate::io::sigmf::pair(o);
-                vec![m, d]
-            } else {
-                vec![o.to_path_buf()]
-            };
-            targets
-                .iter()
-                .filter_map(|t| {
-                    let name = t.file_name()?.to_string_lossy().into_owned();
-                    Some(t.with_file_name(format!(".{name}.specgate-{}.tmp", std::process::id())))
-                })
-                .collect()
-        }
-    };
-    let _ = ctrlc::set_handler(move || {
-        for t in &temps {
-            let _ = std::fs::remove_file(t);
-        }
-        eprintln!("specgate: interrupted; no output file was written");
-        std::process::exit(130);
-    });
+/// `filter_iq_file` has no cancellation hook: a signal removes its temporary files (registered
+/// with `crate::cancel::TempRegistry`) and exits 128 + N at once, so an interrupted run leaves
+/// no output.
+fn install_iq_file_interrupt(_output: Option<&Path>) {
+    let _ = crate::cancel::exit_on_signals();
 }
 
 /// Whether an error chain holds a closed pipe (the reader of stdout went away).

@@ -4,8 +4,9 @@
 //! with `io::wav` by the lead).
 
 use crate::dsp::griffin_lim::{griffin_lim, magnitude, GriffinLimConfig, Init};
+use crate::io::atomic::AtomicFile;
 use crate::io::npy;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     refuse_overwrite(&[&a.input], &a.output)?;
+    // The output is written only at the end: a signal removes its temp file and exits at once.
+    crate::cancel::exit_on_signals()?;
     let is_npy = a
         .input
         .extension()
@@ -125,18 +128,10 @@ pub fn parse_si(s: &str) -> Result<f64, String> {
     Ok((v * mul * 1e6).round() / 1e6)
 }
 
-/// Refuses an output path that names one of the inputs.
+/// Refuses an output path that names one of the inputs (checked early, before any work; the
+/// output's [`AtomicFile::create_checked`] checks again).
 pub(crate) fn refuse_overwrite(inputs: &[&Path], output: &Path) -> anyhow::Result<()> {
-    if output == Path::new("-") {
-        return Ok(());
-    }
-    let out = std::fs::canonicalize(output).ok();
-    for i in inputs {
-        if *i == output || (out.is_some() && std::fs::canonicalize(i).ok() == out) {
-            bail!("refusing to overwrite the input {}", i.display());
-        }
-    }
-    Ok(())
+    Ok(crate::io::atomic::refuse_input(output, inputs)?)
 }
 
 /// Opens a WAV file (`-` = stdin).
@@ -197,8 +192,8 @@ pub(crate) fn read_wav_mono(path: &Path) -> anyhow::Result<(u32, usize, Vec<f32>
     Ok((spec.sample_rate, ch, x))
 }
 
-/// Writes interleaved samples as a WAV (float32, or 16-bit with clipping): to a temporary file
-/// in the target directory, renamed into place when complete (`-` = stdout).
+/// Writes interleaved samples as a WAV (float32, or 16-bit with clipping) through
+/// [`AtomicFile`] (`-` = stdout; a device or FIFO is written in place).
 pub(crate) fn write_wav(
     path: &Path,
     rate: u32,
@@ -230,46 +225,19 @@ pub(crate) fn write_wav(
         }
         Ok(())
     }
+    // Built in memory (the samples are in memory already): hound patches the header by
+    // seeking, which a pipe, FIFO or stdout cannot do.
+    let mut cur = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut cur, spec)?;
+    fill(&mut w, data, i16_out)?;
+    w.finalize()?;
+    use std::io::Write;
     if path == Path::new("-") {
-        let mut cur = std::io::Cursor::new(Vec::new());
-        let mut w = hound::WavWriter::new(&mut cur, spec)?;
-        fill(&mut w, data, i16_out)?;
-        w.finalize()?;
-        use std::io::Write;
         std::io::stdout().write_all(cur.get_ref())?;
         return Ok(());
     }
-    atomic_write(path, |tmp| {
-        let mut w = hound::WavWriter::create(tmp, spec)?;
-        fill(&mut w, data, i16_out)?;
-        w.finalize()?;
-        Ok(())
-    })
-}
-
-/// Runs `write(tmp)` on a temporary path beside `path`, then renames it over `path`; the
-/// temporary file is removed on failure.
-pub(crate) fn atomic_write(
-    path: &Path,
-    write: impl FnOnce(&Path) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let res = write(&tmp).and_then(|_| {
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-    });
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.with_context(|| format!("cannot write {}", path.display()))
+    let out = AtomicFile::create(path)?;
+    out.file()?.write_all(cur.get_ref())?;
+    out.commit()?;
+    Ok(())
 }

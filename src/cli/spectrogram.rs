@@ -1,7 +1,8 @@
 //! `specgate spectrogram`: a PNG spectrogram of a WAV (real audio or 2-channel I/Q), optionally
 //! stacked with a filtered version and the gate's mask.
 
-use super::invert::{atomic_write, open_wav, parse_rate, parse_si, refuse_overwrite};
+use super::invert::{open_wav, parse_rate, parse_si, refuse_overwrite};
+use crate::io::atomic::AtomicFile;
 use crate::see::render::{
     accumulate, accumulate_compare, auto_range_db, render, Axes, ColorMap, Columns, Panel,
     PanelKind, SpectrogramSpec, Style,
@@ -66,6 +67,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.output == Path::new("-") {
         bail!("the PNG must go to a file");
     }
+    // The output is written only at the end: a signal removes its temp file and exits at once.
+    crate::cancel::exit_on_signals()?;
     if !(16..=20_000).contains(&a.width) || !(16..=8_000).contains(&a.height) {
         bail!("--width must be 16…20000 and --height 16…8000 pixels");
     }
@@ -189,11 +192,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         })),
     };
     let img = render(&panels, &axes, &style);
-    atomic_write(&a.output, |tmp| {
-        let f = std::fs::File::create(tmp)?;
-        img.write_png(std::io::BufWriter::new(f))?;
-        Ok(())
-    })?;
+    let out = AtomicFile::create_checked(&a.output, &inputs)?;
+    let mut w = std::io::BufWriter::new(out.file()?);
+    img.write_png(&mut w)?;
+    std::io::Write::flush(&mut w)?;
+    drop(w);
+    out.commit()?;
     eprintln!(
         "wrote {} ({}×{} px) from {:.2} s of signal in {:.2} s",
         a.output.display(),

@@ -491,6 +491,7 @@ impl TempOut {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
         let tmp = target.with_file_name(format!(".{name}.specgate-{}.tmp", std::process::id()));
+        crate::cancel::TempRegistry::global().register(&tmp);
         TempOut {
             tmp,
             target: target.to_path_buf(),
@@ -498,7 +499,8 @@ impl TempOut {
         }
     }
     fn commit(mut self) -> io::Result<()> {
-        std::fs::rename(&self.tmp, &self.target)?;
+        crate::cancel::TempRegistry::global()
+            .settle(&self.tmp, || std::fs::rename(&self.tmp, &self.target))?;
         self.done = true;
         Ok(())
     }
@@ -507,7 +509,8 @@ impl TempOut {
 impl Drop for TempOut {
     fn drop(&mut self) {
         if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
+            crate::cancel::TempRegistry::global()
+                .settle(&self.tmp, || std::fs::remove_file(&self.tmp).ok());
         }
     }
 }
