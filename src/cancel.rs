@@ -178,7 +178,7 @@ fn install(c: &Cancel) -> std::io::Result<()> {
                     // Second signal (or a command that cannot stop between blocks): no temp
                     // file may outlive the process.
                     let code = exit_code().unwrap_or(128 + sig.clamp(0, 127) as u8);
-                    TempRegistry::global().remove_all_and_exit(code);
+                    TempRegistry::global().remove_all_and_exit(sig, code);
                 }
             }
         })?;
@@ -246,14 +246,17 @@ impl TempRegistry {
         r
     }
 
-    /// Deletes every registered file and exits the process with `code`. The registry stays
-    /// locked, so no commit can rename a file in between.
-    pub fn remove_all_and_exit(&self, code: u8) -> ! {
+    /// Deletes every registered file and exits the process with `code` (after signal `sig`).
+    /// The registry stays locked, so no commit can rename a file in between.
+    pub fn remove_all_and_exit(&self, sig: i32, code: u8) -> ! {
         let v = self.lock();
         for p in v.iter() {
             let _ = std::fs::remove_file(p);
         }
-        eprintln!("specgate: interrupted; no partial output was left");
+        eprintln!(
+            "specgate: interrupted by {}; no output file was written",
+            signal_name(sig)
+        );
         std::process::exit(code as i32)
     }
 
