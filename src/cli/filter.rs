@@ -397,11 +397,11 @@ impl Pump<'_> {
             }
             self.frames_in += (n / ch) as u64;
             engine.process(&inb[..n], &mut outb[..n]);
-            if !warned_nonfinite && engine.stats().nonfinite > 0 {
+            if !warned_nonfinite && engine.stats().replaced() > 0 {
                 warned_nonfinite = true;
                 eprintln!(
-                    "specgate: warning: the input has NaN/Inf samples (first near {:.3} s); \
-                     they are replaced by zeros",
+                    "specgate: warning: the input has NaN/Inf or absurd samples (first near \
+                     {:.3} s); they are replaced by zeros",
                     self.frames_in as f64 / engine.rate() as f64
                 );
             }
@@ -613,10 +613,13 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
              (consider --out-format f32)"
         );
     }
-    if stats.nonfinite > 0 {
+    if stats.replaced() > 0 {
         eprintln!(
-            "specgate: warning: {} NaN/Inf input samples were replaced by zeros",
-            stats.nonfinite
+            "specgate: warning: {} NaN/Inf and {} absurd (beyond ±{}) input samples were \
+             replaced by zeros",
+            stats.nonfinite,
+            stats.absurd,
+            crate::engine::ABSURD_LEVEL
         );
     }
     if !a.quiet {
