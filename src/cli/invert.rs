@@ -6,7 +6,7 @@
 use crate::dsp::griffin_lim::{griffin_lim, magnitude, GriffinLimConfig, Init};
 use crate::io::atomic::AtomicFile;
 use crate::io::npy;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -54,12 +54,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     refuse_overwrite(&[&a.input], &a.output)?;
     // The output is written only at the end: a signal removes its temp file and exits at once.
     crate::cancel::exit_on_signals()?;
+    // Bounds first: nothing below is sized before these hold.
+    if !(16..=MAX_N_FFT).contains(&a.n_fft) || a.n_fft % 2 != 0 {
+        bail!("--n-fft must be even and between 16 and {MAX_N_FFT}");
+    }
+    if a.hop == 0 || a.hop > a.n_fft {
+        bail!("--hop must be between 1 and --n-fft ({})", a.n_fft);
+    }
     let is_npy = a
         .input
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let (mag, rows, rate, length) = if is_npy {
-        let m = npy::read_matrix_file(&a.input)
+        // The row count is checked from the header, before the data is read.
+        let m = npy::read_matrix_file_rows(&a.input, a.n_fft / 2 + 1)
             .with_context(|| format!("cannot read {}", a.input.display()))?;
         let rate = a
             .rate
@@ -70,6 +78,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if ch > 1 {
             eprintln!("specgate: mixing {ch} channels down to mono");
         }
+        check_budget(x.len(), a.n_fft, a.hop)?;
         let (rows, _, m) = magnitude(&x, a.n_fft, a.hop)?;
         (m, rows, a.rate.unwrap_or(rate), Some(x.len()))
     };
@@ -98,6 +107,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         r.final_sc_db
     );
     write_wav(&a.output, rate, 1, &r.signal, a.format == "i16")
+}
+
+/// Largest `--n-fft` (1.4 s windows at 48 kHz: beyond any use, and bounded before sizing).
+pub const MAX_N_FFT: usize = 1 << 16;
+
+/// Griffin-Lim holds about 32 bytes per time-frequency cell (magnitude, estimate, previous
+/// estimate, scratch). Refused above 256 MiB or 64 times the decoded input, whichever is more:
+/// a small file never needs much, a long one may need what its length implies.
+fn check_budget(samples: usize, n_fft: usize, hop: usize) -> anyhow::Result<()> {
+    let cells = (samples / hop + 1) as u64 * (n_fft / 2 + 1) as u64;
+    let need = cells.saturating_mul(32);
+    let limit = (256u64 << 20).max(samples as u64 * 4 * 64);
+    if need > limit {
+        bail!(
+            "--n-fft {n_fft} with --hop {hop} needs about {} MiB for {samples} samples \
+             (limit {} MiB): use a larger --hop or a smaller --n-fft",
+            need >> 20,
+            limit >> 20
+        );
+    }
+    Ok(())
 }
 
 /// Sample rate: `48000`, `48k`, `2.4M`.
