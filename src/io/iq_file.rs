@@ -341,10 +341,12 @@ pub fn welch_mean(
                 for (k, t) in time[..cfg.frame_len].iter_mut().enumerate() {
                     let i = (start + k) * channels + 2 * c;
                     let (re, im) = (s[i], s[i + 1]);
-                    let (re, im) = (
-                        if re.is_finite() { re } else { 0.0 },
-                        if im.is_finite() { im } else { 0.0 },
-                    );
+                    let ok = |v: f32| v.abs() <= crate::engine::ABSURD_LEVEL;
+                    let (re, im) = if ok(re) && ok(im) {
+                        (re, im)
+                    } else {
+                        (0.0, 0.0)
+                    };
                     *t = Complex32::new(re, im) * win[k];
                 }
                 time[cfg.frame_len..].fill(Complex32::default());
@@ -453,6 +455,8 @@ fn run_aligned(
         engine.process(p, &mut outb[..p.len()]);
         skip -= p.len();
     }
+    // The preroll is a warm-up: its samples are counted (replaced, attenuation) in the pass.
+    engine.reset_stats();
     loop {
         let n = src(&mut inb)?;
         if n == 0 {
@@ -475,6 +479,18 @@ fn run_aligned(
         flushed += n as u64;
     }
     Ok(total / ch as u64)
+}
+
+/// The end-of-run warning for input samples the engine replaced by zeros.
+fn replaced_warning(s: &crate::engine::EngineStats) -> Option<String> {
+    (s.replaced() > 0).then(|| {
+        format!(
+            "{} NaN/Inf and {} absurd (beyond ±{}) I/Q samples were replaced by zeros",
+            s.nonfinite,
+            s.absurd,
+            crate::engine::ABSURD_LEVEL
+        )
+    })
 }
 
 /// A temporary file next to `target`, renamed over it on success.
@@ -736,6 +752,7 @@ pub fn filter_iq_file(
             },
         )?;
         attenuation_db = engine.stats().attenuation_db();
+        warnings.extend(replaced_warning(&engine.stats()));
     } else {
         // Bypass: the bytes themselves (re-encoded only when the codec changes).
         latency = 0;
@@ -948,6 +965,7 @@ pub fn filter_iq_stream<R: Read, W: Write>(
             output.flush()
         },
     )?;
+    warnings.extend(replaced_warning(&engine.stats()));
     Ok(IqSummary {
         format: format!("raw IQ {}", format.name()),
         rate,
