@@ -4,9 +4,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use specgate::eval::signals::write_sdruno_test_recording;
+use specgate::params::{Params, ParamsPatch};
 use specgate::stream::filter::{filter_path, FilterOptions};
 use specgate::stream::ProbeHints;
-use specgate::params::{Params, ParamsPatch};
 
 const RATE: u32 = 2_000_000;
 

@@ -6,9 +6,9 @@
 //! Peak RSS must not grow with the file size: compare `-- 0.25` with `-- 5`.
 
 use specgate::eval::signals::write_sdruno_test_recording;
+use specgate::params::{Params, ParamsPatch};
 use specgate::stream::filter::{filter_path, FilterOptions};
 use specgate::stream::ProbeHints;
-use specgate::params::{Params, ParamsPatch};
 use std::time::Instant;
 
 const RATE: u32 = 2_000_000;

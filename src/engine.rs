@@ -33,8 +33,17 @@ pub enum EngineError {
     Stft(#[from] StftError),
     #[error("sample rate must be positive (got {0})")]
     Rate(u32),
+    #[error("sample rate {0} Hz is above the limit of {max} Hz", max = crate::params::MAX_RATE)]
+    RateTooHigh(u32),
     #[error("channel count must be at least 1 (got {0})")]
     Channels(usize),
+    #[error("{0} channels is more than the limit of {max}", max = crate::params::MAX_CHANNELS)]
+    TooManyChannels(usize),
+    #[error(
+        "this configuration needs about {need_mib} MiB (limit {limit_mib} MiB): use shorter \
+         frames (frame_ms, frame, fft_size) or fewer channels"
+    )]
+    Memory { need_mib: u64, limit_mib: u64 },
     #[error("complex (I/Q) input needs an even channel count (got {0})")]
     OddIq(usize),
     #[error("noise profile has {got} bins; this configuration needs {expected}")]
@@ -68,6 +77,37 @@ pub fn stft_config(p: &Params, rate: u32) -> StftConfig {
     }
 }
 
+/// Input samples beyond ±`ABSURD_LEVEL` (2¹⁰ = +60 dB over full scale) are not signal: float
+/// audio may exceed ±1 (headroom, inter-sample overs, hot gain staging) but not by a factor of a
+/// thousand; such values come from corruption (byte-swapped floats, uninitialised buffers,
+/// ±3.4e38 sentinels). They are replaced by zero, like NaN and ±Inf, and counted
+/// ([`EngineStats::absurd`]). The bound also keeps every power sum finite in f32 (1024² times
+/// the longest frame is ~1e18, far below 3.4e38), so one bad sample can only change the frames
+/// that contain it, never spread NaN through the noise tracker.
+pub const ABSURD_LEVEL: f32 = 1024.0;
+
+/// The memory an engine for this configuration will allocate, in bytes (an upper estimate),
+/// computed without allocating. [`Engine::new`] refuses more than
+/// [`crate::params::MAX_ENGINE_BYTES`]; callers may check earlier.
+pub fn memory_estimate(p: &Params, rate: u32, channels: usize, kind: SignalKind) -> u64 {
+    let cfg = stft_config(p, rate);
+    let complex = kind == SignalKind::Complex;
+    let (frame, hop, fft) = (cfg.frame_len as u64, cfg.hop as u64, cfg.fft_len as u64);
+    let bins = if complex { fft } else { fft / 2 + 1 };
+    let sample = if complex { 8 } else { 4 };
+    let n = if complex { channels / 2 } else { channels }.max(1) as u64;
+    let delay = frame.div_ceil(hop.max(1)).max(2);
+    // Shared: windows (f64 while validating), FFT buffers, plans (twiddles) and scratch.
+    let shared = frame * 16 + fft * 8 * 8 + bins * 8 * 4 + BLOCK as u64 * sample * 3;
+    // Per STFT channel: stream (input, accumulator, ready), delay line, tracker
+    // (6 sub-window minima, 8 vectors, decision history), learning (f64) and profile, gain.
+    let per = (2 * frame + hop + frame) * sample
+        + bins * 4 * (6 + 8 + delay)
+        + bins * (8 + 4)
+        + bins * 4 * 8;
+    (shared + n * per).saturating_mul(5) / 4
+}
+
 /// Running totals since construction (or the last [`Engine::reset_stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct EngineStats {
@@ -76,11 +116,18 @@ pub struct EngineStats {
     /// Σ|X|² before and after the mask, over all frames and channels.
     pub energy_in: f64,
     pub energy_out: f64,
-    /// Non-finite input samples that were replaced by zero.
+    /// Non-finite input samples (NaN, ±Inf) that were replaced by zero.
     pub nonfinite: u64,
+    /// Finite input samples beyond ±[`ABSURD_LEVEL`] that were replaced by zero.
+    pub absurd: u64,
 }
 
 impl EngineStats {
+    /// Input samples replaced by zero (non-finite or absurd): worth a warning at the end.
+    pub fn replaced(&self) -> u64 {
+        self.nonfinite + self.absurd
+    }
+
     /// Mean attenuation in dB (positive = removed energy).
     pub fn attenuation_db(&self) -> f64 {
         if self.energy_in <= 0.0 || self.energy_out <= 0.0 {
@@ -234,14 +281,28 @@ impl Engine {
         kind: SignalKind,
     ) -> Result<Engine, EngineError> {
         params.validate()?;
+        // Limits first: nothing is sized from the rate or the channel count before these.
         if rate == 0 {
             return Err(EngineError::Rate(rate));
+        }
+        if rate > crate::params::MAX_RATE {
+            return Err(EngineError::RateTooHigh(rate));
         }
         if channels == 0 {
             return Err(EngineError::Channels(channels));
         }
+        if channels > crate::params::MAX_CHANNELS {
+            return Err(EngineError::TooManyChannels(channels));
+        }
         if kind == SignalKind::Complex && channels % 2 != 0 {
             return Err(EngineError::OddIq(channels));
+        }
+        let need = memory_estimate(params, rate, channels, kind);
+        if need > crate::params::MAX_ENGINE_BYTES {
+            return Err(EngineError::Memory {
+                need_mib: need.div_ceil(1 << 20),
+                limit_mib: crate::params::MAX_ENGINE_BYTES >> 20,
+            });
         }
         let cfg = stft_config(params, rate);
         cfg.validate()?;
@@ -374,6 +435,40 @@ impl Engine {
         self.stats = EngineStats::default();
     }
 
+    /// Back to the state right after [`Engine::new`] with the current parameters: streams,
+    /// noise trackers, learned or given profiles, gains, delay lines, bypass mix and stats.
+    /// Allocation-free (callable from a real-time thread); the next input is processed exactly
+    /// as a fresh engine would process it. A profile set with [`Engine::set_noise_profile`]
+    /// is dropped (blind tracking, or learning again if `learn` is set), as after `new`.
+    pub fn reset(&mut self) {
+        fn chans<S: TimeSample>(c: &mut [ChannelDsp<S>]) {
+            for ch in c {
+                ch.stream.reset();
+                let n = &mut ch.noise;
+                n.mode = NoiseMode::Track;
+                n.frames = 0;
+                n.tracker.reset();
+                n.learn.reset();
+                n.profile.fill(0.0);
+                ch.gain.reset();
+                ch.delay.buf.fill(S::default());
+                ch.delay.pos = 0;
+            }
+        }
+        match &mut self.paths {
+            Paths::Real(p) => chans(&mut p.chans),
+            Paths::Complex(p) => chans(&mut p.chans),
+        }
+        self.scratch.power.fill(0.0);
+        self.scratch.gain.fill(1.0);
+        self.stats = EngineStats::default();
+        self.mix_target = self.dry_target();
+        self.mix = self.mix_target;
+        if self.params.learn > 0.0 {
+            self.learn(self.params.learn);
+        }
+    }
+
     fn for_each_noise(&mut self, mut f: impl FnMut(&mut ChannelNoise)) {
         match &mut self.paths {
             Paths::Real(p) => p.chans.iter_mut().for_each(|c| f(&mut c.noise)),
@@ -471,7 +566,8 @@ impl Engine {
     }
 
     /// Processes interleaved samples. `input.len()` must equal `output.len()` and be a multiple
-    /// of `channels`. Non-finite input samples are replaced by zero and counted.
+    /// of `channels`. Non-finite and absurd input samples (beyond ±[`ABSURD_LEVEL`]; for I/Q,
+    /// the whole complex sample) are replaced by zero and counted in [`EngineStats`].
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
         self.process_with_mask(input, output, |_, _| {});
     }
@@ -516,13 +612,15 @@ impl Engine {
                         dry,
                     } = path;
                     for (c, ch) in chans.iter_mut().enumerate() {
-                        let mut bad = 0u64;
+                        let (mut nonfinite, mut absurd) = (0u64, 0u64);
                         for (xi, v) in x[..n].iter_mut().zip(inp[c..].iter().step_by(nch)) {
-                            let ok = v.is_finite();
+                            let ok = v.abs() <= ABSURD_LEVEL;
                             *xi = if ok { *v } else { 0.0 };
-                            bad += u64::from(!ok);
+                            nonfinite += u64::from(!v.is_finite());
+                            absurd += u64::from(!ok);
                         }
-                        ctx.stats.nonfinite += bad;
+                        ctx.stats.nonfinite += nonfinite;
+                        ctx.stats.absurd += absurd - nonfinite;
                         run_channel(
                             stft,
                             ch,
@@ -559,10 +657,17 @@ impl Engine {
                     for (c, ch) in chans.iter_mut().enumerate() {
                         for (xi, fr) in x[..n].iter_mut().zip(inp.chunks_exact(nch)) {
                             let (i, q) = (fr[2 * c], fr[2 * c + 1]);
-                            if !(i.is_finite() && q.is_finite()) {
-                                ctx.stats.nonfinite += 1;
+                            if !(i.abs() <= ABSURD_LEVEL && q.abs() <= ABSURD_LEVEL) {
+                                // One bad component spoils the complex sample: both are zeroed.
+                                if i.is_finite() && q.is_finite() {
+                                    ctx.stats.absurd += 1;
+                                } else {
+                                    ctx.stats.nonfinite += 1;
+                                }
+                                *xi = Complex32::new(0.0, 0.0);
+                            } else {
+                                *xi = Complex32::new(i, q);
                             }
-                            *xi = Complex32::new(finite_or_zero(i), finite_or_zero(q));
                         }
                         run_channel(
                             stft,
@@ -597,15 +702,6 @@ impl Engine {
             }
             f0 += n;
         }
-    }
-}
-
-#[inline(always)]
-fn finite_or_zero(v: f32) -> f32 {
-    if v.is_finite() {
-        v
-    } else {
-        0.0
     }
 }
 

@@ -1,6 +1,7 @@
 //! specgate: a streaming, real-time spectral-gate noise filter for SDR audio.
 //!
 //! Data path: [`dsp`] (pure math) → [`engine`] (the streaming processor) → `io` adapters → CLI.
+pub mod cancel;
 pub mod cli;
 pub mod dsp;
 pub mod engine;

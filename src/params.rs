@@ -122,6 +122,20 @@ params! {
     bypass: bool = false, range Range::Any;
 }
 
+/// Highest sample rate accepted anywhere, S/s: above the fastest SDRs in common use (61.44 MS/s
+/// AD9361/USRP B2xx, 56 MS/s LimeSDR, 20 MS/s HackRF) with margin. A header or flag above it is
+/// refused before anything is sized from it.
+pub const MAX_RATE: u32 = 125_000_000;
+
+/// Most interleaved channels accepted (a real channel each, or 32 I/Q pairs): multichannel
+/// audio interfaces and coherent SDR arrays stay below it.
+pub const MAX_CHANNELS: usize = 64;
+
+/// Largest memory one engine may allocate (bytes), checked in `Engine::new` from
+/// `engine::memory_estimate` before anything is allocated. 20 ms frames (the voice preset) on a
+/// real 61.44 MS/s stream need ~100 MiB per channel.
+pub const MAX_ENGINE_BYTES: u64 = 256 << 20;
+
 /// A parameter that is out of range, unknown, or malformed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {

@@ -84,7 +84,9 @@ fn a_fifo_input_gives_byte_for_byte_the_output_of_the_same_file_raw_and_wav() {
     assert_eq!(a, std::fs::read(&from_fifo).unwrap());
 
     // A WAV through the FIFO (it used to fail with "no RIFF tag found").
-    let samples: Vec<i16> = (0..2 * 6000).map(|i| ((i * 7919) % 20000 - 10000) as i16).collect();
+    let samples: Vec<i16> = (0..2 * 6000)
+        .map(|i| ((i * 7919) % 20000 - 10000) as i16)
+        .collect();
     let wav = wav16(16_000, 2, &[], &samples, &[]);
     let wfile = d.join("w.wav");
     std::fs::write(&wfile, &wav).unwrap();
@@ -106,10 +108,26 @@ fn dev_stdin_as_a_path_loses_no_byte() {
     let a = dir.path().join("a.raw");
     let b = dir.path().join("b.raw");
     ok(&specgate(&[
-        "filter", p(&file), "-o", p(&a), "-f", "s24le", "-r", "8k",
+        "filter",
+        p(&file),
+        "-o",
+        p(&a),
+        "-f",
+        "s24le",
+        "-r",
+        "8k",
     ]));
     let mut child = Command::new(BIN)
-        .args(["filter", "/dev/stdin", "-o", p(&b), "-f", "s24le", "-r", "8k"])
+        .args([
+            "filter",
+            "/dev/stdin",
+            "-o",
+            p(&b),
+            "-f",
+            "s24le",
+            "-r",
+            "8k",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -167,7 +185,9 @@ fn an_sdruno_named_iq_file_filtered_to_clean_wav_stays_iq_with_its_centre_freque
 /// The image row holding the most energy in the middle third of the columns (the carrier's
 /// ridge), below the title.
 fn ridge_row(png_path: &Path) -> usize {
-    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let dec = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
     let mut r = dec.read_info().unwrap();
     let mut buf = vec![0; r.output_buffer_size().unwrap()];
     let info = r.next_frame(&mut buf).unwrap();
@@ -200,7 +220,12 @@ fn spectrogram_draws_a_negative_carrier_of_an_sdruno_named_file_below_the_centre
         .unwrap();
         let png = d.join("s.png");
         let e = ok(&specgate(&[
-            "spectrogram", p(&input), "-o", p(&png), "--title", "t",
+            "spectrogram",
+            p(&input),
+            "-o",
+            p(&png),
+            "--title",
+            "t",
         ]));
         assert!(e.contains("I/Q (SDRuno file name)"), "{e}");
         // Detection gives exactly the picture of an explicit --iq with the centre from the name.
@@ -237,14 +262,26 @@ fn spectrogram_reads_cu8_and_sigmf_recordings() {
     std::fs::write(&raw, &cu8).unwrap();
     let png = dir.path().join("cu8.png");
     let e = ok(&specgate(&[
-        "spectrogram", p(&raw), "-o", p(&png), "--rate", "48k",
+        "spectrogram",
+        p(&raw),
+        "-o",
+        p(&png),
+        "--rate",
+        "48k",
     ]));
     assert!(e.contains("I/Q (raw IQ extension .cu8)"), "{e}");
     assert!(std::fs::metadata(&png).unwrap().len() > 1000);
     // The same samples as SigMF (written by filter with the gate open).
     let sig = dir.path().join("rec.sigmf-meta");
     ok(&specgate(&[
-        "filter", p(&raw), "-o", p(&sig), "-r", "48k", "--reduction-db", "0",
+        "filter",
+        p(&raw),
+        "-o",
+        p(&sig),
+        "-r",
+        "48k",
+        "--reduction-db",
+        "0",
     ]));
     let png2 = dir.path().join("sigmf.png");
     let e = ok(&specgate(&["spectrogram", p(&sig), "-o", p(&png2)]));
@@ -281,7 +318,11 @@ fn audio_and_iq_on_stdout_follow_one_timing_rule() {
     let audio = dir.path().join("a.wav");
     std::fs::write(&audio, wav16(8000, 1, &[], &vec![1000i16; 5000], &[])).unwrap();
     let iq = dir.path().join("SDRuno_20220309_140138Z_7150kHz.wav");
-    std::fs::write(&iq, wav16(48_000, 2, &[], &carrier_iq(48e3, 5000, 1e3, 4), &[])).unwrap();
+    std::fs::write(
+        &iq,
+        wav16(48_000, 2, &[], &carrier_iq(48e3, 5000, 1e3, 4), &[]),
+    )
+    .unwrap();
     for (input, frame_bytes) in [(&audio, 2usize), (&iq, 4)] {
         let aligned = specgate(&["filter", p(input), "-o", "-"]);
         ok(&aligned);

@@ -150,7 +150,10 @@ fn a_file_that_is_not_iq_goes_the_same_path_as_stereo_audio_and_never_over_its_i
     // One path for audio and I/Q: without IQ markers the file is filtered as 2 real channels.
     let s = filter_iq_file(&input, &output, &open_gate(), &IqOptions::default()).unwrap();
     assert_eq!(s.kind, specgate::SignalKind::Real);
-    assert_eq!(data_i16(&std::fs::read(&output).unwrap()), noise_iq(1000, 5));
+    assert_eq!(
+        data_i16(&std::fs::read(&output).unwrap()),
+        noise_iq(1000, 5)
+    );
     std::fs::remove_file(&output).unwrap();
     let e = filter_iq_file(
         &input,

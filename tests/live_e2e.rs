@@ -13,8 +13,8 @@
 //! gives the reduction, compared with the engine run offline on the same stimulus.
 
 use specgate::engine::{Engine, SignalKind};
-use specgate::stream::process_aligned;
 use specgate::params::{resolve, ParamsPatch};
+use specgate::stream::process_aligned;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;

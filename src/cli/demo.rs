@@ -8,7 +8,6 @@
 //! the silent gap between them. It writes `noisy.wav`, `clean.wav` and `filtered.wav` (16-bit PCM)
 //! and prints the measured gains and each preset's latency.
 
-use super::eval::parse_rate;
 use crate::eval::metrics;
 use crate::eval::signals::{self, NoiseColour};
 use crate::eval::{enhance, Builtin};
@@ -23,7 +22,7 @@ pub struct Args {
     #[arg(long, default_value = "demo-out")]
     pub out: PathBuf,
     /// Sample rate (48000 or 48k).
-    #[arg(long, default_value = "48k", value_parser = parse_rate)]
+    #[arg(long, default_value = "48k", value_parser = demo_rate)]
     pub rate: u32,
     /// Seed of the synthetic recording.
     #[arg(long, default_value_t = 1)]
@@ -81,6 +80,8 @@ fn preset_params(name: &str) -> anyhow::Result<crate::params::Params> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Outputs are written whole at the end: a signal removes temp files and exits 128 + N.
+    crate::cancel::exit_on_signals()?;
     let rate = args.rate;
     let (clean, noisy, split) = recording(rate, args.seed);
     let cw_p = preset_params("cw")?;
@@ -152,4 +153,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// A demo rate: the project's rate syntax (`48k`), 1 kHz … 2 MHz (the synthetic recording is
+/// held in memory).
+fn demo_rate(s: &str) -> Result<u32, String> {
+    let r = crate::io::parse_rate(s)?;
+    if !(1_000..=2_000_000).contains(&r) {
+        return Err(format!("demo rate {r} Hz: use 1k … 2M"));
+    }
+    Ok(r)
 }

@@ -93,6 +93,8 @@ fn file_name(p: &Path) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Outputs are written whole at the end: a signal removes temp files and exits 128 + N.
+    crate::cancel::exit_on_signals()?;
     let params = args.filter.resolve()?;
     if args.snr.iter().any(|s| !s.is_finite()) {
         bail!("--snr values must be finite numbers");

@@ -10,26 +10,11 @@ use crate::io::{self, RawFormat};
 use crate::stream::filter::{self, Summary};
 use crate::stream::probe::RawHint;
 use crate::stream::sink::{self, OutputKind, OutputRequest, OutputSpec};
-use crate::stream::{Cancel, InputSpec, ProbeHints, StreamError, Timing};
+use crate::stream::{InputSpec, ProbeHints, StreamError, Timing};
 use anyhow::{anyhow, bail, Context};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// Set by Ctrl-C / SIGTERM / SIGHUP; the pump checks it once per block.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// A first signal stops at the next block: a stream from stdin (a live recording) then ends
-/// normally and its output is kept; a file input is abandoned and leaves no output (exit 130).
-/// A second signal exits at once.
-fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-}
 
 /// Inputs longer than this get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_S: f64 = 10.0;
@@ -218,7 +203,10 @@ fn progress_bar(frames: Option<u64>, rate: u32) -> Option<indicatif::ProgressBar
 }
 
 pub fn run(a: FilterArgs) -> anyhow::Result<()> {
-    install_interrupt_handler();
+    // The one cancellation path (`crate::cancel`): a first signal stops at the next block — a
+    // stdin recording ends normally and keeps its output, a file run is abandoned and leaves
+    // nothing; a second exits at once; the exit status is 128 + N either way.
+    let cancel = crate::cancel::Cancel::on_signals()?;
     let hints = ProbeHints {
         force_iq: a.iq.force(),
         format: a.format,
@@ -374,22 +362,17 @@ pub fn run(a: FilterArgs) -> anyhow::Result<()> {
     };
     let t0 = Instant::now();
     let out = OutputSpec::from_path(&a.output);
-    let result = filter::run(
-        src.as_mut(),
-        out,
-        &params,
-        &opts,
-        Cancel::on(&INTERRUPTED),
-        Some(&mut tick),
-    );
+    let result = filter::run(src.as_mut(), out, &params, &opts, &cancel, Some(&mut tick));
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
     let s = match result {
         Ok(s) => s,
-        Err(StreamError::Interrupted) => {
-            eprintln!("specgate: interrupted; no output file was written");
-            std::process::exit(130);
+        Err(StreamError::Interrupted(i)) => {
+            return Err(anyhow::Error::new(i).context(format!(
+                "filtering {} stopped; no output file was written",
+                a.input.display()
+            )))
         }
         Err(e) if stream_out && e.is_broken_pipe() => {
             if !a.quiet {
@@ -439,10 +422,13 @@ fn report(a: &FilterArgs, s: &Summary, t0: Instant) {
             s.clipped
         );
     }
-    if s.nonfinite > 0 {
+    if s.nonfinite + s.absurd > 0 {
         eprintln!(
-            "specgate: warning: {} NaN/Inf input samples were replaced by zeros",
-            s.nonfinite
+            "specgate: warning: {} NaN/Inf and {} absurd (beyond ±{}) input samples were \
+             replaced by zeros",
+            s.nonfinite,
+            s.absurd,
+            crate::engine::ABSURD_LEVEL
         );
     }
     if a.quiet {

@@ -4,6 +4,7 @@
 //! with `io::wav` by the lead).
 
 use crate::dsp::griffin_lim::{griffin_lim, magnitude, GriffinLimConfig, Init};
+use crate::io::atomic::AtomicFile;
 use crate::io::npy;
 use anyhow::{bail, Context};
 use std::io::Read;
@@ -51,12 +52,22 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     refuse_overwrite(&[&a.input], &a.output)?;
+    // The output is written only at the end: a signal removes its temp file and exits at once.
+    crate::cancel::exit_on_signals()?;
+    // Bounds first: nothing below is sized before these hold.
+    if !(16..=MAX_N_FFT).contains(&a.n_fft) || a.n_fft % 2 != 0 {
+        bail!("--n-fft must be even and between 16 and {MAX_N_FFT}");
+    }
+    if a.hop == 0 || a.hop > a.n_fft {
+        bail!("--hop must be between 1 and --n-fft ({})", a.n_fft);
+    }
     let is_npy = a
         .input
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let (mag, rows, rate, length) = if is_npy {
-        let m = npy::read_matrix_file(&a.input)
+        // The row count is checked from the header, before the data is read.
+        let m = npy::read_matrix_file_rows(&a.input, a.n_fft / 2 + 1)
             .with_context(|| format!("cannot read {}", a.input.display()))?;
         let rate = a
             .rate
@@ -67,6 +78,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if ch > 1 {
             eprintln!("specgate: mixing {ch} channels down to mono");
         }
+        check_budget(x.len(), a.n_fft, a.hop)?;
         let (rows, _, m) = magnitude(&x, a.n_fft, a.hop)?;
         (m, rows, a.rate.unwrap_or(rate), Some(x.len()))
     };
@@ -97,6 +109,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     write_wav(&a.output, rate, 1, &r.signal, a.format == "i16")
 }
 
+/// Largest `--n-fft` (1.4 s windows at 48 kHz: beyond any use, and bounded before sizing).
+pub const MAX_N_FFT: usize = 1 << 16;
+
+/// Griffin-Lim holds about 32 bytes per time-frequency cell (magnitude, estimate, previous
+/// estimate, scratch). Refused above 256 MiB or 64 times the decoded input, whichever is more:
+/// a small file never needs much, a long one may need what its length implies.
+fn check_budget(samples: usize, n_fft: usize, hop: usize) -> anyhow::Result<()> {
+    let cells = (samples / hop + 1) as u64 * (n_fft / 2 + 1) as u64;
+    let need = cells.saturating_mul(32);
+    let limit = (256u64 << 20).max(samples as u64 * 4 * 64);
+    if need > limit {
+        bail!(
+            "--n-fft {n_fft} with --hop {hop} needs about {} MiB for {samples} samples \
+             (limit {} MiB): use a larger --hop or a smaller --n-fft",
+            need >> 20,
+            limit >> 20
+        );
+    }
+    Ok(())
+}
+
 /// Sample rate: `48000`, `48k`, `2.4M`.
 pub fn parse_rate(s: &str) -> Result<u32, String> {
     let v = parse_si(s)?;
@@ -125,18 +158,10 @@ pub fn parse_si(s: &str) -> Result<f64, String> {
     Ok((v * mul * 1e6).round() / 1e6)
 }
 
-/// Refuses an output path that names one of the inputs.
+/// Refuses an output path that names one of the inputs (checked early, before any work; the
+/// output's [`AtomicFile::create_checked`] checks again).
 pub(crate) fn refuse_overwrite(inputs: &[&Path], output: &Path) -> anyhow::Result<()> {
-    if output == Path::new("-") {
-        return Ok(());
-    }
-    let out = std::fs::canonicalize(output).ok();
-    for i in inputs {
-        if *i == output || (out.is_some() && std::fs::canonicalize(i).ok() == out) {
-            bail!("refusing to overwrite the input {}", i.display());
-        }
-    }
-    Ok(())
+    Ok(crate::io::atomic::refuse_input(output, inputs)?)
 }
 
 /// Opens a WAV file (`-` = stdin).
@@ -197,8 +222,8 @@ pub(crate) fn read_wav_mono(path: &Path) -> anyhow::Result<(u32, usize, Vec<f32>
     Ok((spec.sample_rate, ch, x))
 }
 
-/// Writes interleaved samples as a WAV (float32, or 16-bit with clipping): to a temporary file
-/// in the target directory, renamed into place when complete (`-` = stdout).
+/// Writes interleaved samples as a WAV (float32, or 16-bit with clipping) through
+/// [`AtomicFile`] (`-` = stdout; a device or FIFO is written in place).
 pub(crate) fn write_wav(
     path: &Path,
     rate: u32,
@@ -230,46 +255,19 @@ pub(crate) fn write_wav(
         }
         Ok(())
     }
+    // Built in memory (the samples are in memory already): hound patches the header by
+    // seeking, which a pipe, FIFO or stdout cannot do.
+    let mut cur = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut cur, spec)?;
+    fill(&mut w, data, i16_out)?;
+    w.finalize()?;
+    use std::io::Write;
     if path == Path::new("-") {
-        let mut cur = std::io::Cursor::new(Vec::new());
-        let mut w = hound::WavWriter::new(&mut cur, spec)?;
-        fill(&mut w, data, i16_out)?;
-        w.finalize()?;
-        use std::io::Write;
         std::io::stdout().write_all(cur.get_ref())?;
         return Ok(());
     }
-    atomic_write(path, |tmp| {
-        let mut w = hound::WavWriter::create(tmp, spec)?;
-        fill(&mut w, data, i16_out)?;
-        w.finalize()?;
-        Ok(())
-    })
-}
-
-/// Runs `write(tmp)` on a temporary path beside `path`, then renames it over `path`; the
-/// temporary file is removed on failure.
-pub(crate) fn atomic_write(
-    path: &Path,
-    write: impl FnOnce(&Path) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let res = write(&tmp).and_then(|_| {
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-    });
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.with_context(|| format!("cannot write {}", path.display()))
+    let out = AtomicFile::create(path)?;
+    out.file()?.write_all(cur.get_ref())?;
+    out.commit()?;
+    Ok(())
 }

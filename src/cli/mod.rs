@@ -1,5 +1,6 @@
 //! The `specgate` command line (clap derive). One file per subcommand; each exposes an
-//! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`].
+//! `Args` struct and a `run(args) -> anyhow::Result<()>`. `main.rs` only calls [`main`], which exits 128 + N after
+//! signal N (see [`crate::cancel`]).
 
 pub mod common;
 pub mod demo;
@@ -65,11 +66,21 @@ pub fn main() -> std::process::ExitCode {
         Command::Eval(a) => eval::run(*a),
         Command::Demo(a) => demo::run(*a),
     };
-    match result {
+    let code = match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<crate::cancel::Interrupted>().is_some() => {
+            eprintln!("specgate: {e:#}; no partial output was left");
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("specgate: error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    };
+    // After signal N the exit status is 128 + N, whatever the command made of it (a stdin
+    // stream that ended normally keeps its output and still reports the signal).
+    match crate::cancel::exit_code() {
+        Some(c) => std::process::ExitCode::from(c),
+        None => code,
     }
 }

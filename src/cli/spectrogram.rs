@@ -78,6 +78,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.output == Path::new("-") {
         bail!("the PNG must go to a file");
     }
+    // The output is written only at the end: a signal removes its temp file and exits at once.
+    crate::cancel::exit_on_signals()?;
     if !(16..=20_000).contains(&a.width) || !(16..=8_000).contains(&a.height) {
         bail!("--width must be 16…20000 and --height 16…8000 pixels");
     }
@@ -94,7 +96,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let ch = info.channels;
     let iq = info.is_iq();
     if iq && ch < 2 {
-        bail!("I/Q needs 2 channels (I, Q); {} has {ch}", a.input.display());
+        bail!(
+            "I/Q needs 2 channels (I, Q); {} has {ch}",
+            a.input.display()
+        );
     }
     let rate = a.rate.unwrap_or(info.rate) as f64;
     if rate <= 0.0 {
@@ -220,7 +225,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         })),
     };
     let img = render(&panels, &axes, &style);
-    write_png(&a.output, &img)?;
+    write_png(&a.output, &img, &inputs)?;
     eprintln!(
         "wrote {} ({}×{} px) from {:.2} s of signal in {:.2} s",
         a.output.display(),
@@ -233,8 +238,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {
-    a == b
-        || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 fn check(err: Option<StreamError>, path: &Path) -> anyhow::Result<()> {
@@ -269,15 +273,10 @@ fn open_input(
         .with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Writes the PNG: a device or FIFO in place, a file through a temporary file renamed on
-/// success (never replacing a non-regular target).
-fn write_png(path: &Path, img: &crate::see::render::Image) -> anyhow::Result<()> {
+/// Writes the PNG through the one atomic output (a device or FIFO is written in place).
+fn write_png(path: &Path, img: &crate::see::render::Image, inputs: &[&Path]) -> anyhow::Result<()> {
     let ctx = || format!("cannot write {}", path.display());
-    if stream::sink::is_special(path) {
-        let f = std::fs::OpenOptions::new().write(true).open(path).with_context(ctx)?;
-        return img.write_png(std::io::BufWriter::new(f)).with_context(ctx);
-    }
-    let a = crate::io::atomic::AtomicFile::create(path).with_context(ctx)?;
+    let a = crate::io::atomic::AtomicFile::create_checked(path, inputs).with_context(ctx)?;
     let mut w = std::io::BufWriter::new(a.file().with_context(ctx)?);
     img.write_png(&mut w).with_context(ctx)?;
     std::io::Write::flush(&mut w).with_context(ctx)?;

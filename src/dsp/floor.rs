@@ -132,10 +132,13 @@ pub fn apply_band(floor: &mut [f32], rate: u32, band: Band, outside: Outside) {
 /// match `Engine::set_noise_profile`), frames hopping by the engine's hop, all I/Q pairs pooled.
 /// Forward transforms only: about a third of the cost of running the engine. `None` when no clip
 /// holds a whole frame.
+/// Samples beyond ±`max_abs` (or non-finite) are taken as zero, with their I/Q partner, as the
+/// engine takes them.
 pub fn welch_mean(
     cfg: StftConfig,
     channels: usize,
     segments: &[Vec<f32>],
+    max_abs: f32,
 ) -> Result<Option<Vec<f32>>, StftError> {
     use super::stft::{ComplexStft, ComplexTransform, Transform};
     use num_complex::Complex32;
@@ -155,10 +158,12 @@ pub fn welch_mean(
                 for (k, t) in time[..cfg.frame_len].iter_mut().enumerate() {
                     let i = (start + k) * channels + 2 * c;
                     let (re, im) = (s[i], s[i + 1]);
-                    let (re, im) = (
-                        if re.is_finite() { re } else { 0.0 },
-                        if im.is_finite() { im } else { 0.0 },
-                    );
+                    let ok = |v: f32| v.abs() <= max_abs;
+                    let (re, im) = if ok(re) && ok(im) {
+                        (re, im)
+                    } else {
+                        (0.0, 0.0)
+                    };
                     *t = Complex32::new(re, im) * win[k];
                 }
                 time[cfg.frame_len..].fill(Complex32::default());
@@ -182,8 +187,9 @@ pub fn estimate_floor(
     channels: usize,
     segments: &[Vec<f32>],
     dc_hz: f64,
+    max_abs: f32,
 ) -> Result<Option<Vec<f32>>, StftError> {
-    Ok(welch_mean(cfg, channels, segments)?.map(|m| robust_floor(&m, rate, dc_hz)))
+    Ok(welch_mean(cfg, channels, segments, max_abs)?.map(|m| robust_floor(&m, rate, dc_hz)))
 }
 
 /// Pre-roll length in frames: long enough for the gain smoothing to settle from its start state
@@ -262,10 +268,16 @@ mod tests {
                 (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
             })
             .collect();
-        let w = welch_mean(crate::engine::stft_config(&p, 48_000), 2, std::slice::from_ref(&x))
-            .unwrap()
+        let w = welch_mean(
+            crate::engine::stft_config(&p, 48_000),
+            2,
+            std::slice::from_ref(&x),
+            1024.0,
+        )
+        .unwrap()
+        .unwrap();
+        let e = crate::engine::learn_profile(&p, 48_000, 2, crate::engine::SignalKind::Complex, &x)
             .unwrap();
-        let e = crate::engine::learn_profile(&p, 48_000, 2, crate::engine::SignalKind::Complex, &x).unwrap();
         let worst = w
             .iter()
             .zip(&e)

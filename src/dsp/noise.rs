@@ -88,6 +88,8 @@ pub struct McraTracker {
     hist_pos: usize,
     delay: usize,
     skip: usize,
+    /// `skip` as built (for [`McraTracker::reset`]).
+    skip0: usize,
 }
 
 fn coef(hop_s: f32, tau_s: f32) -> f32 {
@@ -122,7 +124,26 @@ impl McraTracker {
             hist_pos: 0,
             delay: p.decision_delay.max(1),
             skip: p.decision_delay,
+            skip0: p.decision_delay,
         }
+    }
+
+    /// Back to the state right after [`McraTracker::new`], without allocating.
+    pub fn reset(&mut self) {
+        self.sub_count = 0;
+        self.smooth.fill(0.0);
+        self.cur_min.fill(f32::MAX);
+        self.sub_mins.fill(f32::MAX);
+        self.sub_next = 0;
+        self.win_min.fill(f32::MAX);
+        self.presence.fill(0.0);
+        self.noise.fill(0.0);
+        self.raw.fill(0.0);
+        self.pf.fill(0.0);
+        self.started = false;
+        self.history.fill(0.0);
+        self.hist_pos = 0;
+        self.skip = self.skip0;
     }
 
     /// Window minimum of the smoothed power (debug/diagnostics).

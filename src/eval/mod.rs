@@ -6,8 +6,8 @@ pub mod metrics;
 pub mod signals;
 
 use crate::engine::{Engine, EngineError, SignalKind};
-use crate::stream::process_aligned;
 use crate::params::Params;
+use crate::stream::process_aligned;
 use metrics::Scores;
 use signals::NoiseColour;
 

@@ -165,7 +165,11 @@ pub fn parse(d: &[u8]) -> Option<Auxi> {
 /// leave them): written into I/Q WAV outputs whose input had no `auxi` chunk (a recording known
 /// as I/Q by its file name, SigMF or a raw format), so the output stays I/Q with its centre
 /// frequency. An input's own `auxi` chunk is always copied verbatim instead.
-pub fn build(start: Option<SystemTime>, stop: Option<SystemTime>, center_hz: Option<f64>) -> Vec<u8> {
+pub fn build(
+    start: Option<SystemTime>,
+    stop: Option<SystemTime>,
+    center_hz: Option<f64>,
+) -> Vec<u8> {
     let mut d = vec![0u8; 164];
     if let Some(t) = start {
         d[0..16].copy_from_slice(&t.to_bytes());

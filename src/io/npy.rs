@@ -36,12 +36,40 @@ pub enum NpyError {
     Dtype(String),
     #[error("expected a 2-D array (frequency × time), got shape {0:?}")]
     Shape(Vec<usize>),
+    #[error("shape ({rows}, {cols}) has more than {max} elements")]
+    TooLarge {
+        rows: usize,
+        cols: usize,
+        max: usize,
+    },
+    #[error(
+        "the spectrogram has {got} rows; --n-fft needs {expected} (n_fft/2 + 1): try --n-fft {}",
+        2 * got.saturating_sub(1)
+    )]
+    Rows { expected: usize, got: usize },
     #[error("file is truncated: the header promises {expected} bytes of data, found {got}")]
     Truncated { expected: usize, got: usize },
 }
 
+/// Most elements a matrix may have (1 GiB as f32): the shape is checked against it, and
+/// against the caller's expected row count, before anything is allocated.
+pub const MAX_ELEMENTS: usize = 1 << 28;
+
 /// Reads a 2-D float `.npy` matrix from a reader.
-pub fn read_matrix<R: Read>(mut r: R) -> Result<Matrix, NpyError> {
+pub fn read_matrix<R: Read>(r: R) -> Result<Matrix, NpyError> {
+    read_matrix_checked(r, None)
+}
+
+/// Reads a 2-D float `.npy` file whose row count must be `rows` (checked from the header,
+/// before the data is read).
+pub fn read_matrix_file_rows(path: &std::path::Path, rows: usize) -> Result<Matrix, NpyError> {
+    read_matrix_checked(
+        std::io::BufReader::new(std::fs::File::open(path)?),
+        Some(rows),
+    )
+}
+
+fn read_matrix_checked<R: Read>(mut r: R, want_rows: Option<usize>) -> Result<Matrix, NpyError> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic).map_err(|_| NpyError::Magic)?;
     if &magic[..6] != b"\x93NUMPY" {
@@ -93,8 +121,22 @@ pub fn read_matrix<R: Read>(mut r: R) -> Result<Matrix, NpyError> {
         .checked_mul(cols)
         .filter(|n| n.checked_mul(size).is_some())
         .ok_or_else(|| NpyError::Shape(shape.clone()))?;
+    if n > MAX_ELEMENTS {
+        return Err(NpyError::TooLarge {
+            rows,
+            cols,
+            max: MAX_ELEMENTS,
+        });
+    }
+    if let Some(w) = want_rows.filter(|&w| w != rows) {
+        return Err(NpyError::Rows {
+            expected: w,
+            got: rows,
+        });
+    }
     let expected = n * size;
-    let mut raw = Vec::with_capacity(expected.min(1 << 30));
+    // Grown as data arrives: a forged shape on a short file costs nothing.
+    let mut raw = Vec::with_capacity(expected.min(1 << 20));
     r.take(expected as u64).read_to_end(&mut raw)?;
     if raw.len() != expected {
         return Err(NpyError::Truncated {

@@ -7,10 +7,10 @@
 //! SigMF datatypes the codec has no encoding for (unsigned 16/32-bit, big-endian integers) use
 //! `io::sigmf::DataType`'s own conversion.
 
+use crate::io::codec::Encoding as Codec;
 use crate::io::iq::RawIq;
 use crate::io::riff::SampleFormat;
 use crate::io::sigmf::DataType;
-use crate::io::codec::Encoding as Codec;
 use crate::io::RawFormat;
 
 /// A sample encoding.
@@ -100,7 +100,10 @@ impl Encoding {
             Encoding::Wav(s) => matches!(s, SampleFormat::F32 | SampleFormat::F64),
             Encoding::Iq(r) => r == RawIq::Cf32le,
             Encoding::Sigmf(d) => {
-                matches!(d.base, crate::io::sigmf::Base::F32 | crate::io::sigmf::Base::F64)
+                matches!(
+                    d.base,
+                    crate::io::sigmf::Base::F32 | crate::io::sigmf::Base::F64
+                )
             }
         }
     }

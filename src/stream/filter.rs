@@ -69,6 +69,8 @@ pub struct Summary {
     pub attenuation_db: f64,
     /// NaN/Inf input values replaced by zeros.
     pub nonfinite: u64,
+    /// Absurd input values (beyond ±[`engine::ABSURD_LEVEL`]) replaced by zeros.
+    pub absurd: u64,
     /// Output values clipped to an integer range.
     pub clipped: u64,
     pub rf64: bool,
@@ -111,11 +113,15 @@ pub fn noise_profile(path: &std::path::Path, engine: &Engine) -> Result<(Vec<f32
         clip.extend_from_slice(&buf[..n]);
     }
     if clip.is_empty() {
-        return Err(StreamError::Format(format!("noise clip {name} has no samples")));
+        return Err(StreamError::Format(format!(
+            "noise clip {name} has no samples"
+        )));
     }
     if clip.len() >= max {
         clip.truncate(max);
-        notes.push(format!("using the first {NOISE_CLIP_MAX_S} s of the noise clip"));
+        notes.push(format!(
+            "using the first {NOISE_CLIP_MAX_S} s of the noise clip"
+        ));
     }
     let prof = engine::learn_profile(engine.params(), engine.rate(), ch, SignalKind::Real, &clip)
         .map_err(|e| StreamError::Format(format!("noise clip {name}: {e}")))?;
@@ -128,12 +134,14 @@ pub fn run(
     output: OutputSpec<'_>,
     params: &Params,
     opts: &FilterOptions,
-    cancel: Cancel,
+    cancel: &Cancel,
     progress: Option<&mut dyn FnMut(u64)>,
 ) -> Result<Summary> {
     let info = source.info().clone();
     if info.rate == 0 {
-        return Err(StreamError::Usage("the input's sample rate is unknown: give --rate".into()));
+        return Err(StreamError::Usage(
+            "the input's sample rate is unknown: give --rate".into(),
+        ));
     }
     let timing = Timing::for_output(output.is_stream(), opts.carry_latency);
     let mut req = opts.output.clone();
@@ -162,8 +170,15 @@ pub fn run(
         let frames = info.frames.unwrap_or(0);
         let floor = if opts.profile_s > 0.0 {
             let segs = spread_segments(source, frames, opts.profile_s, info.rate)?;
-            floor::estimate_floor(engine.stft_config().to_owned(), info.rate, info.channels, &segs, opts.dc_hz)
-                .map_err(|e| StreamError::Engine(e.into()))?
+            floor::estimate_floor(
+                engine.stft_config().to_owned(),
+                info.rate,
+                info.channels,
+                &segs,
+                opts.dc_hz,
+                engine::ABSURD_LEVEL,
+            )
+            .map_err(|e| StreamError::Engine(e.into()))?
         } else {
             None
         };
@@ -196,6 +211,7 @@ pub fn run(
                 info.channels,
                 &[head[..n].to_vec()],
                 opts.dc_hz,
+                engine::ABSURD_LEVEL,
             )
             .map_err(|e| StreamError::Engine(e.into()))?
         } else {
@@ -238,8 +254,13 @@ pub fn run(
         latency_samples: engine.latency_samples(),
         frames_in: report.frames_in,
         frames_out: report.frames_out,
-        attenuation_db: if params.bypass { 0.0 } else { stats.attenuation_db() },
+        attenuation_db: if params.bypass {
+            0.0
+        } else {
+            stats.attenuation_db()
+        },
         nonfinite: stats.nonfinite,
+        absurd: stats.absurd,
         clipped: sr.clipped,
         rf64: sr.rf64,
         interrupted: report.interrupted,
@@ -262,7 +283,11 @@ fn spread_segments(
     let mut segs = Vec::new();
     for i in 0..k {
         let start = i * (frames - seg.min(frames)) / (k - 1);
-        segs.push(source.read_at(start, seg as usize).unwrap_or_else(|| Ok(Vec::new()))?);
+        segs.push(
+            source
+                .read_at(start, seg as usize)
+                .unwrap_or_else(|| Ok(Vec::new()))?,
+        );
         if seg == frames {
             break;
         }
@@ -272,7 +297,12 @@ fn spread_segments(
 
 fn preroll_len(engine: &Engine) -> usize {
     let p = engine.params();
-    floor::preroll_frames(engine.stft_config(), p.attack_ms, p.release_ms, engine.rate())
+    floor::preroll_frames(
+        engine.stft_config(),
+        p.attack_ms,
+        p.release_ms,
+        engine.rate(),
+    )
 }
 
 /// Sets the estimated floor (with the band applied) as the engine's noise profile.
@@ -311,7 +341,7 @@ pub fn filter_path(
         OutputSpec::from_path(output),
         params,
         opts,
-        Cancel::never(),
+        &Cancel::new(),
         None,
     )
 }

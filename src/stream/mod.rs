@@ -49,8 +49,8 @@ pub enum StreamError {
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
     /// A cancellation request (signal) abandoned the run; no output file was written.
-    #[error("interrupted")]
-    Interrupted,
+    #[error(transparent)]
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 impl StreamError {
@@ -230,6 +230,6 @@ pub fn process_aligned(engine: &mut crate::engine::Engine, input: &[f32]) -> Vec
     let mut src = source::SliceSource::new(input, engine.rate(), engine.channels(), engine.kind());
     let mut out = sink::VecSink::default();
     // A memory source and sink cannot fail, and nothing cancels this run.
-    let _ = pump::run(&mut src, engine, &mut out, Timing::Aligned, Cancel::never());
+    let _ = pump::run(&mut src, engine, &mut out, Timing::Aligned, &Cancel::new());
     out.samples
 }

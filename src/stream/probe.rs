@@ -149,12 +149,7 @@ pub fn iq_of_audio(f: RawFormat) -> Result<RawIq> {
 /// Opens an input and describes it (see the module doc).
 pub fn open<'a>(input: InputSpec<'a>, hints: &ProbeHints) -> Result<Opened<'a>> {
     match input {
-        InputSpec::Stdin => open_stream(
-            Box::new(std::io::stdin()),
-            None,
-            hints,
-            true,
-        ),
+        InputSpec::Stdin => open_stream(Box::new(std::io::stdin()), None, hints, true),
         InputSpec::Reader(r) => open_stream(r, None, hints, false),
         InputSpec::Path(p) => open_path(&p, hints),
     }
@@ -167,7 +162,10 @@ fn open_path(p: &Path, hints: &ProbeHints) -> Result<Opened<'static>> {
         return open_sigmf(p, hints);
     }
     let with_name = |e: std::io::Error| {
-        StreamError::Io(std::io::Error::new(e.kind(), format!("cannot open {name}: {e}")))
+        StreamError::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot open {name}: {e}"),
+        ))
     };
     let meta = std::fs::metadata(p).map_err(with_name)?;
     if meta.is_dir() {
@@ -373,7 +371,12 @@ fn open_wav_file(p: &Path, mut f: std::fs::File, hints: &ProbeHints) -> Result<O
 fn open_sigmf(p: &Path, hints: &ProbeHints) -> Result<Opened<'static>> {
     let s = sigmf::SigmfFile::open(p).map_err(|e| fmt_err(format!("{e:#}")))?;
     let channels = s.datatype.components();
-    let mut info = StreamInfo::new(s.rate, channels, SignalKind::Real, Encoding::Sigmf(s.datatype));
+    let mut info = StreamInfo::new(
+        s.rate,
+        channels,
+        SignalKind::Real,
+        Encoding::Sigmf(s.datatype),
+    );
     info.container = Container::Sigmf;
     info.format = format!("SigMF {}", s.datatype);
     info.frames = Some(s.frames());
@@ -407,9 +410,8 @@ fn raw_info(p: &Path, hints: &ProbeHints, len: Option<u64>) -> Result<StreamInfo
     let name = p.display().to_string();
     let ni = name_info(Some(p));
     let ext = ext_of(p);
-    let ext_iq = RawIq::from_extension(&ext).or_else(|| {
-        (ni.as_ref()?.program == "gqrx" && ext == "raw").then_some(RawIq::Cf32le)
-    });
+    let ext_iq = RawIq::from_extension(&ext)
+        .or_else(|| (ni.as_ref()?.program == "gqrx" && ext == "raw").then_some(RawIq::Cf32le));
     let (enc, reason) = match (hints.format, hints.force_iq) {
         (Some(RawHint::Iq(_)), Some(false)) => {
             return Err(StreamError::Usage(

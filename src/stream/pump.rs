@@ -12,7 +12,6 @@
 
 use super::{Result, Sink, Source, StreamError};
 use crate::engine::Engine;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether the engine latency is removed or carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,25 +34,7 @@ impl Timing {
     }
 }
 
-/// A cancellation request, checked once per block (set from a signal handler).
-#[derive(Clone, Copy, Default)]
-pub struct Cancel<'a> {
-    flag: Option<&'a AtomicBool>,
-}
-
-impl<'a> Cancel<'a> {
-    /// Never cancelled.
-    pub fn never() -> Cancel<'static> {
-        Cancel { flag: None }
-    }
-    /// Cancelled once `flag` is set.
-    pub fn on(flag: &'a AtomicBool) -> Cancel<'a> {
-        Cancel { flag: Some(flag) }
-    }
-    pub fn requested(&self) -> bool {
-        self.flag.is_some_and(|f| f.load(Ordering::Relaxed))
-    }
-}
+pub use crate::cancel::Cancel;
 
 /// What the pump did.
 #[derive(Debug, Clone, Default)]
@@ -77,7 +58,7 @@ pub fn run(
     engine: &mut Engine,
     sink: &mut dyn Sink,
     timing: Timing,
-    cancel: Cancel,
+    cancel: &Cancel,
 ) -> Result<PumpReport> {
     run_with(source, engine, sink, timing, cancel, &[], None)
 }
@@ -91,7 +72,7 @@ pub fn run_with(
     engine: &mut Engine,
     sink: &mut dyn Sink,
     timing: Timing,
-    cancel: Cancel,
+    cancel: &Cancel,
     preroll: &[f32],
     mut progress: Option<&mut dyn FnMut(u64)>,
 ) -> Result<PumpReport> {
@@ -126,6 +107,10 @@ pub fn run_with(
         engine.process(p, &mut outb[..p.len()]);
         skip -= p.len();
     }
+    if !preroll.is_empty() {
+        // The pre-roll is a warm-up: the input's own samples are counted from here.
+        engine.reset_stats();
+    }
     loop {
         let n = source.read(&mut inb)?;
         st.report.warnings.extend(source.take_warnings());
@@ -158,7 +143,7 @@ struct State<'c> {
     report: PumpReport,
     ch: usize,
     stream: bool,
-    cancel: Cancel<'c>,
+    cancel: &'c Cancel,
 }
 
 impl State<'_> {
@@ -179,19 +164,24 @@ impl State<'_> {
 
     /// Counts a block in; false when a live source should end here (cancelled); an error when a
     /// file run is cancelled.
-    fn advance(&mut self, source: &dyn Source, n: usize, progress: &mut Option<&mut dyn FnMut(u64)>) -> Result<bool> {
+    fn advance(
+        &mut self,
+        source: &dyn Source,
+        n: usize,
+        progress: &mut Option<&mut dyn FnMut(u64)>,
+    ) -> Result<bool> {
         let frames = (n / self.ch) as u64;
         self.report.frames_in += frames;
         if let Some(p) = progress.as_mut() {
             p(frames);
         }
-        if !self.cancel.requested() {
-            Ok(true)
-        } else if source.is_live() {
-            self.report.interrupted = true;
-            Ok(false)
-        } else {
-            Err(StreamError::Interrupted)
+        match self.cancel.check() {
+            Ok(()) => Ok(true),
+            Err(_) if source.is_live() => {
+                self.report.interrupted = true;
+                Ok(false)
+            }
+            Err(i) => Err(StreamError::Interrupted(i)),
         }
     }
 
@@ -204,7 +194,11 @@ impl State<'_> {
         block: usize,
         progress: &mut Option<&mut dyn FnMut(u64)>,
     ) -> Result<()> {
-        let src_int = source.info().encoding.audio_format().filter(|f| !f.is_float());
+        let src_int = source
+            .info()
+            .encoding
+            .audio_format()
+            .filter(|f| !f.is_float());
         let sink_int = sink
             .encoding()
             .and_then(|e| e.audio_format())

@@ -352,7 +352,10 @@ pub fn wav_chunks(info: &StreamInfo, sample: SampleFormat) -> (Vec<Chunk>, Vec<C
         .chain(&info.chunks_after)
         .any(|c| &c.id == b"auxi");
     if info.is_iq() && !has_auxi {
-        let at = before.iter().position(|c| &c.id == b"fmt ").map_or(0, |i| i + 1);
+        let at = before
+            .iter()
+            .position(|c| &c.id == b"fmt ")
+            .map_or(0, |i| i + 1);
         before.insert(
             at,
             Chunk {
@@ -463,7 +466,13 @@ impl SigmfSink {
         let w = BufWriter::with_capacity(1 << 20, a.file()?);
         let meta_file = AtomicFile::create(&meta_path)?;
         Ok(SigmfSink {
-            data: ByteSink::new(Box::new(w), Encoding::Sigmf(dt), info.channels, Some(a), false),
+            data: ByteSink::new(
+                Box::new(w),
+                Encoding::Sigmf(dt),
+                info.channels,
+                Some(a),
+                false,
+            ),
             meta_file,
             meta,
         })

@@ -2,7 +2,7 @@
 //! parsed on the fly from a pipe, samples in memory, and a head replayed after it was analysed.
 
 use super::{Encoding, Result, Source, StreamError, StreamInfo};
-use crate::io::{SampleReader, RawFormat};
+use crate::io::{RawFormat, SampleReader};
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
@@ -107,21 +107,20 @@ impl<R: Read> ByteSource<R> {
     }
 }
 
-/// Rates and channel counts the stream core accepts (before anything is sized by them).
-pub const MAX_CHANNELS: usize = 64;
-/// Highest sample rate accepted, Hz: above every SDR's rate today.
-pub const MAX_RATE: u32 = 200_000_000;
+/// The limits of rate and channel count are the engine's ([`crate::params::MAX_RATE`],
+/// [`crate::params::MAX_CHANNELS`]), checked here before anything is sized by them.
+use crate::params::{MAX_CHANNELS, MAX_RATE};
 
 fn check_shape(info: &StreamInfo) -> Result<()> {
-    if info.rate == 0 || info.rate > MAX_RATE {
+    if info.rate > MAX_RATE {
         return Err(StreamError::Format(format!(
-            "sample rate {} Hz is outside 1 Hz … {MAX_RATE} Hz",
+            "sample rate {} Hz is above the limit of {MAX_RATE} Hz",
             info.rate
         )));
     }
     if info.channels == 0 || info.channels > MAX_CHANNELS {
         return Err(StreamError::Format(format!(
-            "{} channels: specgate handles 1 … {MAX_CHANNELS}",
+            "{} channels is more than the limit of {MAX_CHANNELS} (or none)",
             info.channels
         )));
     }
@@ -149,7 +148,10 @@ impl<R: Read> Source for ByteSource<R> {
         Ok(n)
     }
     fn read_i32(&mut self, buf: &mut [i32]) -> Option<Result<usize>> {
-        self.info.encoding.audio_format().filter(|f| !f.is_float())?;
+        self.info
+            .encoding
+            .audio_format()
+            .filter(|f| !f.is_float())?;
         let frames = match self.fill(buf.len() / self.info.channels) {
             Ok(f) => f,
             Err(e) => return Some(Err(e)),

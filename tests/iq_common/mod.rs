@@ -124,7 +124,12 @@ pub struct IqOptions {
 }
 
 impl IqOptions {
-    fn split(&self) -> (specgate::stream::ProbeHints, specgate::stream::filter::FilterOptions) {
+    fn split(
+        &self,
+    ) -> (
+        specgate::stream::ProbeHints,
+        specgate::stream::filter::FilterOptions,
+    ) {
         let hints = specgate::stream::ProbeHints {
             force_iq: self.force_iq,
             rate: self.raw_rate,
@@ -173,7 +178,7 @@ pub fn filter_iq_stream<'a>(
         OutputSpec::Writer(Box::new(output)),
         params,
         &opts,
-        Cancel::never(),
+        &Cancel::new(),
         None,
     )
 }
