@@ -87,7 +87,7 @@ impl Encoding {
             (None, Encoding::Sigmf(d)) => {
                 out.resize(x.len() * d.bytes(), 0);
                 d.encode(x, out);
-                x.iter().filter(|v| !(v.abs() <= 1.0)).count() as u64
+                x.iter().filter(|v| v.is_nan() || v.abs() > 1.0).count() as u64
             }
             (None, _) => unreachable!("every other encoding has a codec"),
         }
