@@ -340,10 +340,21 @@ fn open_output(
         let w = std::io::BufWriter::with_capacity(1 << 16, f.file()?);
         return Ok(Box::new(RawWriter::new(w, fmt, Some(f))));
     }
-    Ok(Box::new(
-        WavFileWriter::create_with_chunks(&a.output, fmt, rate, ch, chunks.0, chunks.1)
-            .with_context(|| format!("cannot write {name}"))?,
-    ))
+    Ok(Box::new({
+        // An audio output must not look like I/Q to the next reader: `auxi` stays behind.
+        let audio = |v: &[io::riff::Chunk]| -> Vec<io::riff::Chunk> {
+            v.iter().filter(|c| &c.id != b"auxi").cloned().collect()
+        };
+        WavFileWriter::create_with_chunks(
+            &a.output,
+            fmt,
+            rate,
+            ch,
+            &audio(chunks.0),
+            &audio(chunks.1),
+        )
+        .with_context(|| format!("cannot write {name}"))?
+    }))
 }
 
 /// Drops the first `skip` frames of what the engine emits (file alignment), writes the rest.
