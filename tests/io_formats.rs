@@ -225,3 +225,55 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_wav_read_through_a_trickling_pipe_gives_the_samples_and_chunks_of_the_file() {
+    use specgate::io::riff::Chunk;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chunks.wav");
+    let list = Chunk {
+        id: *b"LIST",
+        data: b"INFOINAM\x05\0\0\0abcd\0".to_vec(),
+    };
+    let tail = Chunk {
+        id: *b"cue ",
+        data: vec![1, 2, 3],
+    };
+    let x: Vec<f32> = (0..3 * 500)
+        .map(|i| ((i * 7919) % 4096) as f32 / 4096.0 - 0.5)
+        .collect();
+    let mut w = Box::new(
+        WavFileWriter::create_with_chunks(
+            &path,
+            RawFormat::S24Le,
+            44_100,
+            3,
+            std::slice::from_ref(&list),
+            std::slice::from_ref(&tail),
+        )
+        .unwrap(),
+    );
+    w.write(&x).unwrap();
+    w.finish().unwrap();
+
+    let mut file = WavFileReader::open(&path).unwrap();
+    let want = read_all(&mut file, 64);
+    assert_eq!(want, x, "24-bit carries these values exactly");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut pipe = WavFileReader::new(Trickle {
+        data: bytes,
+        pos: 0,
+        step: 5,
+    })
+    .unwrap();
+    assert_eq!((pipe.rate(), pipe.channels()), (44_100, 3));
+    assert_eq!(pipe.len_frames(), Some(500));
+    let got = read_all(&mut pipe, 100);
+    assert_eq!(got, want);
+    assert!(pipe.take_warnings().is_empty());
+    for r in [&file as &dyn SampleReader, &pipe] {
+        let (before, after) = r.chunks();
+        assert!(before.contains(&list), "{before:?}");
+        assert_eq!(after, std::slice::from_ref(&tail));
+    }
+}

@@ -1,13 +1,12 @@
 //! `specgate invert`: a waveform from a magnitude spectrogram by fast Griffin-Lim.
 //!
-//! Also holds the small hound-based WAV helpers the see/invert commands share (to be unified
-//! with `io::wav` by the lead).
+//! Also holds the small WAV helpers the see/invert commands share (reading goes through
+//! `io::wav`; the hound-based writer is still to be unified with `io::wav`).
 
 use crate::dsp::griffin_lim::{griffin_lim, magnitude, GriffinLimConfig, Init};
 use crate::io::atomic::AtomicFile;
 use crate::io::npy;
 use anyhow::{bail, Context};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Reconstruct audio from a magnitude spectrogram (.npy, frequency × time) or from the |STFT|
@@ -164,62 +163,12 @@ pub(crate) fn refuse_overwrite(inputs: &[&Path], output: &Path) -> anyhow::Resul
     Ok(crate::io::atomic::refuse_input(output, inputs)?)
 }
 
-/// Opens a WAV file (`-` = stdin).
-pub(crate) fn open_wav(path: &Path) -> anyhow::Result<hound::WavReader<Box<dyn Read>>> {
-    let r: Box<dyn Read> = if path == Path::new("-") {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        ))
-    };
-    hound::WavReader::new(r)
-        .with_context(|| format!("{} is not a readable WAV file", path.display()))
-}
-
-/// The WAV's samples as f32 in [−1, 1), interleaved. Stops at the first decoding error, which
-/// is stored in `err`.
-pub(crate) fn wav_samples<'a>(
-    r: &'a mut hound::WavReader<Box<dyn Read>>,
-    err: &'a mut Option<anyhow::Error>,
-) -> Box<dyn Iterator<Item = f32> + 'a> {
-    let spec = r.spec();
-    match spec.sample_format {
-        hound::SampleFormat::Float => Box::new(r.samples::<f32>().map_while(move |s| match s {
-            Ok(v) => Some(v),
-            Err(e) => {
-                *err = Some(e.into());
-                None
-            }
-        })),
-        hound::SampleFormat::Int => {
-            let k = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            Box::new(r.samples::<i32>().map_while(move |s| match s {
-                Ok(v) => Some(v as f32 * k),
-                Err(e) => {
-                    *err = Some(e.into());
-                    None
-                }
-            }))
-        }
-    }
-}
-
-/// Reads a whole WAV, mixed down to mono: `(rate, channels, samples)`.
+/// Reads a whole WAV (`-` = stdin) with the one reader, mixed down to mono:
+/// `(rate, channels, samples)`.
 pub(crate) fn read_wav_mono(path: &Path) -> anyhow::Result<(u32, usize, Vec<f32>)> {
-    let mut r = open_wav(path)?;
-    let spec = r.spec();
-    let ch = spec.channels.max(1) as usize;
-    let mut err = None;
-    let all: Vec<f32> = wav_samples(&mut r, &mut err).collect();
-    if let Some(e) = err {
-        return Err(e.context(format!("cannot decode {}", path.display())));
-    }
-    let x = all
-        .chunks_exact(ch)
-        .map(|f| f.iter().sum::<f32>() / ch as f32)
-        .collect();
-    Ok((spec.sample_rate, ch, x))
+    let (x, rate, ch) = crate::io::wav::read_mono(path)
+        .with_context(|| format!("{} is not a readable WAV file", path.display()))?;
+    Ok((rate, ch, x))
 }
 
 /// Writes interleaved samples as a WAV (float32, or 16-bit with clipping) through

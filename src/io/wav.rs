@@ -267,11 +267,17 @@ impl<W: Write + Seek> SampleWriter for WavFileWriter<W> {
     }
 }
 
-/// Reads a whole WAV file mixed down to mono (the mean of its channels): `(samples, rate,
-/// channels)`. For tools that need the whole signal at once (eval, demo); streaming commands use
-/// [`WavFileReader`].
+/// Reads a whole WAV file (`-` = stdin) mixed down to mono (the mean of its channels):
+/// `(samples, rate, channels)`. For tools that need the whole signal at once (eval, demo,
+/// invert); streaming commands use [`WavFileReader`].
 pub fn read_mono(path: &Path) -> Result<(Vec<f32>, u32, usize), IoError> {
-    let mut r = WavFileReader::open(path)?;
+    let mut r: Box<dyn SampleReader> = if path == Path::new("-") {
+        Box::new(WavFileReader::new(std::io::BufReader::new(
+            std::io::stdin(),
+        ))?)
+    } else {
+        Box::new(WavFileReader::open(path)?)
+    };
     let ch = r.channels();
     let mut all = Vec::new();
     let mut buf = vec![0.0f32; 4096 * ch];
