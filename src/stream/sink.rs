@@ -320,7 +320,7 @@ fn wav_format(info: &StreamInfo, req: &OutputRequest) -> Result<SampleFormat> {
 }
 
 /// The chunks of an output WAV: the input's, with `fmt ` replaced when the sample type or
-/// channel count changes, and an `auxi` added to I/Q outputs without one.
+/// channel count changes, an `auxi` added to I/Q outputs without one and dropped from real ones.
 pub fn wav_chunks(info: &StreamInfo, sample: SampleFormat) -> (Vec<Chunk>, Vec<Chunk>) {
     let same = info.container == Container::Wav && info.encoding == Encoding::Wav(sample);
     let mut before: Vec<Chunk> = Vec::new();
@@ -364,7 +364,13 @@ pub fn wav_chunks(info: &StreamInfo, sample: SampleFormat) -> (Vec<Chunk>, Vec<C
             },
         );
     }
-    (before, info.chunks_after.clone())
+    let mut after = info.chunks_after.clone();
+    if !info.is_iq() {
+        // An `auxi` marks a WAV as I/Q: a real (e.g. --no-iq) output must not be re-detected.
+        before.retain(|c| &c.id != b"auxi");
+        after.retain(|c| &c.id != b"auxi");
+    }
+    (before, after)
 }
 
 impl WavSink {
