@@ -111,6 +111,7 @@ impl Default for IqOptions {
 }
 
 /// The IQ flags of `specgate filter`, ready to `#[command(flatten)]`.
+#[cfg(feature = "cli")]
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct IqFlags {
     /// Treat the input as IQ (I/Q pairs → one complex signal) whatever the detection says.
@@ -133,6 +134,7 @@ pub struct IqFlags {
     pub profile_s: f64,
 }
 
+#[cfg(feature = "cli")]
 impl IqFlags {
     /// `Some(true)` for --iq, `Some(false)` for --no-iq.
     pub fn force(&self) -> Option<bool> {
