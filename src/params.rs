@@ -32,11 +32,13 @@ macro_rules! params {
         }
 
         /// The same keys as command-line overrides (`--reduction-db 12`, `--rule wiener`, …).
+        #[cfg(feature = "cli")]
         #[derive(Debug, Clone, Default, clap::Args)]
         pub struct ParamFlags {
             $( $(#[doc = $doc])* #[arg(long, help_heading = "Filter parameters (override preset and config)")] pub $name: Option<$ty>, )*
         }
 
+        #[cfg(feature = "cli")]
         impl ParamFlags {
             /// The flags that were given, as a patch.
             pub fn to_patch(&self) -> ParamsPatch {

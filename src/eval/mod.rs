@@ -12,7 +12,8 @@ use metrics::Scores;
 use signals::NoiseColour;
 
 /// The built-in clean signals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Builtin {
     /// Speech-like voiced signal (see [`signals::speech_like`]).

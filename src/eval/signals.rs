@@ -481,7 +481,8 @@ pub fn am_music(rate: u32, seconds: f64, seed: u64) -> Vec<f32> {
 }
 
 /// Noise colours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum NoiseColour {
     /// Flat power spectrum.
