@@ -70,6 +70,52 @@ impl WindowKind {
     }
 }
 
+/// Periodic Hann of length `len` at (possibly out-of-range) index `j`, in f64.
+fn hann(len: usize, j: usize) -> f64 {
+    0.5 - 0.5 * (2.0 * PI * j as f64 / len as f64).cos()
+}
+
+/// The asymmetric analysis/synthesis pair of the low-delay STFT (Mauler & Martin 2007; the form
+/// of Wang, Wichern, Watanabe & Le Roux 2022, "STFT-domain neural speech enhancement with very
+/// low algorithmic latency"), for a frame of `frame` samples whose synthesis window covers only
+/// its last `synth` samples (2 ≤ `synth` ≤ `frame`).
+///
+/// With `M = synth`, `s = frame − ⌈M/2⌉` and `Hann_K` the periodic Hann of length `K`:
+/// - analysis: `√Hann_{2s}(n)` rising over `0 ≤ n < s` (a long window: frequency resolution of
+///   the whole frame), then `√Hann_M(n − (frame − M))` falling over the last `⌈M/2⌉` samples;
+/// - synthesis: zero before `frame − M`, then `Hann_M(n − (frame − M)) / analysis(n)`.
+///
+/// The product analysis·synthesis is `Hann_M` on the last `M` samples, which overlap-adds to a
+/// constant at hop `M/2` (and `M/4`, …). The first `frame − M` synthesis samples are zero, so a
+/// frame's output is complete `M` samples after its first sample: the latency is `M − 1`.
+/// With `synth == frame` (even) both windows are the symmetric [`WindowKind::SqrtHann`].
+pub fn low_delay_pair(frame: usize, synth: usize) -> (Vec<f32>, Vec<f32>) {
+    let m = synth.clamp(1, frame.max(1));
+    let off = frame - m;
+    let s = frame - m.div_ceil(2);
+    let analysis: Vec<f64> = (0..frame)
+        .map(|n| {
+            if n < s {
+                hann(2 * s, n).max(0.0).sqrt()
+            } else {
+                hann(m, n - off).max(0.0).sqrt()
+            }
+        })
+        .collect();
+    let synthesis = analysis
+        .iter()
+        .enumerate()
+        .map(|(n, a)| {
+            if n < off || *a <= 0.0 {
+                0.0
+            } else {
+                (hann(m, n - off) / a) as f32
+            }
+        })
+        .collect();
+    (analysis.iter().map(|a| *a as f32).collect(), synthesis)
+}
+
 impl fmt::Display for WindowKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -112,6 +158,43 @@ mod tests {
         for j in 0..n / 2 {
             let s = w[j] * w[j] + w[j + n / 2] * w[j + n / 2];
             assert!((s - 1.0).abs() < 1e-6, "position {j}: {s}");
+        }
+    }
+
+    #[test]
+    fn low_delay_pair_products_are_a_hann_of_the_synthesis_length_at_the_frame_end() {
+        for (frame, synth) in [(960, 144), (960, 480), (160, 24), (441, 97), (64, 2)] {
+            let (a, s) = low_delay_pair(frame, synth);
+            assert_eq!((a.len(), s.len()), (frame, frame));
+            for n in 0..frame {
+                let p = a[n] as f64 * s[n] as f64;
+                let want = if n < frame - synth {
+                    0.0
+                } else {
+                    hann(synth, n - (frame - synth))
+                };
+                assert!(
+                    (p - want).abs() < 1e-6,
+                    "{frame}/{synth} n={n}: {p} vs {want}"
+                );
+            }
+            // The analysis window peaks where the synthesis half-window starts and is never
+            // zero inside the synthesis support (the division is safe).
+            let peak = a.iter().cloned().fold(0.0, f32::max);
+            assert!((peak - 1.0).abs() < 1e-3, "{frame}/{synth}: peak {peak}");
+            assert!(a[frame - synth..].iter().skip(1).all(|v| *v > 0.0));
+        }
+    }
+
+    #[test]
+    fn low_delay_pair_with_a_full_length_synthesis_is_the_symmetric_sqrt_hann() {
+        let (a, s) = low_delay_pair(64, 64);
+        let w = WindowKind::SqrtHann.build(64);
+        for i in 0..64 {
+            assert!(
+                (a[i] - w[i]).abs() < 1e-6 && (s[i] - w[i]).abs() < 1e-6,
+                "{i}"
+            );
         }
     }
 
