@@ -67,6 +67,9 @@ pub fn stft_config(p: &Params, rate: u32) -> StftConfig {
             let h = (l + 1) / 2; // 0 (a limit under one sample) is refused by validate
             (h, 2 * h)
         };
+        // Zero-padding by the synthesis length: a mask's impulse response wraps around the
+        // frame, and without padding its tail lands on the newest samples — the only ones this
+        // short synthesis window outputs (+0.3 dB ΔSI-SDR at 10 ms, `specgate eval`).
         return StftConfig {
             frame_len: frame,
             synth_len,
@@ -74,7 +77,7 @@ pub fn stft_config(p: &Params, rate: u32) -> StftConfig {
             fft_len: if p.fft_size > 0 {
                 p.fft_size as usize
             } else {
-                frame
+                fast_fft_len(frame + synth_len)
             },
             window: p.window,
         };
@@ -96,6 +99,21 @@ pub fn stft_config(p: &Params, rate: u32) -> StftConfig {
         fft_len,
         window: p.window,
     }
+}
+
+/// The smallest length ≥ `n` whose only prime factors are 2, 3 and 5 (fast for the FFT).
+fn fast_fft_len(n: usize) -> usize {
+    (n.max(1)..)
+        .find(|&m| {
+            let mut k = m;
+            for p in [2, 3, 5] {
+                while k % p == 0 {
+                    k /= p;
+                }
+            }
+            k == 1
+        })
+        .unwrap_or(n)
 }
 
 /// Running totals since construction (or the last [`Engine::reset_stats`]).

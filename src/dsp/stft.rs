@@ -180,7 +180,11 @@ impl StftConfig {
     /// before its last `synth_len` samples), before the WOLA normalisation.
     pub fn windows(&self) -> (Vec<f32>, Vec<f32>) {
         if self.is_low_delay() {
-            super::windows::low_delay_pair(self.frame_len, self.synth_len)
+            super::windows::low_delay_pair(
+                self.frame_len,
+                self.synth_len,
+                super::windows::low_delay_fall(self.synth_len),
+            )
         } else {
             let w = self.window.build(self.frame_len);
             (w.clone(), w)
