@@ -64,7 +64,7 @@ pub fn stft_config(p: &Params, rate: u32) -> StftConfig {
         let (hop, synth_len) = if p.hop > 0 {
             (p.hop as usize, l + 1)
         } else {
-            let h = (l + 1) / 2; // 0 (a limit under one sample) is refused by validate
+            let h = l.div_ceil(2); // ⌊(l + 1)/2⌋; 0 (a limit under one sample) is refused
             (h, 2 * h)
         };
         // Zero-padding by the synthesis length: a mask's impulse response wraps around the

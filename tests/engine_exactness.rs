@@ -283,7 +283,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Random asymmetric geometries: frame N, synthesis S < N, hop ≤ S, FFT ≥ N, real and I/Q.
     #[test]
