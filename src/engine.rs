@@ -53,12 +53,44 @@ pub enum EngineError {
 }
 
 /// Geometry derived from the parameters at a given rate.
+///
+/// Latency (see [`crate::dsp::stft`]): `frame − 1` samples with symmetric windows. With
+/// `latency_ms` > 0 the latency is at most `L = ⌊latency_ms · rate / 1000⌋` samples: if the
+/// frame fits (`frame − 1 ≤ L`) nothing changes; otherwise the low-delay STFT keeps the frame for
+/// analysis and uses a synthesis window of `S` samples, latency `S − 1`: `hop = ⌊(L + 1)/2⌋`,
+/// `S = 2·hop` (the asymmetric pair's product then overlap-adds to a constant), or, with an
+/// explicit `hop`, `S = L + 1`. E.g. 3 ms at 48 kHz: L = 144, hop 72, S = 144, latency 143
+/// samples (2.98 ms); 10 ms at 44.1 kHz: L = 441, hop 221, S = 442, latency 441 (10.0 ms).
 pub fn stft_config(p: &Params, rate: u32) -> StftConfig {
     let frame = if p.frame > 0 {
         p.frame as usize
     } else {
         ((p.frame_ms * rate as f64 / 1000.0).round() as usize).max(2)
     };
+    // Largest latency allowed, in samples (floor: never above the limit).
+    let limit = (p.latency_ms > 0.0).then(|| (p.latency_ms * rate as f64 / 1000.0 + 1e-9) as usize);
+    if let Some(l) = limit.filter(|l| frame > l + 1) {
+        let (hop, synth_len) = if p.hop > 0 {
+            (p.hop as usize, l + 1)
+        } else {
+            let h = l.div_ceil(2); // ⌊(l + 1)/2⌋; 0 (a limit under one sample) is refused
+            (h, 2 * h)
+        };
+        // Zero-padding by the synthesis length: a mask's impulse response wraps around the
+        // frame, and without padding its tail lands on the newest samples — the only ones this
+        // short synthesis window outputs (+0.3 dB ΔSI-SDR at 10 ms, `specgate eval`).
+        return StftConfig {
+            frame_len: frame,
+            synth_len,
+            hop,
+            fft_len: if p.fft_size > 0 {
+                p.fft_size as usize
+            } else {
+                fast_fft_len(frame + synth_len)
+            },
+            window: p.window,
+        };
+    }
     let hop = if p.hop > 0 {
         p.hop as usize
     } else {
@@ -71,6 +103,7 @@ pub fn stft_config(p: &Params, rate: u32) -> StftConfig {
     };
     StftConfig {
         frame_len: frame,
+        synth_len: frame,
         hop,
         fft_len,
         window: p.window,
@@ -106,6 +139,21 @@ pub fn memory_estimate(p: &Params, rate: u32, channels: usize, kind: SignalKind)
         + bins * (8 + 4)
         + bins * 4 * 8;
     (shared + n * per).saturating_mul(5) / 4
+}
+
+/// The smallest length ≥ `n` whose only prime factors are 2, 3 and 5 (fast for the FFT).
+fn fast_fft_len(n: usize) -> usize {
+    (n.max(1)..)
+        .find(|&m| {
+            let mut k = m;
+            for p in [2, 3, 5] {
+                while k % p == 0 {
+                    k /= p;
+                }
+            }
+            k == 1
+        })
+        .unwrap_or(n)
 }
 
 /// Running totals since construction (or the last [`Engine::reset_stats`]).
@@ -534,6 +582,7 @@ impl Engine {
             hop: old.hop,
             fft_size: old.fft_size,
             window: old.window,
+            latency_ms: old.latency_ms,
             smoothing_s: old.smoothing_s,
             window_s: old.window_s,
             noise_tau_s: old.noise_tau_s,

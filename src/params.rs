@@ -89,6 +89,11 @@ params! {
     fft_size: u32 = 0, range Range::U(0, 1 << 22);
     /// Analysis/synthesis window.
     window: WindowKind = WindowKind::SqrtHann, range Range::Any;
+    /// Algorithmic latency limit, ms (0 = none: frame − 1 samples). Below the frame length it
+    /// selects the low-delay STFT: the long analysis frame is kept and a synthesis window of
+    /// 2·hop samples ending the frame sets the latency, 2·hop − 1 ≤ latency_ms (hop from this
+    /// limit unless `hop` is given; overlap is then unused; window must be sqrt-hann).
+    latency_ms: f64 = 0.0, range Range::F(0.0, 500.0);
     /// Gain rule: gate, wiener or mmse-lsa.
     rule: GainRule = GainRule::MmseLsa, range Range::Any;
     /// Gate threshold over the noise floor, dB (gate rule).

@@ -1,6 +1,6 @@
-//! A unit impulse comes out exactly `latency_samples()` later, for every preset at the common
-//! audio rates — with the gate open (exact reconstruction) and with the preset's gate active
-//! (peak at the exact sample).
+//! A unit impulse comes out exactly `latency_samples()` later, for every preset and every
+//! low-delay mode (`latency_ms`) at the common audio rates — with the gate open (exact
+//! reconstruction) and with the gate active (peak at the exact sample).
 
 use proptest::prelude::*;
 use specgate::engine::{Engine, SignalKind};
@@ -8,18 +8,44 @@ use specgate::params::{self, Params, ParamsPatch};
 
 const RATES: [u32; 4] = [8_000, 16_000, 44_100, 48_000];
 
-/// Expected latency in samples = frame − 1, frame = round(frame_ms · rate): voice/nfm/digital use
-/// 20 ms frames, cw 40 ms, am 25 ms (44.1 kHz · 25 ms = 1102.5 → 1103).
+/// Expected latency in samples. Symmetric STFT: frame − 1, frame = round(frame_ms · rate):
+/// nfm/digital use 20 ms frames, cw 40 ms, am 25 ms (44.1 kHz · 25 ms = 1102.5 → 1103).
+/// voice is low-delay at 10 ms: 2·hop − 1 with hop = ⌊(⌊10 ms · rate⌋ + 1)/2⌋
+/// (44.1 kHz: ⌊441 + 1⌋/2 = 221 → 441).
 const EXPECTED: [(&str, [usize; 4]); 5] = [
-    ("voice", [159, 319, 881, 959]),
+    ("voice", [79, 159, 441, 479]),
     ("nfm", [159, 319, 881, 959]),
     ("digital", [159, 319, 881, 959]),
     ("cw", [319, 639, 1763, 1919]),
     ("am", [199, 399, 1102, 1199]),
 ];
 
+/// The low-delay modes on the voice preset: `--latency-ms` 3, 5 and 10 (limits ⌊ms · rate⌋ =
+/// 24/48/132/144, 40/80/220/240 and 80/160/441/480 samples).
+const LOW_DELAY: [(f64, [usize; 4]); 3] = [
+    (3.0, [23, 47, 131, 143]),
+    (5.0, [39, 79, 219, 239]),
+    (10.0, [79, 159, 441, 479]),
+];
+
 fn preset(name: &str) -> Params {
     params::resolve(name, None, &ParamsPatch::default()).unwrap()
+}
+
+/// Every preset, then voice in each low-delay mode, with its expected latencies.
+fn cases() -> Vec<(String, Params, [usize; 4])> {
+    let mut v: Vec<_> = EXPECTED
+        .iter()
+        .map(|(n, l)| (n.to_string(), preset(n), *l))
+        .collect();
+    for (ms, l) in LOW_DELAY {
+        let p = Params {
+            latency_ms: ms,
+            ..preset("voice")
+        };
+        v.push((format!("voice --latency-ms {ms}"), p, l));
+    }
+    v
 }
 
 /// Quiet background noise (≈ −80 dBFS) so the tracker has a floor to follow.
@@ -55,11 +81,17 @@ fn argmax_abs(v: &[f32]) -> usize {
 }
 
 #[test]
-fn every_preset_has_the_documented_latency_at_every_rate() {
-    for (name, lats) in EXPECTED {
+fn every_preset_and_low_delay_mode_has_the_documented_latency_at_every_rate() {
+    for (name, p, lats) in cases() {
         for (rate, lat) in RATES.into_iter().zip(lats) {
-            let e = Engine::new(&preset(name), rate, 1, SignalKind::Real).unwrap();
+            let e = Engine::new(&p, rate, 1, SignalKind::Real).unwrap();
             assert_eq!(e.latency_samples(), lat, "{name} at {rate} Hz");
+            if p.latency_ms > 0.0 {
+                assert!(
+                    e.latency_seconds() <= p.latency_ms / 1000.0,
+                    "{name} at {rate} Hz"
+                );
+            }
         }
     }
 }
@@ -69,9 +101,9 @@ proptest! {
 
     #[test]
     fn open_gate_impulse_comes_out_exactly_latency_samples_later(where_ in 0.0f64..1.0) {
-        for (name, _) in EXPECTED {
+        for (name, p, _) in cases() {
             for rate in RATES {
-                let mut p = preset(name);
+                let mut p = p;
                 if !p.bypass {
                     // Nearly open (gains within 1.2e-7 of 1) so the impulse goes through the
                     // STFT; exactly 0 dB would take the bit-exact dry path.
@@ -101,9 +133,9 @@ proptest! {
 
     #[test]
     fn gated_impulse_peaks_at_exactly_latency_samples_later(where_ in 0.0f64..1.0) {
-        for (name, _) in EXPECTED {
+        for (name, p, _) in cases() {
             for rate in RATES {
-                let mut e = Engine::new(&preset(name), rate, 1, SignalKind::Real).unwrap();
+                let mut e = Engine::new(&p, rate, 1, SignalKind::Real).unwrap();
                 let lat = e.latency_samples();
                 // After 0.5 s of quiet background the tracker has settled; the click lands
                 // anywhere in the next 0.4 s, at any phase of the hop.

@@ -145,6 +145,26 @@ fn every_preset_processes_mono_audio_without_allocating() {
 }
 
 #[test]
+fn every_low_delay_mode_processes_real_and_iq_streams_without_allocating() {
+    for latency_ms in [1.0, 3.0, 5.0, 10.0] {
+        for rate in [8_000u32, 48_000] {
+            for (channels, kind) in [(1, SignalKind::Real), (2, SignalKind::Complex)] {
+                let p = Params {
+                    latency_ms,
+                    ..preset("voice")
+                };
+                let mut e = Engine::new(&p, rate, channels, kind).unwrap();
+                assert!(e.stft_config().is_low_delay());
+                assert_no_alloc(
+                    &format!("--latency-ms {latency_ms} at {rate} Hz {channels}ch {kind:?}"),
+                    run(&mut e, 200, channels as u64, |_, _| {}),
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn multichannel_and_complex_iq_streams_process_without_allocating() {
     for name in ["voice", "cw", "digital"] {
         for (channels, kind) in [

@@ -4,16 +4,29 @@
 //! Every `hop` input samples, the last `frame_len` samples are multiplied by the analysis window,
 //! zero-padded to `fft_len`, transformed, handed to a callback that may modify the spectrum (the
 //! gain mask), transformed back, multiplied by the synthesis window and overlap-added. The
-//! overlap-added sum is divided by `Σ_m w_a(n − mH)·w_s(n − mH)`, so any window/hop pair whose sum
-//! is non-zero everywhere (the NOLA condition) reconstructs exactly: with an untouched spectrum the
-//! output equals the input delayed by [`StftConfig::latency_samples`] = `frame_len − 1` samples,
-//! up to f32 rounding.
+//! synthesis window covers the last `synth_len` samples of the frame (all of it in the usual
+//! symmetric mode, `synth_len == frame_len`). The overlap-added sum is divided by
+//! `Σ_m w_a(n − mH)·w_s(n − mH)`, so any window/hop pair whose sum is non-zero everywhere (the
+//! NOLA condition) reconstructs exactly: with an untouched spectrum the output equals the input
+//! delayed by [`StftConfig::latency_samples`] = `synth_len − 1` samples, up to f32 rounding.
 //!
-//! # Why the latency is exactly `frame_len − 1`
-//! Input sample `t` is last covered by the frame that ends `frame_len − 1` samples later (at worst),
-//! and that frame is computed the moment its last sample arrives. Output is emitted sample by sample
-//! in step with input, so the delay is constant and independent of how the input is chunked —
-//! one sample at a time, or a whole file at once, gives bit-identical output.
+//! # Why the latency is exactly `synth_len − 1`
+//! Call `t` the newest input sample of a frame; the frame is computed the moment `t` arrives, and
+//! its synthesis window is non-zero only on input times `t − synth_len + 1 ..= t`. The next frame
+//! (computed at `t + H`) reaches back only to `t + H − synth_len + 1`, so after this frame the
+//! samples up to `t − synth_len + H` are complete: the `H` samples `t − synth_len + 1 ..
+//! t − synth_len + H`. They are emitted one per input sample during the next hop — the first at
+//! time `t`, the last at `t + H − 1` — each exactly `synth_len − 1` samples after it came in.
+//! Output is emitted sample by sample in step with input, so the delay is constant and
+//! independent of how the input is chunked — one sample at a time, or a whole file at once,
+//! gives bit-identical output. (A shorter delay is impossible with this hop: the sample emitted
+//! at `t + H − 1` must already be complete at `t`.)
+//!
+//! # Low delay: asymmetric windows
+//! With `synth_len < frame_len` the analysis window stays long (frequency resolution of the whole
+//! frame) and the synthesis window is short (the delay): the pair of
+//! [`low_delay_pair`](super::windows::low_delay_pair) (Mauler & Martin 2007). The hop is at most
+//! `synth_len`; `synth_len/2` makes the windows' product overlap-add to a constant.
 //!
 //! # Normalisation and units
 //! The spectrum passed to the callback is the unnormalised DFT of the windowed frame
@@ -34,13 +47,17 @@ use std::sync::Arc;
 /// Frame geometry of the STFT, in samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StftConfig {
-    /// Window (frame) length N.
+    /// Window (frame) length N: the analysis window's length.
     pub frame_len: usize,
+    /// Length S ≤ N of the synthesis window, which covers the last S samples of each frame.
+    /// S = N is the symmetric STFT (both windows are `window`); S < N is the low-delay STFT with
+    /// the asymmetric sqrt-Hann pair. The latency is S − 1 samples.
+    pub synth_len: usize,
     /// Hop H between frames (1 ≤ H ≤ N).
     pub hop: usize,
     /// FFT length M ≥ N; M > N zero-pads for finer bin spacing.
     pub fft_len: usize,
-    /// Analysis and synthesis window.
+    /// Analysis and synthesis window (symmetric mode; must be sqrt-Hann when S < N).
     pub window: WindowKind,
 }
 
@@ -51,16 +68,36 @@ pub enum StftError {
     FrameTooShort(usize),
     #[error("hop must be between 1 and the frame length {frame_len} (got {hop})")]
     BadHop { hop: usize, frame_len: usize },
+    #[error(
+        "synthesis window length {synth_len} must be between 2 and the frame length {frame_len}, \
+         and at least the hop {hop}"
+    )]
+    BadSynthLen {
+        synth_len: usize,
+        frame_len: usize,
+        hop: usize,
+    },
+    #[error(
+        "a low-delay STFT (synthesis window {synth_len} < frame {frame_len}) uses the asymmetric \
+         sqrt-hann pair; window '{window}' cannot be used with it"
+    )]
+    AsymmetricWindow {
+        window: WindowKind,
+        frame_len: usize,
+        synth_len: usize,
+    },
     #[error("FFT size {fft_len} is smaller than the frame length {frame_len}")]
     FftTooSmall { fft_len: usize, frame_len: usize },
     #[error(
-        "window '{window}' with frame {frame_len} and hop {hop} cannot reconstruct (NOLA violated): \
+        "window '{window}' with frame {frame_len} (synthesis {synth_len}) and hop {hop} cannot \
+         reconstruct (NOLA violated): \
          the overlap-added window product is {min_sum:.3e} at offset {offset} of each hop; \
          use a hop of at most {suggested_hop}"
     )]
     Nola {
         window: WindowKind,
         frame_len: usize,
+        synth_len: usize,
         hop: usize,
         offset: usize,
         min_sum: f64,
@@ -80,14 +117,28 @@ impl StftConfig {
                 frame_len: self.frame_len,
             });
         }
+        if self.synth_len < 2 || self.synth_len > self.frame_len || self.hop > self.synth_len {
+            return Err(StftError::BadSynthLen {
+                synth_len: self.synth_len,
+                frame_len: self.frame_len,
+                hop: self.hop,
+            });
+        }
+        if self.is_low_delay() && self.window != WindowKind::SqrtHann {
+            return Err(StftError::AsymmetricWindow {
+                window: self.window,
+                frame_len: self.frame_len,
+                synth_len: self.synth_len,
+            });
+        }
         if self.fft_len < self.frame_len {
             return Err(StftError::FftTooSmall {
                 fft_len: self.fft_len,
                 frame_len: self.frame_len,
             });
         }
-        let w = self.window.build(self.frame_len);
-        let sums = overlap_sums(&w, &w, self.hop);
+        let (a, s) = self.windows();
+        let sums = overlap_sums(&a, &s, self.hop);
         let max = sums.iter().cloned().fold(0.0, f64::max);
         let (offset, min_sum) =
             sums.iter()
@@ -104,18 +155,49 @@ impl StftConfig {
             return Err(StftError::Nola {
                 window: self.window,
                 frame_len: self.frame_len,
+                synth_len: self.synth_len,
                 hop: self.hop,
                 offset,
                 min_sum,
-                suggested_hop: self.frame_len / 2,
+                suggested_hop: self.synth_len / 2,
             });
         }
         Ok(())
     }
 
-    /// Algorithmic latency: output sample `t` equals input sample `t − latency_samples()`.
+    /// Algorithmic latency: output sample `t` equals input sample `t − latency_samples()`;
+    /// `synth_len − 1` (see the module documentation).
     pub fn latency_samples(&self) -> usize {
-        self.frame_len - 1
+        self.synth_len - 1
+    }
+
+    /// True for the asymmetric low-delay STFT (synthesis window shorter than the frame).
+    pub fn is_low_delay(&self) -> bool {
+        self.synth_len < self.frame_len
+    }
+
+    /// The analysis and synthesis windows (both `frame_len` long; the synthesis window is zero
+    /// before its last `synth_len` samples), before the WOLA normalisation.
+    pub fn windows(&self) -> (Vec<f32>, Vec<f32>) {
+        if self.is_low_delay() {
+            super::windows::low_delay_pair(
+                self.frame_len,
+                self.synth_len,
+                super::windows::low_delay_fall(self.synth_len),
+            )
+        } else {
+            let w = self.window.build(self.frame_len);
+            (w.clone(), w)
+        }
+    }
+
+    /// Smallest over largest overlap-added window product: how well conditioned the
+    /// reconstruction is (1 = constant overlap-add; `validate` refuses ≤ 1e-4).
+    pub fn nola_ratio(&self) -> f64 {
+        let (a, s) = self.windows();
+        let sums = overlap_sums(&a, &s, self.hop);
+        sums.iter().cloned().fold(f64::INFINITY, f64::min)
+            / sums.iter().cloned().fold(0.0, f64::max)
     }
 
     /// Number of spectrum bins for a real (`fft_len/2+1`) or complex (`fft_len`) signal.
@@ -262,7 +344,8 @@ pub struct Stft<T: Transform> {
     cfg: StftConfig,
     transform: T,
     analysis: Vec<f32>,
-    /// Synthesis window with the WOLA normalisation and the 1/fft_len folded in.
+    /// The last `synth_len` samples of the synthesis window, with the WOLA normalisation and the
+    /// 1/fft_len folded in.
     synthesis: Vec<f32>,
     time: Vec<T::Sample>,
     spec: Vec<Complex32>,
@@ -285,12 +368,14 @@ impl ComplexStft {
 impl<T: Transform> Stft<T> {
     pub fn with_transform(cfg: StftConfig, transform: T) -> Result<Self, StftError> {
         cfg.validate()?;
-        let analysis = cfg.window.build(cfg.frame_len);
-        let sums = overlap_sums(&analysis, &analysis, cfg.hop);
+        let (analysis, synthesis) = cfg.windows();
+        let sums = overlap_sums(&analysis, &synthesis, cfg.hop);
         let m = cfg.fft_len as f64;
-        let synthesis = analysis
+        let tail = cfg.frame_len - cfg.synth_len;
+        let synthesis = synthesis
             .iter()
             .enumerate()
+            .skip(tail)
             .map(|(i, w)| (*w as f64 / (sums[i % cfg.hop] * m)) as f32)
             .collect();
         let bins = transform.bins();
@@ -322,7 +407,7 @@ impl<T: Transform> Stft<T> {
     pub fn channel(&self) -> StftChannel<T::Sample> {
         StftChannel {
             inp: vec![T::Sample::default(); self.cfg.frame_len],
-            acc: vec![T::Sample::default(); self.cfg.frame_len],
+            acc: vec![T::Sample::default(); self.cfg.synth_len],
             ready: vec![T::Sample::default(); self.cfg.hop],
             pos: 0,
         }
@@ -337,6 +422,7 @@ impl<T: Transform> Stft<T> {
     ) {
         let n = self.cfg.frame_len;
         let h = self.cfg.hop;
+        let s = self.cfg.synth_len;
         for ((t, x), w) in self.time[..n].iter_mut().zip(&ch.inp).zip(&self.analysis) {
             *t = x.scale(*w);
         }
@@ -344,18 +430,23 @@ impl<T: Transform> Stft<T> {
         self.transform.forward(&mut self.time, &mut self.spec);
         on_frame(&mut self.spec);
         self.transform.inverse(&mut self.spec, &mut self.time);
-        for ((a, t), w) in ch.acc.iter_mut().zip(&self.time[..n]).zip(&self.synthesis) {
+        for ((a, t), w) in ch
+            .acc
+            .iter_mut()
+            .zip(&self.time[n - s..n])
+            .zip(&self.synthesis)
+        {
             *a = a.add(t.scale(*w));
         }
         ch.ready.copy_from_slice(&ch.acc[..h]);
         ch.acc.copy_within(h.., 0);
-        ch.acc[n - h..].fill(T::Sample::default());
+        ch.acc[s - h..].fill(T::Sample::default());
         ch.inp.copy_within(h.., 0);
     }
 }
 
-/// Per-channel stream state: the last `frame_len` input samples, the overlap-add accumulator and
-/// the samples completed by the last frame.
+/// Per-channel stream state: the last `frame_len` input samples, the overlap-add accumulator
+/// (`synth_len` samples) and the samples completed by the last frame.
 #[derive(Clone)]
 pub struct StftChannel<S> {
     inp: Vec<S>,
@@ -472,6 +563,7 @@ mod tests {
     fn cfg(n: usize, h: usize, m: usize, w: WindowKind) -> StftConfig {
         StftConfig {
             frame_len: n,
+            synth_len: n,
             hop: h,
             fft_len: m,
             window: w,
@@ -583,6 +675,97 @@ mod tests {
             let same = y1.iter().zip(&y2).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{n}/{h}/{m}");
         }
+    }
+
+    fn low_delay(n: usize, s: usize, h: usize, m: usize) -> StftConfig {
+        StftConfig {
+            synth_len: s,
+            ..cfg(n, h, m, WindowKind::SqrtHann)
+        }
+    }
+
+    #[test]
+    fn asymmetric_windows_reconstruct_delayed_by_the_synthesis_length_minus_one() {
+        for (n, s, h, m) in [
+            (960, 144, 72, 960),
+            (960, 480, 240, 1024),
+            (160, 24, 12, 160),
+            (441, 97, 31, 512),
+            (300, 40, 10, 300),
+            (64, 2, 1, 64),
+        ] {
+            let c = low_delay(n, s, h, m);
+            c.validate().unwrap();
+            assert_eq!(c.latency_samples(), s - 1);
+            let mut stft = RealStft::new_real(c).unwrap();
+            let mut ch = stft.channel();
+            let x = noise(4000, 9);
+            let mut y = Vec::new();
+            ch.process(&mut stft, x.iter().copied(), |v| y.push(v), |_| {});
+            let l = s - 1;
+            assert!(y[..l].iter().all(|v| v.abs() < 1e-6), "{n}/{s}/{h}");
+            let err = x[..x.len() - l]
+                .iter()
+                .zip(&y[l..])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(err < 1e-5, "{n}/{s}/{h}/{m}: {err}");
+        }
+    }
+
+    #[test]
+    fn asymmetric_geometries_that_cannot_work_are_refused() {
+        // Hop longer than the synthesis window: gaps in the output.
+        assert!(matches!(
+            low_delay(960, 100, 120, 960).validate(),
+            Err(StftError::BadSynthLen { .. })
+        ));
+        // A synthesis window longer than the frame, or of one sample.
+        assert!(low_delay(64, 65, 8, 64).validate().is_err());
+        assert!(low_delay(64, 1, 1, 64).validate().is_err());
+        // Only the sqrt-Hann pair is defined for asymmetric windows.
+        let c = StftConfig {
+            window: WindowKind::Hann,
+            ..low_delay(960, 144, 72, 960)
+        };
+        let msg = c.validate().unwrap_err().to_string();
+        assert!(msg.contains("hann") && msg.contains("144"), "{msg}");
+        // Hop = synthesis length: the product window is zero at each hop's first sample.
+        assert!(matches!(
+            low_delay(960, 144, 144, 960).validate(),
+            Err(StftError::Nola { .. })
+        ));
+    }
+
+    #[test]
+    fn asymmetric_block_processing_is_bit_identical_to_sample_by_sample() {
+        let c = low_delay(300, 48, 24, 320);
+        let mut stft = RealStft::new_real(c).unwrap();
+        let x = noise(3000, 6);
+        let mut frame = 0u32;
+        let mut f = |s: &mut [Complex32]| {
+            frame += 1;
+            let g = 1.0 / (1 + frame % 7) as f32;
+            s.iter_mut().for_each(|v| *v = v.scale(g));
+        };
+        let mut one = stft.channel();
+        let y1: Vec<f32> = x.iter().map(|v| one.push(&mut stft, *v, &mut f)).collect();
+        frame = 0;
+        let mut f = |s: &mut [Complex32]| {
+            frame += 1;
+            let g = 1.0 / (1 + frame % 7) as f32;
+            s.iter_mut().for_each(|v| *v = v.scale(g));
+        };
+        let mut blk = stft.channel();
+        let mut y2 = vec![f32::NAN; x.len()];
+        let (mut i, mut size) = (0, 0);
+        while i < x.len() {
+            size = size % 53 + 1;
+            let e = (i + size).min(x.len());
+            blk.process_block(&mut stft, &x[i..e], &mut y2[i..e], &mut f);
+            i = e;
+        }
+        assert!(y1.iter().zip(&y2).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
