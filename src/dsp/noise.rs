@@ -524,6 +524,75 @@ mod tests {
         );
     }
 
+    /// Frames of noise (mean `floor[i]` per bin) plus a steady tone of power `tone` in `bin`.
+    fn run_with_tone(tr: &mut McraTracker, floor: &[f32], bin: usize, tone: f32, frames: usize) {
+        let mut rng = Rng(11);
+        let mut p = vec![0.0; floor.len()];
+        for _ in 0..frames {
+            for (v, f) in p.iter_mut().zip(floor) {
+                *v = rng.expo(*f);
+            }
+            p[bin] += tone;
+            tr.update(&p);
+        }
+    }
+
+    fn protected(ratio: f32, min_bin: usize) -> TrackerParams {
+        TrackerParams {
+            window_s: 1.5,
+            tone_ratio: ratio,
+            tone_min_bin: min_bin,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tone_protection_never_learns_a_steady_carrier_above_the_hum_zone() {
+        let floor = vec![1.0f32; 129];
+        // Without protection a carrier that never keys becomes "noise" after one window.
+        let mut plain = McraTracker::new(129, protected(0.0, 0));
+        run_with_tone(&mut plain, &floor, 60, 100.0, 600);
+        assert!(plain.noise()[60] > 20.0, "control: {}", plain.noise()[60]);
+        let mut tr = McraTracker::new(129, protected(2.5, 10));
+        run_with_tone(&mut tr, &floor, 60, 100.0, 600);
+        assert!(tr.noise()[60] < 3.0, "carrier learned: {}", tr.noise()[60]);
+    }
+
+    #[test]
+    fn steady_lines_in_the_hum_zone_are_learned_as_noise() {
+        let floor = vec![1.0f32; 129];
+        let mut tr = McraTracker::new(129, protected(2.5, 10));
+        run_with_tone(&mut tr, &floor, 4, 100.0, 600);
+        assert!(tr.noise()[4] > 20.0, "hum not learned: {}", tr.noise()[4]);
+    }
+
+    #[test]
+    fn tone_protection_leaves_a_steep_noise_floor_alone() {
+        // Brown-like floor: power ∝ 1/k², the steepest colour the tracker meets.
+        let floor: Vec<f32> = (0..129).map(|k| 1e4 / (k.max(1) as f32).powi(2)).collect();
+        let mut tr = McraTracker::new(129, protected(2.5, 10));
+        run_with_tone(&mut tr, &floor, 0, 0.0, 600);
+        for k in [12usize, 30, 60, 120] {
+            let r = tr.noise()[k] / floor[k];
+            assert!((0.6..1.5).contains(&r), "bin {k}: estimate/true = {r}");
+        }
+    }
+
+    #[test]
+    fn the_floor_is_right_half_a_second_into_a_stream() {
+        // 50 frames of 10 ms: the warm-up running mean, not the first frame's periodogram.
+        let mut worst = 0.0f32;
+        for seed in 1..20 {
+            let mut tr = McraTracker::new(257, TrackerParams::default());
+            let r = run(&mut tr, &mut Rng(seed), 2.0, 50);
+            worst = worst.max((r.ln()).abs());
+        }
+        assert!(
+            worst < 0.3f32.ln_1p(),
+            "worst estimate/true off by {worst} nepers"
+        );
+    }
+
     #[test]
     fn profile_is_the_mean_power() {
         let mut pr = NoiseProfile::new(3);
