@@ -47,7 +47,7 @@ fn cw_cases_span_tones_speeds_and_rates() {
         fast |= wpm > 30.0;
     }
     assert!(
-        lo >= 400.0 && lo < 430.0 && hi <= 1000.0 && hi > 970.0,
+        (400.0..430.0).contains(&lo) && hi <= 1000.0 && hi > 970.0,
         "tones {lo}..{hi}"
     );
     assert_eq!(rates.into_iter().collect::<Vec<_>>(), RATES.to_vec());
