@@ -363,6 +363,14 @@ impl Engine {
             noise_tau_s: params.noise_tau_s as f32,
             presence_ratio: params.presence_ratio as f32,
             decision_delay: overlapping.max(1),
+            // Steady-tone protection is for one-sided audio spectra (not two-sided IQ).
+            tone_ratio: if params.tone_protect_db > 0.0 && kind == SignalKind::Real {
+                10f32.powf(params.tone_protect_db as f32 / 10.0)
+            } else {
+                0.0
+            },
+            tone_min_bin: (crate::dsp::noise::HUM_ZONE_HZ * cfg.fft_len as f32 / rate as f32).ceil()
+                as usize,
         };
         let complex = kind == SignalKind::Complex;
         let bins = cfg.bins(complex);
@@ -587,6 +595,7 @@ impl Engine {
             window_s: old.window_s,
             noise_tau_s: old.noise_tau_s,
             presence_ratio: old.presence_ratio,
+            tone_protect_db: old.tone_protect_db,
             learn: old.learn,
             ..*p
         };

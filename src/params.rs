@@ -125,6 +125,11 @@ params! {
     noise_tau_s: f64 = 0.5, range Range::F(0.0, 60.0);
     /// Blind tracker: smoothed power over its minimum that counts as signal (linear ratio).
     presence_ratio: f64 = 3.0, range Range::F(1.0, 1000.0);
+    /// Blind tracker: steady-tone protection, dB. A bin's noise estimate is capped this far above
+    /// the floor of its neighbours (3–8 bins away on either side), so a steady carrier, a held
+    /// note or a long dash above 450 Hz is never learned as noise; below 450 Hz steady lines are
+    /// mains hum and are learned. 0 = off.
+    tone_protect_db: f64 = 0.0, range Range::F(0.0, 60.0);
     /// Bit-exact bypass: output = input delayed by the latency (files: output = input). true/false.
     bypass: bool = false, range Range::Any;
 }

@@ -36,6 +36,11 @@ pub struct TrackerParams {
     /// It is also the number of leading frames of a stream that are partly empty history and
     /// are skipped.
     pub decision_delay: usize,
+    /// Steady-tone protection: a bin's estimate is capped at this power ratio over the floor of
+    /// its spectral neighbourhood (see [`cap_peaks`]); 0 = off.
+    pub tone_ratio: f32,
+    /// Bins below this one are not capped: steady lines there are taken to be mains hum (noise).
+    pub tone_min_bin: usize,
 }
 
 impl Default for TrackerParams {
@@ -47,9 +52,20 @@ impl Default for TrackerParams {
             noise_tau_s: 0.15,
             presence_ratio: 5.0,
             decision_delay: 1,
+            tone_ratio: 0.0,
+            tone_min_bin: 0,
         }
     }
 }
+
+/// Steady lines below this frequency are mains hum (50/60 Hz and harmonics up to the 7th) and are
+/// learned as noise; above it a steady line is a signal (a carrier, a held note, a long dash).
+pub const HUM_ZONE_HZ: f32 = 450.0;
+
+/// Neighbourhood of [`cap_peaks`]: bins `NEAR..=FAR` away on each side (outside a tone's main
+/// lobe, ±2 bins for the project's windows).
+const NEAR: usize = 3;
+const FAR: usize = 8;
 
 /// Frequency-smoothed power over the window minimum that counts as a signal onset.
 const ONSET_RATIO: f32 = 10.0;
@@ -90,6 +106,10 @@ pub struct McraTracker {
     skip: usize,
     /// `skip` as built (for [`McraTracker::reset`]).
     skip0: usize,
+    tone_ratio: f32,
+    tone_min_bin: usize,
+    /// Frames tracked since the start (saturates): sets the warm-up averaging.
+    seen: u32,
 }
 
 fn coef(hop_s: f32, tau_s: f32) -> f32 {
@@ -125,6 +145,9 @@ impl McraTracker {
             delay: p.decision_delay.max(1),
             skip: p.decision_delay,
             skip0: p.decision_delay,
+            tone_ratio: p.tone_ratio,
+            tone_min_bin: p.tone_min_bin,
+            seen: 0,
         }
     }
 
@@ -144,6 +167,7 @@ impl McraTracker {
         self.history.fill(0.0);
         self.hist_pos = 0;
         self.skip = self.skip0;
+        self.seen = 0;
     }
 
     /// Window minimum of the smoothed power (debug/diagnostics).
@@ -195,7 +219,14 @@ impl McraTracker {
             }
             return;
         }
-        let (a_s, a_d, a_p, ratio) = (self.a_s, self.a_d, self.a_p, self.ratio);
+        // Fast warm-up: until the noise average has seen as many frames as its time constant
+        // spans, it is a running mean of the noise-only frames (weight 1/n for the n-th), not a
+        // recursion that keeps e^(−t/τ) of the first, single-frame periodogram. The floor is then
+        // as good as a learned profile of the same length after a fraction of a second, so a new
+        // stream is attenuated properly within its first second.
+        self.seen = self.seen.saturating_add(1);
+        let warm = self.seen as f32 / (self.seen as f32 + 1.0);
+        let (a_s, a_d, a_p, ratio) = (self.a_s, fmin(self.a_d, warm), self.a_p, self.ratio);
         // Frequency-smoothed periodogram (a separate pass, so the main loop vectorises).
         smooth3_into(power, &mut self.pf);
         // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
@@ -241,6 +272,14 @@ impl McraTracker {
             // so cap it instead of waiting for gaps to pull it down.
             *raw = fmax(fmin(n, MAX_OVER_MIN * m), 1e-30);
         }
+        if self.tone_ratio > 0.0 {
+            cap_peaks(
+                &mut self.raw,
+                &mut self.pf,
+                self.tone_ratio,
+                self.tone_min_bin,
+            );
+        }
         // Publish the estimate smoothed across neighbouring bins: noise floors are smooth in
         // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open).
         smooth3_into(&self.raw, &mut self.noise);
@@ -262,6 +301,39 @@ impl McraTracker {
             }
             // The new sub-window starts from the current smoothed level.
             self.cur_min.copy_from_slice(&self.smooth);
+        }
+    }
+}
+
+/// Caps every bin from `min_bin` up at `ratio` × the higher of the lowest estimates `NEAR..=FAR`
+/// bins below and above it. A noise floor is smooth in frequency (even brown noise falls by under
+/// 5 dB over 8 bins above the hum zone, and the higher side is taken, so slopes and band edges
+/// are not capped), while a steady tone (a carrier, a held note, a long or drifting dash) that
+/// the minimum search has taken for floor stands far above its neighbours: capped, it can never
+/// be learned as noise. Minima rather than means, so dense harmonics (a chord) that fill some of
+/// the neighbours do not lift the reference. `scratch` is overwritten. O(bins × 12).
+pub fn cap_peaks(raw: &mut [f32], scratch: &mut [f32], ratio: f32, min_bin: usize) {
+    let k = raw.len();
+    if k < 2 * FAR + 1 {
+        return;
+    }
+    scratch.copy_from_slice(raw);
+    let x = &*scratch;
+    let side_min = |a: usize, b: usize| x[a..=b].iter().fold(f32::MAX, |m, &v| fmin(m, v));
+    for (i, r) in raw.iter_mut().enumerate().skip(min_bin.max(1)) {
+        let l = if i >= FAR {
+            side_min(i - FAR, i - NEAR)
+        } else {
+            0.0
+        };
+        let h = if i + FAR < k {
+            side_min(i + NEAR, i + FAR)
+        } else {
+            0.0
+        };
+        let m = fmax(l, h);
+        if m > 0.0 {
+            *r = fmin(*r, ratio * m);
         }
     }
 }
@@ -471,6 +543,75 @@ mod tests {
         assert!(
             (0.6..1.4).contains(&r),
             "after a silent gap: estimate/true = {r}"
+        );
+    }
+
+    /// Frames of noise (mean `floor[i]` per bin) plus a steady tone of power `tone` in `bin`.
+    fn run_with_tone(tr: &mut McraTracker, floor: &[f32], bin: usize, tone: f32, frames: usize) {
+        let mut rng = Rng(11);
+        let mut p = vec![0.0; floor.len()];
+        for _ in 0..frames {
+            for (v, f) in p.iter_mut().zip(floor) {
+                *v = rng.expo(*f);
+            }
+            p[bin] += tone;
+            tr.update(&p);
+        }
+    }
+
+    fn protected(ratio: f32, min_bin: usize) -> TrackerParams {
+        TrackerParams {
+            window_s: 1.5,
+            tone_ratio: ratio,
+            tone_min_bin: min_bin,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tone_protection_never_learns_a_steady_carrier_above_the_hum_zone() {
+        let floor = vec![1.0f32; 129];
+        // Without protection a carrier that never keys becomes "noise" after one window.
+        let mut plain = McraTracker::new(129, protected(0.0, 0));
+        run_with_tone(&mut plain, &floor, 60, 100.0, 600);
+        assert!(plain.noise()[60] > 20.0, "control: {}", plain.noise()[60]);
+        let mut tr = McraTracker::new(129, protected(2.5, 10));
+        run_with_tone(&mut tr, &floor, 60, 100.0, 600);
+        assert!(tr.noise()[60] < 3.0, "carrier learned: {}", tr.noise()[60]);
+    }
+
+    #[test]
+    fn steady_lines_in_the_hum_zone_are_learned_as_noise() {
+        let floor = vec![1.0f32; 129];
+        let mut tr = McraTracker::new(129, protected(2.5, 10));
+        run_with_tone(&mut tr, &floor, 4, 100.0, 600);
+        assert!(tr.noise()[4] > 20.0, "hum not learned: {}", tr.noise()[4]);
+    }
+
+    #[test]
+    fn tone_protection_leaves_a_steep_noise_floor_alone() {
+        // Brown-like floor: power ∝ 1/k², the steepest colour the tracker meets.
+        let floor: Vec<f32> = (0..129).map(|k| 1e4 / (k.max(1) as f32).powi(2)).collect();
+        let mut tr = McraTracker::new(129, protected(2.5, 10));
+        run_with_tone(&mut tr, &floor, 0, 0.0, 600);
+        for k in [12usize, 30, 60, 120] {
+            let r = tr.noise()[k] / floor[k];
+            assert!((0.6..1.5).contains(&r), "bin {k}: estimate/true = {r}");
+        }
+    }
+
+    #[test]
+    fn the_floor_is_right_half_a_second_into_a_stream() {
+        // 50 frames of 10 ms: the warm-up running mean, not the first frame's periodogram.
+        let mut worst = 0.0f32;
+        for seed in 1..20 {
+            let mut tr = McraTracker::new(257, TrackerParams::default());
+            let r = run(&mut tr, &mut Rng(seed), 2.0, 50);
+            worst = worst.max((r.ln()).abs());
+        }
+        assert!(
+            worst < 0.3f32.ln_1p(),
+            "worst estimate/true off by {worst} nepers"
         );
     }
 

@@ -2,6 +2,7 @@
 //! real [`Engine`] (blind tracking, file convention, through the stream pump: [`process_aligned`]) and scored against the
 //! truth with the [`metrics`]. Used by `specgate eval`, `specgate demo` and `tests/eval_*.rs`.
 
+pub mod families;
 pub mod metrics;
 pub mod signals;
 
@@ -64,14 +65,46 @@ pub const NOISE_CLIP_S: f64 = 2.0;
 
 /// Mixes `clean` with `colour` noise at `snr_db` (full band, whole clip). The noise seed is
 /// derived from `seed` and the colour, so every SNR of one colour uses the same noise samples.
+/// The noise clip is the noise just before the signal (one continuous noise stream).
 pub fn mix(clean: &[f32], colour: NoiseColour, rate: u32, snr_db: f64, seed: u64) -> Mixture {
     let n = clean.len();
     let clip = (NOISE_CLIP_S * rate as f64).round() as usize;
     let nseed = seed.wrapping_mul(1000).wrapping_add(colour as u64 + 1);
-    let raw = signals::noise(colour, rate, n + clip, nseed);
-    let g = signals::snr_gain(clean, &raw[..n], snr_db) as f32;
-    let noisy = clean.iter().zip(&raw).map(|(c, v)| c + g * v).collect();
-    let noise_clip = raw[n..].iter().map(|v| g * v).collect();
+    let raw = signals::noise(colour, rate, clip + n, nseed);
+    let p = signals::rms(clean).powi(2);
+    assemble(clean, &raw, clip, p, snr_db)
+}
+
+/// Mixes a drawn family case with `colour` noise and `event` at `snr_db`, the SNR referred to the
+/// case's reference power (key-down tone power for CW) over the full-band noise power (events
+/// included) during the signal.
+pub fn mix_family(
+    d: &families::Drawn,
+    colour: NoiseColour,
+    event: families::Event,
+    snr_db: f64,
+    seed: u64,
+) -> (Mixture, String) {
+    let n = d.clean.len();
+    let clip = (NOISE_CLIP_S * d.rate as f64).round() as usize;
+    let nseed = seed.wrapping_mul(1000).wrapping_add(colour as u64 + 1);
+    let (raw, env, detail) = families::family_noise(colour, event, d.rate, clip, n, nseed);
+    let clean: Vec<f32> = d.clean.iter().zip(&env).map(|(c, e)| c * e).collect();
+    (assemble(&clean, &raw, clip, d.ref_power, snr_db), detail)
+}
+
+/// `raw` = `clip` samples of noise before the signal, then the noise under it.
+fn assemble(clean: &[f32], raw: &[f32], clip: usize, ref_power: f64, snr_db: f64) -> Mixture {
+    let n = clean.len();
+    let under = &raw[clip..clip + n];
+    let pn = under.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n.max(1) as f64;
+    let g = if pn > 0.0 {
+        (ref_power / pn / 10f64.powf(snr_db / 10.0)).sqrt() as f32
+    } else {
+        0.0
+    };
+    let noisy = clean.iter().zip(under).map(|(c, v)| c + g * v).collect();
+    let noise_clip = raw[..clip].iter().map(|v| g * v).collect();
     Mixture {
         clean: clean.to_vec(),
         noisy,
@@ -86,6 +119,22 @@ pub fn enhance(params: &Params, rate: u32, noisy: &[f32]) -> Result<Vec<f32>, En
     Ok(process_aligned(&mut e, noisy))
 }
 
+/// Filters a mixture. Blind (`params.learn == 0`): the noisy signal alone. Learning
+/// (`--learn S`): the last S seconds of the noise clip (the noise just before the signal) are
+/// played first, so the profile is learned from noise only, as a user would with a second of
+/// band noise before the signal; the output for the signal is returned.
+pub fn enhance_mixture(params: &Params, rate: u32, m: &Mixture) -> Result<Vec<f32>, EngineError> {
+    if params.learn <= 0.0 {
+        return enhance(params, rate, &m.noisy);
+    }
+    let lead = ((params.learn * rate as f64).round() as usize).min(m.noise_clip.len());
+    let mut x = m.noise_clip[m.noise_clip.len() - lead..].to_vec();
+    x.extend_from_slice(&m.noisy);
+    let mut out = enhance(params, rate, &x)?;
+    out.drain(..lead);
+    Ok(out)
+}
+
 /// One evaluated case.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CaseResult {
@@ -97,8 +146,15 @@ pub struct CaseResult {
     pub snr_db: Option<f64>,
     pub rate: u32,
     pub seed: u64,
+    /// Noise event (families), "none" otherwise.
+    pub event: String,
+    /// Drawn parameters of the case (families), empty otherwise.
+    pub detail: String,
     #[serde(flatten)]
     pub scores: Scores,
+    /// ΔSI-SDR of the same preset with a learned profile (`--vs-learn`), dB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learned_si_sdr_imp: Option<f64>,
 }
 
 /// Mixes, filters and scores one case. Returns the result, the mixture and the output.
@@ -112,7 +168,7 @@ pub fn run_case(
     seed: u64,
 ) -> Result<(CaseResult, Mixture, Vec<f32>), EngineError> {
     let m = mix(clean, colour, rate, snr_db, seed);
-    let out = enhance(params, rate, &m.noisy)?;
+    let out = enhance_mixture(params, rate, &m)?;
     let scores = metrics::score(&m.clean, &m.noisy, &out, rate);
     Ok((
         CaseResult {
@@ -121,7 +177,10 @@ pub fn run_case(
             snr_db: Some(snr_db),
             rate,
             seed,
+            event: "none".into(),
+            detail: String::new(),
             scores,
+            learned_si_sdr_imp: None,
         },
         m,
         out,

@@ -389,23 +389,63 @@ pub fn morse(
     amp: f64,
     lead_s: f64,
 ) -> Vec<f32> {
+    morse_keyed(
+        rate,
+        seconds,
+        &Keying {
+            text,
+            wpm,
+            tone_hz,
+            drift_hz_s: 0.0,
+            amp,
+            lead_s,
+            edge_s: KEY_EDGE_S,
+        },
+    )
+}
+
+/// How a Morse clip is keyed (see [`morse_keyed`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Keying<'a> {
+    pub text: &'a str,
+    /// Words per minute (PARIS: dit = 1.2/wpm s).
+    pub wpm: f64,
+    /// Tone at the start, Hz.
+    pub tone_hz: f64,
+    /// Linear drift of the tone, Hz per second (a drifting transmitter or receiver).
+    pub drift_hz_s: f64,
+    /// Peak amplitude (key down).
+    pub amp: f64,
+    /// Silence before the first element, s.
+    pub lead_s: f64,
+    /// Raised-cosine key edge length, s.
+    pub edge_s: f64,
+}
+
+/// Morse CW keyed as `k` describes; the tone's phase is continuous (the oscillator runs during
+/// key-up, as in a transmitter), its frequency `tone_hz + drift_hz_s·t`.
+pub fn morse_keyed(rate: u32, seconds: f64, k: &Keying) -> Vec<f32> {
     let n = samples(rate, seconds);
     let fs = rate as f64;
-    let dit = 1.2 / wpm.max(1.0);
-    let (on, total) = morse_timing(text);
+    let dit = 1.2 / k.wpm.max(1.0);
+    let (on, total) = morse_timing(k.text);
     let mut out = vec![0.0f32; n];
     if on.is_empty() || total == 0 {
         return out;
     }
-    let edge = KEY_EDGE_S * fs;
-    let mut rep_start = lead_s;
+    let edge = k.edge_s.max(1.0 / fs) * fs;
+    let phase = |i: usize| {
+        let t = i as f64 / fs;
+        2.0 * PI * (k.tone_hz * t + 0.5 * k.drift_hz_s * t * t)
+    };
+    let mut rep_start = k.lead_s;
     while rep_start < seconds {
         for &(a, b) in &on {
             let (t0, t1) = (rep_start + a as f64 * dit, rep_start + b as f64 * dit);
-            let (k0, k1) = (samples(rate, t0), samples(rate, t1 + KEY_EDGE_S).min(n));
-            for (k, o) in out.iter_mut().enumerate().take(k1).skip(k0) {
-                let since_on = k as f64 - t0 * fs;
-                let since_off = k as f64 - t1 * fs;
+            let (k0, k1) = (samples(rate, t0), samples(rate, t1 + k.edge_s).min(n));
+            for (i, o) in out.iter_mut().enumerate().take(k1).skip(k0) {
+                let since_on = i as f64 - t0 * fs;
+                let since_off = i as f64 - t1 * fs;
                 let up = if since_on < edge {
                     0.5 - 0.5 * (PI * since_on.max(0.0) / edge).cos()
                 } else {
@@ -416,8 +456,7 @@ pub fn morse(
                 } else {
                     1.0
                 };
-                let g = up.min(down);
-                *o = (amp * g * (2.0 * PI * tone_hz * k as f64 / fs).sin()) as f32;
+                *o = (k.amp * up.min(down) * phase(i).sin()) as f32;
             }
         }
         rep_start += total as f64 * dit;
@@ -493,6 +532,15 @@ pub enum NoiseColour {
     Brown,
     /// White within an SSB receiver's passband, 300–2700 Hz (50 Hz raised-cosine skirts).
     Ssb,
+    /// HF-tilted hiss (an AM receiver's detector noise after its audio chain): power rising
+    /// +3 dB/octave from 200 Hz to 4 kHz, flat outside.
+    Hf,
+    /// HF-tilted hiss plus mains hum (50 or 60 Hz from the seed, fundamental and harmonics 2–7,
+    /// see [`hum`]) at the hiss's power: the noise of an AM broadcast receiver.
+    Hum,
+    /// White and pink noise at equal power (the CW test noise).
+    #[value(name = "whitepink")]
+    WhitePink,
 }
 
 impl NoiseColour {
@@ -502,6 +550,9 @@ impl NoiseColour {
             NoiseColour::Pink => "pink",
             NoiseColour::Brown => "brown",
             NoiseColour::Ssb => "ssb",
+            NoiseColour::Hf => "hf",
+            NoiseColour::Hum => "hum",
+            NoiseColour::WhitePink => "whitepink",
         }
     }
     /// Amplitude response at `f` Hz (relative).
@@ -523,6 +574,9 @@ impl NoiseColour {
                 };
                 edge(f - 300.0) * edge(2700.0 - f)
             }
+            NoiseColour::Hf => (f.clamp(200.0, 4000.0) / 1000.0).sqrt(),
+            // Composite kinds are built from their parts in `noise`.
+            NoiseColour::Hum | NoiseColour::WhitePink => 1.0,
         }
     }
 }
@@ -532,6 +586,29 @@ impl NoiseColour {
 pub fn noise(colour: NoiseColour, rate: u32, n: usize, seed: u64) -> Vec<f32> {
     if n == 0 {
         return Vec::new();
+    }
+    let parts = |a: NoiseColour, b: Vec<f32>| {
+        let mut x: Vec<f32> = noise(a, rate, n, seed ^ 0xA5A5)
+            .iter()
+            .zip(&b)
+            .map(|(u, v)| u + v)
+            .collect();
+        set_rms(&mut x, 1.0);
+        x
+    };
+    match colour {
+        NoiseColour::WhitePink => {
+            return parts(NoiseColour::White, noise(NoiseColour::Pink, rate, n, seed))
+        }
+        NoiseColour::Hum => {
+            let mains = if Rng::new(seed).uniform() < 0.5 {
+                50.0
+            } else {
+                60.0
+            };
+            return parts(NoiseColour::Hf, hum(rate, n, mains, 1.0));
+        }
+        _ => {}
     }
     let mut r = Rng::new(seed ^ 0x4015E);
     let mut planner = RealFftPlanner::<f64>::new();
