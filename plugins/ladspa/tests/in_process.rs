@@ -2,6 +2,8 @@
 //! (a counting allocator), the latency port, exactness with the gate open, in-place buffers,
 //! `activate()` as a reset, and any rate.
 
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 use common::{labels, noise, Host};
 use specgate::engine::{Engine, SignalKind};
@@ -78,7 +80,7 @@ fn run_never_allocates_for_any_block_size_control_change_or_bypass() {
                 3 => h.controls[0] = 12.0,
                 4 => h.controls[2] = 1.0,
                 5 => h.controls[2] = 0.0,
-                6 => h.controls[1] = h.controls[1] + 3.0,
+                6 => h.controls[1] += 3.0,
                 7 => h.controls[0] = f32::NAN,
                 _ => {}
             }

@@ -1,6 +1,6 @@
 //! Helpers shared by the plugin's tests: the built `.so`, an in-process host over the C ABI,
 //! WAV files and the FFT cross-correlation that locates a marker.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::needless_range_loop)]
 
 use specgate_ladspa::{abi, label, ladspa_descriptor};
 use std::path::PathBuf;
