@@ -217,7 +217,7 @@ fn module_ladspa_sink_gains_6_db_si_sdr_on_noisy_speech_with_the_reported_latenc
         h.activate();
         let out = h.process(&[st.fed.clone()], &[1024]);
         let a = st.speech_at + latency as usize;
-        si_sdr(clean, &out[0][a..a + len])
+        si_sdr(&c_all, &out[0][a..a + len])
     };
     eprintln!(
         "pulse_host: SI-SDR in {si_in:.2} dB, out {si_out:.2} dB, ΔSI-SDR {:.2} dB (offline {:.2} dB)",
