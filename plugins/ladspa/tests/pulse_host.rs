@@ -10,7 +10,8 @@
 //! `rig_in` (as fed: left channel of `rig_bus`) and into the specgate sink whose master is
 //! `rig_out` (filtered: right channel). One `parec` of `rig_bus.monitor` records both, so the
 //! delay is exact: a chirp marker located in both channels. The stimulus is speech-like audio in
-//! white noise at 0 dB SNR; the gain is ΔSI-SDR over the speech window, aligned by that delay.
+//! white noise at 0 dB SNR (after 3 s of noise alone); the gain is ΔSI-SDR over the speech
+//! window, aligned by that delay (window by window).
 
 mod common;
 use common::{chirp, locate, so_path, write_wav16, Host};
@@ -59,8 +60,10 @@ struct Stimulus {
 
 fn stimulus() -> Stimulus {
     let r = RATE as usize;
-    let n = 7 * r;
-    let speech_at = r;
+    // 3 s of noise before the speech: the sink ran on silence before the stream started, and the
+    // blind tracker needs its minimum-search window (1.5 s) of noise to find the floor.
+    let n = 9 * r;
+    let speech_at = 3 * r;
     let speech = speech_like(RATE, 5.0, 3);
     let mut clean = vec![0.0f32; n];
     clean[speech_at..speech_at + speech.len()].copy_from_slice(&speech);
