@@ -8,12 +8,25 @@ cd "$(dirname "$0")"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-# System packages the build needs: ALSA headers for cpal (the live device path) and pkg-config.
+# System packages the build needs: ALSA headers for cpal (the live device path) and pkg-config;
+# for the tests, Debian's ladspa-sdk (analyseplugin/applyplugin load the LADSPA plugin).
 ensure_build_deps() {
-  if pkg-config --exists alsa 2>/dev/null; then return 0; fi
-  echo "dev.sh: installing libasound2-dev and pkg-config (needed to build the cpal device backend)" >&2
+  if pkg-config --exists alsa 2>/dev/null && command -v applyplugin >/dev/null; then return 0; fi
+  echo "dev.sh: installing libasound2-dev, pkg-config (cpal device backend) and ladspa-sdk (plugin tests)" >&2
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libasound2-dev pkg-config >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libasound2-dev pkg-config ladspa-sdk >/dev/null
+}
+
+# The Python package (python/): built and installed by pip (maturin) into a venv under target/,
+# then its pytest suite, which compares against the CLI built by `cargo test`.
+python_test() {
+  local venv=target/pyenv
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  # maturin in the venv and no build isolation: rebuilds are incremental (pyo3 keeps its
+  # interpreter); a user's plain `pip install ./python` fetches maturin itself.
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.5,<2" pytest
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation ./python
+  SPECGATE_BIN="$PWD/target/debug/specgate" "$venv/bin/python" -m pytest -q python/tests
 }
 
 case "${1:-}" in
@@ -35,6 +48,7 @@ case "${1:-}" in
       fi
     fi
     cargo test --quiet
+    python_test
     ;;
   *)
     echo "usage: ./dev.sh demo [DIR] | ./dev.sh test" >&2

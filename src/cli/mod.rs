@@ -3,6 +3,7 @@
 //! signal N (see [`crate::cancel`]).
 
 pub mod common;
+pub mod completions;
 pub mod demo;
 pub mod devices;
 pub mod eval;
@@ -17,7 +18,7 @@ use clap::{Parser, Subcommand};
 
 /// Streaming spectral-gate noise filter for SDR audio.
 #[derive(Debug, Parser)]
-#[command(name = "specgate", version, about, long_about = None)]
+#[command(name = "specgate", version = env!("SPECGATE_VERSION"), about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -49,6 +50,10 @@ pub enum Command {
     Eval(Box<eval::Args>),
     /// Synthesise an SDR-like recording (CW + voice in noise), filter it, write WAVs, print gains.
     Demo(Box<demo::Args>),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) to stdout: `specgate man > specgate.1`.
+    Man,
 }
 
 /// Parses the command line and runs the subcommand; errors go to stderr with a non-zero exit.
@@ -65,6 +70,8 @@ pub fn main() -> std::process::ExitCode {
         Command::Info(a) => info::run(&a),
         Command::Eval(a) => eval::run(*a),
         Command::Demo(a) => demo::run(*a),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man => completions::man(),
     };
     let code = match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
