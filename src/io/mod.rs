@@ -8,15 +8,12 @@
 
 pub mod atomic;
 pub mod auxi;
-#[cfg(feature = "device")]
-pub mod device;
 pub mod iq;
 pub mod iq_file;
 pub mod npy;
 pub mod raw;
 pub mod riff;
 pub mod sigmf;
-pub mod udp;
 pub mod wav;
 
 use std::fmt;
