@@ -245,18 +245,25 @@ fn check_common(run: &Run, m: &Measured) {
         run.status
     );
     assert!(!run.stderr.contains("panicked"));
-    // The cushion adapts to the load (it grows after a dropout): the delay follows the cushion
-    // the last status line reports.
+    // The cushion adapts to the load (it grows after a dropout, then shrinks back slowly): the
+    // delay lies between the printed budget and the budget with the largest cushion reported.
     let st = last_status(&run.stderr);
-    let cushion_now = status_figure(st, "cushion");
-    let budget = budget_ms(&run.stderr) - budget_cushion_ms(&run.stderr) + cushion_now;
+    let start_cushion = budget_cushion_ms(&run.stderr);
+    let most = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("latency ") && !l.starts_with("latency budget"))
+        .map(|l| status_figure(l, "cushion"))
+        .fold(start_cushion, f64::max);
+    let budget = budget_ms(&run.stderr);
+    let budget_hi = budget - start_cushion + most;
     eprintln!(
         "measured delay {:.2} ms, budget {budget:.2} ms; noise −{:.1} dB; tone {:+.1} dB",
         m.delay_ms, m.noise_db, -m.tone_db
     );
     assert!(
-        (m.delay_ms - budget).abs() <= 5.0,
-        "delay {:.2} ms vs budget {budget:.2} ms",
+        m.delay_ms >= budget - 5.0 && m.delay_ms <= budget_hi + 5.0,
+        "delay {:.2} ms vs budget {budget:.2}–{budget_hi:.2} ms",
         m.delay_ms
     );
     assert!(m.tone_db.abs() < 3.0, "the tone lost {:.1} dB", m.tone_db);

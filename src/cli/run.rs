@@ -35,6 +35,10 @@ pub struct Args {
     /// when the machine cannot keep up and shrinks back slowly when the stream is steady.
     #[arg(long)]
     pub buffer_ms: Option<f64>,
+    /// Device callback period in ms (where the host accepts a fixed size). Longer periods
+    /// ride out a busier machine at the cost of latency.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_period)]
+    pub period_ms: f64,
     /// Ceiling for the end-to-end latency in ms: the adaptive cushion never grows beyond it.
     #[arg(long, default_value_t = 300.0)]
     pub max_latency_ms: f64,
@@ -118,6 +122,15 @@ pub fn parse_rate(s: &str) -> Result<u32, String> {
         return Err(format!("sample rate {r} Hz is out of range"));
     }
     Ok(r)
+}
+
+fn parse_period(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (1.0..=200.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "--period-ms must be a number of ms in 1–200, not '{s}'"
+        )),
+    }
 }
 
 fn parse_channel(s: &str) -> anyhow::Result<ChannelMap> {
@@ -435,7 +448,7 @@ fn session(ctx: Ctx, params: &mut Params, ui: &mut Ui) -> Result<End, SessionErr
     #[cfg(feature = "device")]
     let open_dev =
         |q: &str, input: bool, rate: Option<u32>| -> Result<device::Opened, SessionError> {
-            device::open(host, q, input, rate).map_err(|e| {
+            device::open_with_period(host, q, input, rate, args.period_ms).map_err(|e| {
                 let msg = format!("{e:#}");
                 // Unknown/ambiguous names are user errors; an absent or failing device may return.
                 if msg.contains("matches") || msg.contains("unknown audio host") {
@@ -721,7 +734,7 @@ fn session(ctx: Ctx, params: &mut Params, ui: &mut Ui) -> Result<End, SessionErr
     let _ = handles.control.try_send(Control::MaxCushion(
         (args.max_latency_ms - fixed_ms).max(budget.cushion_ms) / 1000.0,
     ));
-    let mut stats_file = ctx.stats_file;
+    let stats_file = ctx.stats_file;
     let end = control_loop(
         Loop {
             args,
@@ -731,7 +744,7 @@ fn session(ctx: Ctx, params: &mut Params, ui: &mut Ui) -> Result<End, SessionErr
             cmds: ctx.cmds,
             console,
             fixed_ms,
-            stats_file: stats_file.as_deref_mut(),
+            stats_file,
         },
         params,
         ui,

@@ -284,6 +284,17 @@ pub fn open(
     input: bool,
     rate: Option<u32>,
 ) -> anyhow::Result<Opened> {
+    open_with_period(host, query, input, rate, 10.0)
+}
+
+/// [`open`] with callbacks of about `period_ms` (where the host accepts a fixed size).
+pub fn open_with_period(
+    host: Option<&str>,
+    query: &str,
+    input: bool,
+    rate: Option<u32>,
+    period_ms: f64,
+) -> anyhow::Result<Opened> {
     let (device, id, name) = find(host, query, input)?;
     let kind = if input { "input" } else { "output" };
     let def = if input {
@@ -321,7 +332,7 @@ pub fn open(
         });
     let (format, buffer) = match chosen {
         Some(c) => {
-            let want = (sr / 100).max(32);
+            let want = ((sr as f64 * period_ms / 1000.0).round() as u32).max(32);
             let buf = match c.buffer_size() {
                 cpal::SupportedBufferSize::Range { min, max } if *min <= want && want <= *max => {
                     cpal::BufferSize::Fixed(want)
@@ -360,10 +371,10 @@ fn on_error(
                 shared.host_out_xruns.fetch_add(1, Relaxed);
             }
         }
-        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated => {
-            if !status.lost.swap(true, Relaxed) {
-                status.lost_input.store(input, Relaxed);
-            }
+        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated
+            if !status.lost.swap(true, Relaxed) =>
+        {
+            status.lost_input.store(input, Relaxed);
         }
         _ => {}
     }

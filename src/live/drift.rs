@@ -169,6 +169,9 @@ impl DriftController {
 
         let snap_now = if !self.settled && t - self.t0 >= self.settle_s {
             self.settled = true;
+            // The loop pulls the start-up remainder in over the next seconds: that transient
+            // is not drift, so the fit starts 2 s later.
+            self.fit_from = t + 2.0;
             self.fast.abs() > 0.5e-3
         } else if self.resync {
             self.resync = false;
