@@ -88,3 +88,203 @@ fn devices_lists_at_least_one_host() {
     assert!(res.status.success());
     assert!(String::from_utf8_lossy(&res.stdout).starts_with("host "));
 }
+
+/// Runs `specgate run -i - -o OUT.wav` with `pcm` (s16le mono 48 kHz) written to stdin in
+/// pieces of `burst` samples, `gap` apart; returns (stderr, --stats lines, output samples).
+fn run_stdin(
+    pcm: &[i16],
+    burst: usize,
+    gap: std::time::Duration,
+    extra: &[&str],
+) -> (String, Vec<serde_json::Value>, Vec<f32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec.wav");
+    let stats = dir.path().join("stats.jsonl");
+    let mut args = vec![
+        "run",
+        "-i",
+        "-",
+        "-o",
+        out.to_str().unwrap(),
+        "--status-interval",
+        "0.2",
+        "--stats",
+        stats.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut child = specgate()
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for piece in pcm.chunks(burst) {
+        let bytes: Vec<u8> = piece.iter().flat_map(|v| v.to_le_bytes()).collect();
+        stdin.write_all(&bytes).unwrap();
+        std::thread::sleep(gap);
+    }
+    drop(stdin);
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr).into_owned();
+    assert!(res.status.success(), "{err}");
+    let stats = std::fs::read_to_string(&stats)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let x = hound::WavReader::open(&out)
+        .unwrap()
+        .into_samples::<f32>()
+        .map(|s| s.unwrap())
+        .collect();
+    (err, stats, x)
+}
+
+fn noise(n: usize, rms: f64) -> Vec<i16> {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+            (u * rms * 3f64.sqrt() * 32768.0) as i16
+        })
+        .collect()
+}
+
+fn control_file(dir: &tempfile::TempDir, text: &str) -> String {
+    let p = dir.path().join("control.txt");
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn assert_honest(stats: &[serde_json::Value], err: &str) {
+    assert!(!stats.is_empty(), "no --stats lines: {err}");
+    for s in stats {
+        for key in ["latency_ms", "buffered_ms", "cushion_ms", "attenuation_db"] {
+            let v = s[key].as_f64().unwrap_or_else(|| panic!("{key} in {s}"));
+            assert!((0.0..2000.0).contains(&v), "{key} = {v} in {s}");
+        }
+        assert!(s["drift_ppm"].as_f64().unwrap().abs() <= 5000.0, "{s}");
+    }
+    for l in err
+        .lines()
+        .filter(|l| l.starts_with("latency ") && !l.starts_with("latency budget"))
+    {
+        let v: f64 = l["latency".len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((0.0..2000.0).contains(&v), "{l}");
+    }
+}
+
+#[test]
+fn bursty_stdin_never_shows_a_negative_or_absurd_latency() {
+    // 3 s of noise in bursts of 100–300 ms (a network stream or a batching SDR program).
+    let pcm = noise(3 * 48_000, 0.01);
+    let (err, stats, x) = run_stdin(&pcm, 48_000 / 5, std::time::Duration::from_millis(200), &[]);
+    assert_honest(&stats, &err);
+    assert!(x.len() as f64 / 48_000.0 >= 3.0, "{err}");
+}
+
+#[test]
+fn a_udp_flood_never_shows_a_negative_or_absurd_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec.wav");
+    let stats = dir.path().join("stats.jsonl");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let input = format!("udp:{port}");
+    let child = specgate()
+        .args([
+            "run",
+            "-i",
+            &input,
+            "-o",
+            out.to_str().unwrap(),
+            "--duration",
+            "2.5",
+            "--status-interval",
+            "0.2",
+            "--stats",
+            stats.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // 4 s of audio as fast as the socket takes it, then nothing.
+    let pcm = noise(4 * 48_000, 0.01);
+    for piece in pcm.chunks(480) {
+        let bytes: Vec<u8> = piece.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let _ = sock.send_to(&bytes, ("127.0.0.1", port));
+    }
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr).into_owned();
+    assert!(res.status.success(), "{err}");
+    let stats: Vec<serde_json::Value> = std::fs::read_to_string(&stats)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_honest(&stats, &err);
+}
+
+#[test]
+fn keys_refuse_to_learn_from_silence_say_what_t_affects_and_reject_unknown_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = control_file(&dir, "l\nT\nx 1\n");
+    let pcm = vec![0i16; 48_000 * 3 / 2];
+    let (err, stats, _) = run_stdin(
+        &pcm,
+        4800,
+        std::time::Duration::from_millis(100),
+        &["--control", &ctl],
+    );
+    assert!(err.contains("not learning: the input is silent"), "{err}");
+    assert!(!err.contains("learning the noise profile"), "{err}");
+    assert!(err.contains("applies to the gate rule only"), "{err}");
+    assert!(err.contains("unknown control command 'x 1'"), "{err}");
+    // The threshold moved (+1 dB) and the status shows it.
+    assert_eq!(stats.last().unwrap()["threshold_db"].as_f64(), Some(7.0));
+}
+
+#[test]
+fn cycling_to_the_digital_preset_bypasses_instead_of_gating() {
+    let dir = tempfile::tempdir().unwrap();
+    // voice → cw → am → nfm → digital.
+    let ctl = control_file(&dir, "p\np\np\np\n");
+    let pcm = noise(48_000 * 3, 0.01);
+    let (err, stats, x) = run_stdin(
+        &pcm,
+        4800,
+        std::time::Duration::from_millis(100),
+        &["--control", &ctl],
+    );
+    assert!(err.contains("preset digital: bypass"), "{err}");
+    let last = stats.last().unwrap();
+    assert_eq!(last["preset"].as_str(), Some("digital"), "{last}");
+    assert_eq!(last["bypass"].as_bool(), Some(true), "{last}");
+    // Noise only: the voice preset would take 20 dB off; the bypass passes it. (Not bit for
+    // bit: the live path's drift resampler interpolates, which softens the top octave of
+    // white noise by about a decibel.)
+    let p_in = pcm[48_000..2 * 48_000]
+        .iter()
+        .map(|v| (*v as f64 / 32768.0).powi(2))
+        .sum::<f64>();
+    let p_out = x[48_000..2 * 48_000]
+        .iter()
+        .map(|v| (*v as f64).powi(2))
+        .sum::<f64>();
+    let db = 10.0 * (p_out / p_in).log10();
+    assert!(db.abs() < 2.0, "output level {db:+.2} dB against the input");
+}

@@ -63,6 +63,7 @@ fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: u
         out_device_channels: out_ch,
         map: ChannelMap::Mean,
         cushion_s: 0.03,
+        max_cushion_s: 0.2,
         stats_interval_s: 0.1,
     };
     let (mut inp, mut worker, mut out, h) = build(cfg, engine).unwrap();
@@ -93,6 +94,11 @@ fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: u
             inp.push(&ibuf, t_ns);
             worker.step(t_ns + 1_000_000);
             out.pull(&mut obuf, t_ns + 2_000_000);
+            if (2000..2004).contains(&k) {
+                // A burst of output demand: underruns, so the cushion grows (and later shrinks).
+                out.pull(&mut obuf, t_ns + 3_000_000);
+                out.pull(&mut obuf, t_ns + 4_000_000);
+            }
             worker.step(t_ns + 5_000_000);
         });
         // The control thread drains statistics.

@@ -188,7 +188,7 @@ pub fn measure_device_round_trip(
     input: &str,
     output: &str,
 ) -> anyhow::Result<RoundTrip> {
-    use crate::io::device;
+    use crate::live::device;
     let out = device::open(None, output, false, Some(rate))
         .with_context(|| format!("output device '{output}'"))?;
     let rate = out.config.sample_rate;

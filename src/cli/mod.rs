@@ -35,7 +35,7 @@ pub enum Command {
     )]
     Filter(Box<filter::FilterArgs>),
     /// List every audio host's input and output devices.
-    Devices,
+    Devices(devices::Args),
     /// Filter live: from a device (or stdin, or UDP) to a device (or stdout, or a WAV file).
     Run(Box<run::Args>),
     /// Render a spectrogram PNG (optionally input/output/mask stacked).
@@ -62,7 +62,7 @@ pub fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Presets => common::print_presets(),
         Command::Filter(a) => filter::run(*a),
-        Command::Devices => devices::run(),
+        Command::Devices(a) => devices::run(a),
         Command::Run(a) => run::run(a),
         Command::Spectrogram(a) => spectrogram::run(a),
         Command::Invert(a) => invert::run(a),

@@ -2,6 +2,7 @@
 //! a WAV file) at a fixed, reported latency, with live control and a status line.
 
 use super::common::FilterOptions;
+use crate::dsp::gain::GainRule;
 use crate::engine::{Engine, SignalKind};
 use crate::live::core::{
     self, build, monotonic_ns, ChannelMap, Control, Handles, PipeConfig, Stats,
@@ -9,6 +10,9 @@ use crate::live::core::{
 use crate::params::{self, Params, ParamsPatch};
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal, Read, Write};
+
+/// Frames the worker handles per wake-up, for its real-time request.
+const CHUNK_FRAMES: u32 = core::CHUNK as u32;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +31,21 @@ pub struct Args {
     pub host: Option<String>,
     #[command(flatten)]
     pub filter: FilterOptions,
-    /// Jitter cushion in ms (default: derived from the device periods).
+    /// Jitter cushion in ms to start with (default: derived from the device periods). It grows
+    /// when the machine cannot keep up and shrinks back slowly when the stream is steady.
     #[arg(long)]
     pub buffer_ms: Option<f64>,
+    /// Device callback period in ms (where the host accepts a fixed size). Longer periods
+    /// ride out a busier machine at the cost of latency.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_period)]
+    pub period_ms: f64,
+    /// Ceiling for the end-to-end latency in ms: the adaptive cushion never grows beyond it.
+    #[arg(long, default_value_t = 300.0)]
+    pub max_latency_ms: f64,
+    /// Append one JSON line per status interval to FILE (latency_ms, drift_ppm, xruns per
+    /// end, dropouts, cpu_percent, attenuation_db, preset, reduction_db, bypass, …).
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<std::path::PathBuf>,
     /// Processing rate (e.g. 48000 or 48k); default: the input rate.
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<u32>,
@@ -108,6 +124,15 @@ pub fn parse_rate(s: &str) -> Result<u32, String> {
     Ok(r)
 }
 
+fn parse_period(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (1.0..=200.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "--period-ms must be a number of ms in 1–200, not '{s}'"
+        )),
+    }
+}
+
 fn parse_channel(s: &str) -> anyhow::Result<ChannelMap> {
     match s.to_ascii_lowercase().as_str() {
         "mean" => Ok(ChannelMap::Mean),
@@ -133,12 +158,13 @@ pub enum Command {
 }
 
 /// Parses one command line: `t`/`T` threshold −/+1 dB, `r`/`R` reduction −/+3 dB, `p` next
-/// preset, `b` bypass, `l [N]` learn N seconds (default 2), `q` quit.
-pub fn parse_command(line: &str) -> Option<Command> {
+/// preset, `b` bypass, `l [N]` learn N seconds (default 2), `q` quit. `None` for a blank line,
+/// `Some(Err(message))` for anything else.
+pub fn parse_command(line: &str) -> Option<Result<Command, String>> {
     let l = line.trim();
     let mut it = l.split_whitespace();
     let head = it.next()?;
-    Some(match head {
+    Some(Ok(match head {
         "t" => Command::Threshold(-1.0),
         "T" => Command::Threshold(1.0),
         "r" => Command::Reduction(-3.0),
@@ -152,8 +178,12 @@ pub fn parse_command(line: &str) -> Option<Command> {
                 .unwrap_or(2.0),
         ),
         "q" | "Q" => Command::Quit,
-        _ => return None,
-    })
+        _ => {
+            return Some(Err(format!(
+                "unknown control command '{l}' (t/T threshold, r/R reduction, p preset, b bypass, l [N] learn, q quit)"
+            )))
+        }
+    }))
 }
 
 #[cfg_attr(not(feature = "device"), allow(dead_code))]
@@ -217,34 +247,173 @@ pub fn run(args: Box<Args>) -> anyhow::Result<()> {
             .context("cannot install the Ctrl-C handler")?;
     }
     let _ = monotonic_ns();
+    // Before any audio thread exists, so that they all inherit it.
+    if let Err(why) = core::raise_priority() {
+        eprintln!("specgate: audio threads run at normal priority: {why}");
+    }
     let started = Instant::now();
-    let mut backoff = Duration::from_millis(500);
-    let _keys = KeyMode::enable(
-        args.control.is_none() && args.input != "-" && std::io::stdin().is_terminal(),
-    );
+    let first_backoff = Duration::from_millis(500);
+    let mut backoff = first_backoff;
+    let keys = args.control.is_none() && args.input != "-" && std::io::stdin().is_terminal();
+    let _keys = KeyMode::enable(keys);
+    let console = Console::new(keys);
+    let mut stats_file = match &args.stats {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open the stats file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let cmd_rx = command_source(&args, keys, &console, stop.clone());
     let mut params = params;
+    let mut ui = Ui::new(&args, &params);
+    let out_of_time = |t: Instant| {
+        args.duration
+            .is_some_and(|d| t.duration_since(started).as_secs_f64() >= d)
+    };
     loop {
-        match session(&args, &mut params, map, &stop, started) {
+        let t0 = Instant::now();
+        let ctx = Ctx {
+            args: &args,
+            map,
+            stop: &stop,
+            started,
+            console: &console,
+            cmds: &cmd_rx,
+            stats_file: stats_file.as_mut(),
+        };
+        match session(ctx, &mut params, &mut ui) {
             Ok(End::Stop) => return Ok(()),
             Ok(End::Lost(what)) | Err(Lost(what)) => {
                 if args.no_reconnect {
                     bail!("{what}");
                 }
-                eprintln!(
+                // A session that ran properly for a while was a good reconnect: start over.
+                if t0.elapsed() >= Duration::from_secs(5) {
+                    backoff = first_backoff;
+                }
+                console.message(&format!(
                     "specgate: {what}; retrying in {:.1} s",
                     backoff.as_secs_f64()
-                );
+                ));
             }
             Err(Fatal(e)) => return Err(e),
         }
+        // --duration bounds every state, the retries included.
         let until = Instant::now() + backoff;
         while Instant::now() < until {
-            if stop.load(Relaxed) {
+            if stop.load(Relaxed) || out_of_time(Instant::now()) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        if out_of_time(Instant::now()) {
+            return Ok(());
+        }
         backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// What every session shares with the run.
+struct Ctx<'a> {
+    args: &'a Args,
+    map: ChannelMap,
+    stop: &'a Arc<AtomicBool>,
+    started: Instant,
+    console: &'a Console,
+    cmds: &'a crossbeam_channel::Receiver<Result<Command, String>>,
+    stats_file: Option<&'a mut std::fs::File>,
+}
+
+/// Where messages and the status line go: stderr; on a terminal the status line is redrawn in
+/// place (crossterm) and messages scroll above it; otherwise every status is a plain line.
+struct Console {
+    in_place: bool,
+    /// Raw keys are on: line ends need an explicit carriage return.
+    raw: bool,
+    last_status: std::sync::Mutex<String>,
+}
+
+impl Console {
+    fn new(raw: bool) -> Console {
+        Console {
+            in_place: std::io::stderr().is_terminal(),
+            raw,
+            last_status: std::sync::Mutex::new(String::new()),
+        }
+    }
+    fn nl(&self) -> &'static str {
+        if self.raw {
+            "\r\n"
+        } else {
+            "\n"
+        }
+    }
+    /// A message on its own line (above the status line on a terminal).
+    fn message(&self, m: &str) {
+        let mut e = std::io::stderr().lock();
+        let last = self.last_status.lock().unwrap_or_else(|p| p.into_inner());
+        if self.in_place {
+            let _ = crossterm::queue!(
+                e,
+                crossterm::cursor::MoveToColumn(0),
+                crossterm::terminal::Clear(crossterm::terminal::ClearType::CurrentLine)
+            );
+            let _ = write!(e, "{m}{}{}", self.nl(), *last);
+        } else {
+            let _ = write!(e, "{m}{}", self.nl());
+        }
+        let _ = e.flush();
+    }
+    fn status(&self, line: &str) {
+        let mut e = std::io::stderr().lock();
+        if self.in_place {
+            let _ = crossterm::queue!(
+                e,
+                crossterm::cursor::MoveToColumn(0),
+                crossterm::terminal::Clear(crossterm::terminal::ClearType::CurrentLine)
+            );
+            let _ = write!(e, "{line}");
+            *self.last_status.lock().unwrap_or_else(|p| p.into_inner()) = line.to_string();
+        } else {
+            let _ = write!(e, "{line}{}", self.nl());
+        }
+        let _ = e.flush();
+    }
+    /// Ends the status line (before exiting).
+    fn finish(&self) {
+        let mut last = self.last_status.lock().unwrap_or_else(|p| p.into_inner());
+        if self.in_place && !last.is_empty() {
+            let _ = write!(std::io::stderr(), "{}", self.nl());
+            last.clear();
+        }
+    }
+}
+
+/// What the user has asked for, kept across reconnects: the preset cycled with `p`, the bypass
+/// toggled with `b`, a pending `l`.
+struct Ui {
+    preset_idx: usize,
+    preset: String,
+    user_bypass: bool,
+    pending_learn: Option<f64>,
+}
+
+impl Ui {
+    fn new(args: &Args, p: &Params) -> Ui {
+        let name = args.filter.preset_name().to_ascii_lowercase();
+        Ui {
+            preset_idx: params::PRESETS
+                .iter()
+                .position(|(n, _)| *n == name)
+                .unwrap_or(0),
+            preset: name,
+            user_bypass: p.bypass,
+            pending_learn: None,
+        }
     }
 }
 
@@ -268,22 +437,18 @@ struct Budget {
     cushion_ms: f64,
 }
 
-fn session(
-    args: &Args,
-    params: &mut Params,
-    map: ChannelMap,
-    stop: &Arc<AtomicBool>,
-    started: Instant,
-) -> Result<End, SessionError> {
+fn session(ctx: Ctx, params: &mut Params, ui: &mut Ui) -> Result<End, SessionError> {
+    let (args, map, stop, started, console) =
+        (ctx.args, ctx.map, ctx.stop, ctx.started, ctx.console);
     let source = parse_source(&args.input)?;
     let sink = parse_sink(&args.output);
     let host = args.host.as_deref();
     #[cfg(feature = "device")]
-    use crate::io::device;
+    use crate::live::device;
     #[cfg(feature = "device")]
     let open_dev =
         |q: &str, input: bool, rate: Option<u32>| -> Result<device::Opened, SessionError> {
-            device::open(host, q, input, rate).map_err(|e| {
+            device::open_with_period(host, q, input, rate, args.period_ms).map_err(|e| {
                 let msg = format!("{e:#}");
                 // Unknown/ambiguous names are user errors; an absent or failing device may return.
                 if msg.contains("matches") || msg.contains("unknown audio host") {
@@ -360,6 +525,7 @@ fn session(
         ),
     };
     let cfg = PipeConfig {
+        max_cushion_s: (args.max_latency_ms / 1000.0).clamp(cushion, 0.5f64.max(cushion)),
         in_rate,
         proc_rate,
         out_rate,
@@ -385,7 +551,9 @@ fn session(
         std::thread::Builder::new()
             .name("specgate-worker".into())
             .spawn(move || {
-                core::promote_to_realtime(50);
+                if let Err(why) = core::promote_to_realtime(CHUNK_FRAMES, proc_rate) {
+                    eprintln!("specgate: the worker runs without real-time priority: {why}");
+                }
                 while !wstop.load(Relaxed) {
                     worker.step(monotonic_ns());
                     std::thread::park_timeout(Duration::from_secs_f64(wake));
@@ -505,7 +673,7 @@ fn session(
             let sock =
                 std::net::UdpSocket::bind(a).with_context(|| format!("cannot bind UDP {a}"))?;
             let fmt = args.raw_format;
-            threads.push(crate::io::udp::spawn_source(
+            threads.push(crate::live::udp::spawn_source(
                 sock,
                 inp,
                 move |b, out| fmt.decode(b, out),
@@ -514,9 +682,6 @@ fn session(
             ));
         }
     }
-
-    // Control commands.
-    let cmd_rx = command_source(args, &source);
 
     // Budget: the devices' own delays (capture → input callback, output callback → playback)
     // are known once the callbacks have run; they add to what the drift loop holds.
@@ -531,7 +696,9 @@ fn session(
         }
         let (i, o) = (si as f64 / n as f64 * 1e-6, so as f64 * 1e-6 / n as f64);
         if !args.quiet {
-            eprintln!("device delays reported by the host: capture {i:.2} ms, playback {o:.2} ms");
+            console.message(&format!(
+                "device delays reported by the host: capture {i:.2} ms, playback {o:.2} ms"
+            ));
         }
         i + o
     };
@@ -540,27 +707,47 @@ fn session(
         std::thread::sleep(Duration::from_millis(300));
         0.0
     };
-    eprintln!(
-        "specgate: {} → {} | {} Hz {} ch → {} Hz → {} Hz {} ch",
-        args.input, args.output, in_rate, in_ch, proc_rate, out_rate, out_ch
+    // Devices by their resolved id (`host:device`), so the audio host in use is named.
+    #[cfg(feature = "device")]
+    let (in_name, out_name) = (
+        in_dev.as_ref().map_or(args.input.clone(), |d| d.id.clone()),
+        out_dev
+            .as_ref()
+            .map_or(args.output.clone(), |d| d.id.clone()),
     );
-    eprintln!(
+    #[cfg(not(feature = "device"))]
+    let (in_name, out_name) = (args.input.clone(), args.output.clone());
+    console.message(&format!(
+        "specgate: {in_name} → {out_name} | {in_rate} Hz {in_ch} ch → {proc_rate} Hz → {out_rate} Hz {out_ch} ch"
+    ));
+    console.message(&format!(
         "latency budget: algorithmic {:.2} ms + resampling {:.2} ms + cushion {:.2} ms + device {:.2} ms = {:.2} ms",
         budget.algorithmic_ms,
         budget.resample_ms,
         budget.cushion_ms,
         dev_ms,
         budget.algorithmic_ms + budget.resample_ms + budget.cushion_ms + dev_ms
-    );
+    ));
 
     let fixed_ms = budget.algorithmic_ms + budget.resample_ms + dev_ms;
+    // The cushion may grow up to what --max-latency-ms leaves after the fixed delays.
+    let _ = handles.control.try_send(Control::MaxCushion(
+        (args.max_latency_ms - fixed_ms).max(budget.cushion_ms) / 1000.0,
+    ));
+    let stats_file = ctx.stats_file;
     let end = control_loop(
-        args,
+        Loop {
+            args,
+            h: &handles,
+            stop,
+            started,
+            cmds: ctx.cmds,
+            console,
+            fixed_ms,
+            stats_file,
+        },
         params,
-        &handles,
-        stop,
-        started,
-        &cmd_rx,
+        ui,
         {
             #[cfg(feature = "device")]
             {
@@ -572,17 +759,28 @@ fn session(
                 move || {
                     let now = monotonic_ns();
                     let stale = |t: u64| t > 0 && now.saturating_sub(t) > 2_000_000_000;
-                    let silent = (watch_in && stale(sh.input.read().0))
-                        || (watch_out && stale(sh.out_alive_ns.load(Relaxed)));
-                    (s.lost.load(Relaxed) || silent, s.xruns.load(Relaxed))
+                    if s.lost.load(Relaxed) {
+                        let end = if s.lost_input.load(Relaxed) {
+                            "input"
+                        } else {
+                            "output"
+                        };
+                        return Some(format!("the {end} device was lost"));
+                    }
+                    if watch_in && stale(sh.input.read().0) {
+                        return Some("the input device stopped delivering audio for 2 s".into());
+                    }
+                    if watch_out && stale(sh.out_alive_ns.load(Relaxed)) {
+                        return Some("the output device stopped asking for audio for 2 s".into());
+                    }
+                    None
                 }
             }
             #[cfg(not(feature = "device"))]
             {
-                || (false, 0u64)
+                || None::<String>
             }
         },
-        fixed_ms,
     );
 
     // Shut down: input first, then output, then the worker.
@@ -605,50 +803,115 @@ fn session(
     let last = handles.stats.try_iter().last();
     if !args.quiet {
         if let Some(s) = last {
-            #[cfg(feature = "device")]
-            let xruns = status.xruns.load(Relaxed);
-            #[cfg(not(feature = "device"))]
-            let xruns = 0;
-            eprintln!("{}", status_line(&s, xruns, fixed_ms));
+            console.status(&status_line(&s, fixed_ms, params, ui));
         }
     }
+    console.finish();
     Ok(end)
 }
 
-/// `fixed_ms`: algorithmic + resampling + device delays, added to the measured buffered time
-/// to give the current end-to-end latency.
-fn status_line(s: &Stats, host_xruns: u64, fixed_ms: f64) -> String {
+/// Latency as shown: the fixed delays (algorithmic + resampling + device) plus the measured
+/// buffered time, which is never negative.
+fn latency_ms(s: &Stats, fixed_ms: f64) -> f64 {
+    fixed_ms.max(0.0) + s.buffered_ms.max(0.0)
+}
+
+/// The status line: figures, then the filter state (preset, rule, threshold, reduction,
+/// bypass).
+fn status_line(s: &Stats, fixed_ms: f64, p: &Params, ui: &Ui) -> String {
     format!(
-        "latency {:6.2} ms  in {:6.1} dBFS  out {:6.1} dBFS  atten {:5.1} dB  drift {:+7.1} ppm  buffered {:6.2} ms  fill {:6.2} ms  xruns in {} out {} dev {}  snaps {}",
-        fixed_ms + s.buffered_ms,
+        "latency {:6.1} ms  cushion {:5.1} ms  drift {:+6.1} ppm  xruns in {} out {}  atten {:5.1} dB  in {:6.1} dBFS  out {:6.1} dBFS  | {} {} thr {:.1} dB red {:.1} dB bypass {}",
+        latency_ms(s, fixed_ms),
+        s.cushion_ms.max(0.0),
+        s.drift_ppm,
+        s.xruns_in,
+        s.xruns_out,
+        s.attenuation_db.max(0.0),
         s.in_peak_db,
         s.out_peak_db,
-        s.attenuation_db,
-        s.drift_ppm,
-        s.buffered_ms,
-        s.fill_ms,
-        s.in_overruns,
-        s.out_underruns + s.out_overruns,
-        host_xruns,
-        s.snaps
+        ui.preset,
+        p.rule,
+        p.threshold_db,
+        p.reduction_db,
+        if p.bypass { "on" } else { "off" }
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn control_loop(
-    args: &Args,
-    params: &mut Params,
-    h: &Handles,
-    stop: &Arc<AtomicBool>,
+/// One `--stats` line (JSON).
+fn stats_json(s: &Stats, fixed_ms: f64, p: &Params, ui: &Ui, cpu: Option<f64>, t_s: f64) -> String {
+    serde_json::json!({
+        "t_s": (t_s * 1000.0).round() / 1000.0,
+        "latency_ms": latency_ms(s, fixed_ms),
+        "buffered_ms": s.buffered_ms.max(0.0),
+        "cushion_ms": s.cushion_ms.max(0.0),
+        "drift_ppm": s.drift_ppm,
+        "xruns_in": s.xruns_in,
+        "xruns_out": s.xruns_out,
+        "dropouts": s.out_underruns,
+        "cpu_percent": cpu,
+        "attenuation_db": s.attenuation_db.max(0.0),
+        "in_peak_dbfs": s.in_peak_db,
+        "out_peak_dbfs": s.out_peak_db,
+        "preset": ui.preset,
+        "rule": p.rule.to_string(),
+        "threshold_db": p.threshold_db,
+        "reduction_db": p.reduction_db,
+        "bypass": p.bypass,
+    })
+    .to_string()
+}
+
+/// Process CPU time (user + system), seconds; `None` where not available.
+fn cpu_time_s() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage fills a zeroed struct for this process.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return None;
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        Some(tv(u.ru_utime) + tv(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Input peak below which `l` refuses to learn (digital silence or a dead input).
+const SILENCE_DBFS: f64 = -90.0;
+
+struct Loop<'a> {
+    args: &'a Args,
+    h: &'a Handles,
+    stop: &'a Arc<AtomicBool>,
     started: Instant,
-    cmds: &crossbeam_channel::Receiver<Command>,
-    device: impl Fn() -> (bool, u64),
+    cmds: &'a crossbeam_channel::Receiver<Result<Command, String>>,
+    console: &'a Console,
     fixed_ms: f64,
+    stats_file: Option<&'a mut std::fs::File>,
+}
+
+fn control_loop(
+    l: Loop,
+    params: &mut Params,
+    ui: &mut Ui,
+    device: impl Fn() -> Option<String>,
 ) -> End {
-    let mut preset_idx = params::PRESETS
-        .iter()
-        .position(|(n, _)| *n == args.filter.preset_name().to_ascii_lowercase())
-        .unwrap_or(0);
+    let Loop {
+        args,
+        h,
+        stop,
+        started,
+        cmds,
+        console,
+        fixed_ms,
+        mut stats_file,
+    } = l;
+    let mut raises = 0u64;
+    let mut cpu_last = (Instant::now(), cpu_time_s());
+    let mut last_in_peak: Option<f64> = None;
     loop {
         if stop.load(Relaxed) {
             return End::Stop;
@@ -658,22 +921,71 @@ fn control_loop(
                 return End::Stop;
             }
         }
-        let (lost, xruns) = device();
-        if lost {
-            return End::Lost("audio device disappeared".into());
+        if let Some(what) = device() {
+            return End::Lost(what);
         }
         while let Ok(s) = h.stats.try_recv() {
+            last_in_peak = Some(s.in_peak_db);
+            if s.cushion_raises > raises {
+                raises = s.cushion_raises;
+                console.message(&format!(
+                    "specgate: the machine could not keep up: cushion raised to {:.1} ms, latency now {:.1} ms",
+                    s.cushion_ms,
+                    fixed_ms + s.cushion_ms
+                ));
+            }
+            let now = Instant::now();
+            let cpu_now = cpu_time_s();
+            let cpu = match (cpu_last.1, cpu_now) {
+                (Some(a), Some(b)) => {
+                    let wall = now.duration_since(cpu_last.0).as_secs_f64();
+                    (wall > 0.0).then(|| ((b - a) / wall * 100.0).max(0.0))
+                }
+                _ => None,
+            };
+            cpu_last = (now, cpu_now);
             if !args.quiet {
-                eprintln!("{}", status_line(&s, xruns, fixed_ms));
+                console.status(&status_line(&s, fixed_ms, params, ui));
+            }
+            if let Some(f) = stats_file.as_mut() {
+                let line = stats_json(
+                    &s,
+                    fixed_ms,
+                    params,
+                    ui,
+                    cpu,
+                    started.elapsed().as_secs_f64(),
+                );
+                if let Err(e) = writeln!(f, "{line}") {
+                    console.message(&format!("specgate: cannot write the stats file: {e}"));
+                    stats_file = None;
+                }
+            }
+            if let Some(secs) = ui.pending_learn.take() {
+                console.message(&learn(h, s.in_peak_db, secs));
             }
         }
         while let Ok(c) = cmds.try_recv() {
+            let c = match c {
+                Ok(c) => c,
+                Err(e) => {
+                    console.message(&format!("specgate: {e}"));
+                    continue;
+                }
+            };
             let msg = match c {
                 Command::Quit => return End::Stop,
                 Command::Threshold(d) => {
                     params.threshold_db = (params.threshold_db + d).clamp(-20.0, 60.0);
                     let _ = h.control.try_send(Control::Params(*params));
-                    format!("threshold {:.1} dB", params.threshold_db)
+                    if params.rule == GainRule::Gate {
+                        format!("threshold {:.1} dB", params.threshold_db)
+                    } else {
+                        format!(
+                            "threshold {:.1} dB — it applies to the gate rule only; this preset uses {}, so the output does not change (r/R change the reduction)",
+                            params.threshold_db, params.rule
+                        )
+                    }
                 }
                 Command::Reduction(d) => {
                     params.reduction_db = (params.reduction_db + d).clamp(0.0, 120.0);
@@ -681,77 +993,132 @@ fn control_loop(
                     format!("reduction {:.1} dB", params.reduction_db)
                 }
                 Command::ToggleBypass => {
-                    params.bypass = !params.bypass;
+                    ui.user_bypass = !ui.user_bypass;
+                    let preset_bypass = preset_params(&ui.preset).is_some_and(|p| p.bypass);
+                    params.bypass = ui.user_bypass || preset_bypass;
                     let _ = h.control.try_send(Control::Bypass(params.bypass));
-                    format!("bypass {}", if params.bypass { "on" } else { "off" })
+                    if preset_bypass && !ui.user_bypass {
+                        format!("bypass stays on: preset {} is a bypass", ui.preset)
+                    } else {
+                        format!("bypass {}", if params.bypass { "on" } else { "off" })
+                    }
                 }
                 Command::NextPreset => {
-                    preset_idx = (preset_idx + 1) % params::PRESETS.len();
-                    let name = params::PRESETS[preset_idx].0;
+                    ui.preset_idx = (ui.preset_idx + 1) % params::PRESETS.len();
+                    let name = params::PRESETS[ui.preset_idx].0;
                     match params::resolve(name, None, &ParamsPatch::default()) {
                         Ok(mut p) => {
-                            p.bypass = params.bypass;
+                            // The preset's own bypass (digital) holds; `b` adds to it.
+                            p.bypass = p.bypass || ui.user_bypass;
                             *params = p;
+                            ui.preset = name.to_string();
                             let _ = h.control.try_send(Control::Params(*params));
-                            format!("preset {name} (gain keys; frame geometry needs a restart)")
+                            if p.bypass {
+                                format!("preset {name}: bypass (output = input, delayed)")
+                            } else {
+                                format!("preset {name} (gain keys; frame geometry needs a restart)")
+                            }
                         }
                         Err(e) => format!("preset {name}: {e}"),
                     }
                 }
-                Command::Learn(s) => {
-                    let _ = h.control.try_send(Control::Learn(s));
-                    format!("learning the noise profile for {s} s")
-                }
+                Command::Learn(s) => match last_in_peak {
+                    Some(peak) => learn(h, peak, s),
+                    None => {
+                        // No level measured yet: decide on the first status interval.
+                        ui.pending_learn = Some(s);
+                        continue;
+                    }
+                },
             };
-            eprintln!("specgate: {msg}");
+            console.message(&format!("specgate: {msg}"));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Commands from `--control FILE`, or from stdin when it is not the audio input.
-fn command_source(args: &Args, source: &Source) -> crossbeam_channel::Receiver<Command> {
+/// `l`: learns the noise profile unless the input is silent (a zero profile would switch the
+/// filter off until the next `l`).
+fn learn(h: &Handles, in_peak_db: f64, secs: f64) -> String {
+    if in_peak_db < SILENCE_DBFS {
+        format!(
+            "specgate: not learning: the input is silent (peak {in_peak_db:.0} dBFS); press l while the noise plays"
+        )
+    } else {
+        let _ = h.control.try_send(Control::Learn(secs));
+        format!("specgate: learning the noise profile for {secs} s")
+    }
+}
+
+fn preset_params(name: &str) -> Option<Params> {
+    params::resolve(name, None, &ParamsPatch::default()).ok()
+}
+
+/// Commands from `--control FILE` (lines), from single keys when stdin is a terminal (raw
+/// mode, crossterm), or lines from stdin when it is a pipe that is not the audio input.
+fn command_source(
+    args: &Args,
+    keys: bool,
+    console: &Console,
+    stop: Arc<AtomicBool>,
+) -> crossbeam_channel::Receiver<Result<Command, String>> {
     let (tx, rx) = crossbeam_channel::bounded(64);
-    let keys = args.control.is_none()
-        && !matches!(source, Source::Stdin)
-        && std::io::stdin().is_terminal();
+    if keys {
+        console.message(
+            "keys: t/T threshold −/+1 dB, r/R reduction −/+3 dB, p next preset, b bypass, l learn 2 s, q quit",
+        );
+        std::thread::spawn(move || {
+            use crossterm::event::{read, Event, KeyCode, KeyEventKind, KeyModifiers};
+            while let Ok(ev) = read() {
+                let Event::Key(k) = ev else { continue };
+                if k.kind != KeyEventKind::Press {
+                    continue;
+                }
+                let cmd = match k.code {
+                    // Raw mode turns Ctrl-C into a key: stop as the signal would.
+                    KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                        stop.store(true, Relaxed);
+                        break;
+                    }
+                    KeyCode::Char(c) => parse_command(&c.to_string()),
+                    _ => None,
+                };
+                if let Some(c) = cmd {
+                    if tx.send(c).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        return rx;
+    }
     let reader: Option<Box<dyn BufRead + Send>> = match &args.control {
         Some(p) => match std::fs::File::open(p) {
             Ok(f) => Some(Box::new(std::io::BufReader::new(f))),
             Err(e) => {
-                eprintln!("specgate: cannot open control file {}: {e}", p.display());
+                console.message(&format!(
+                    "specgate: cannot open control file {}: {e}",
+                    p.display()
+                ));
                 None
             }
         },
-        None if !matches!(source, Source::Stdin) => {
-            if keys {
-                eprintln!("keys: t/T threshold −/+1 dB, r/R reduction −/+3 dB, p next preset, b bypass, l learn 2 s, q quit");
-            }
-            Some(Box::new(std::io::BufReader::new(std::io::stdin())))
-        }
+        None if args.input != "-" => Some(Box::new(std::io::BufReader::new(std::io::stdin()))),
         None => None,
     };
     if let Some(mut r) = reader {
         std::thread::spawn(move || {
             let mut line = String::new();
-            let mut byte = [0u8; 1];
             loop {
-                // On a terminal (raw mode, see `KeyMode`) every key is a command; otherwise lines.
-                let got = if keys {
-                    match r.read(&mut byte) {
-                        Ok(1) => parse_command(&(byte[0] as char).to_string()),
-                        _ => break,
-                    }
-                } else {
-                    line.clear();
-                    match r.read_line(&mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => parse_command(&line),
-                    }
-                };
-                if let Some(c) = got {
-                    if tx.send(c).is_err() {
-                        break;
+                line.clear();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if let Some(c) = parse_command(&line) {
+                            if tx.send(c).is_err() {
+                                break;
+                            }
+                        }
                     }
                 }
             }
@@ -760,50 +1127,24 @@ fn command_source(args: &Args, source: &Source) -> crossbeam_channel::Receiver<C
     rx
 }
 
-/// Puts a terminal stdin into non-canonical, no-echo mode so single keys arrive at once;
-/// restores the previous mode when dropped.
+/// Raw terminal keys (crossterm: termios on Unix, the console API on Windows) while a run
+/// reads keys; restored when dropped.
 struct KeyMode {
-    #[cfg(unix)]
-    saved: Option<libc::termios>,
+    on: bool,
 }
 
 impl KeyMode {
     fn enable(on: bool) -> KeyMode {
-        #[cfg(unix)]
-        {
-            if !on {
-                return KeyMode { saved: None };
-            }
-            // SAFETY: tcgetattr/tcsetattr on fd 0 with a properly sized, initialised struct.
-            unsafe {
-                let mut t: libc::termios = std::mem::zeroed();
-                if libc::tcgetattr(0, &mut t) != 0 {
-                    return KeyMode { saved: None };
-                }
-                let saved = t;
-                t.c_lflag &= !(libc::ICANON | libc::ECHO);
-                t.c_cc[libc::VMIN] = 1;
-                t.c_cc[libc::VTIME] = 0;
-                libc::tcsetattr(0, libc::TCSANOW, &t);
-                KeyMode { saved: Some(saved) }
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = on;
-            KeyMode {}
+        KeyMode {
+            on: on && crossterm::terminal::enable_raw_mode().is_ok(),
         }
     }
 }
 
 impl Drop for KeyMode {
     fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(t) = self.saved {
-            // SAFETY: restores the attributes read in `enable`.
-            unsafe {
-                libc::tcsetattr(0, libc::TCSANOW, &t);
-            }
+        if self.on {
+            let _ = crossterm::terminal::disable_raw_mode();
         }
     }
 }
@@ -902,14 +1243,20 @@ mod tests {
 
     #[test]
     fn control_lines_map_to_commands() {
-        assert_eq!(parse_command("T\n"), Some(Command::Threshold(1.0)));
-        assert_eq!(parse_command("r"), Some(Command::Reduction(-3.0)));
-        assert_eq!(parse_command("l 5"), Some(Command::Learn(5.0)));
-        assert_eq!(parse_command("l"), Some(Command::Learn(2.0)));
-        assert_eq!(parse_command("l -3"), Some(Command::Learn(2.0)));
-        assert_eq!(parse_command("b"), Some(Command::ToggleBypass));
-        assert_eq!(parse_command("x"), None);
+        assert_eq!(parse_command("T\n"), Some(Ok(Command::Threshold(1.0))));
+        assert_eq!(parse_command("r"), Some(Ok(Command::Reduction(-3.0))));
+        assert_eq!(parse_command("l 5"), Some(Ok(Command::Learn(5.0))));
+        assert_eq!(parse_command("l"), Some(Ok(Command::Learn(2.0))));
+        assert_eq!(parse_command("l -3"), Some(Ok(Command::Learn(2.0))));
+        assert_eq!(parse_command("b"), Some(Ok(Command::ToggleBypass)));
         assert_eq!(parse_command(""), None);
+        assert_eq!(parse_command("  "), None);
+    }
+
+    #[test]
+    fn an_unknown_control_line_is_an_error_naming_it() {
+        let e = parse_command("x 3").unwrap().unwrap_err();
+        assert!(e.contains("unknown control command 'x 3'"), "{e}");
     }
 
     #[test]

@@ -9,14 +9,11 @@
 pub mod atomic;
 pub mod auxi;
 pub mod codec;
-#[cfg(feature = "device")]
-pub mod device;
 pub mod iq;
 pub mod npy;
 pub mod raw;
 pub mod riff;
 pub mod sigmf;
-pub mod udp;
 pub mod wav;
 
 use std::fmt;

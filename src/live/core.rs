@@ -63,7 +63,7 @@ impl Processor for Engine {
             Control::Params(p) => self.update_params(p),
             Control::Bypass(on) => self.set_bypass(*on),
             Control::Learn(s) => self.learn(*s),
-            Control::Target(_) => {}
+            Control::Target(_) | Control::MaxCushion(_) => {}
         }
     }
     fn energy(&self) -> (f64, f64) {
@@ -82,6 +82,8 @@ pub enum Control {
     /// New target for the capture-to-playback time held by the drift loop (excluding fixed
     /// delays), seconds; handled by the worker itself.
     Target(f64),
+    /// New ceiling for the adaptive cushion, seconds (handled by the worker itself).
+    MaxCushion(f64),
 }
 
 /// A statistics snapshot, sent by the worker about once per `stats_interval`.
@@ -94,8 +96,16 @@ pub struct Stats {
     pub attenuation_db: f64,
     pub drift_ppm: f64,
     pub correction_ppm: f64,
-    /// Smoothed buffered time between the callbacks, ms.
+    /// Smoothed buffered time between the callbacks, ms (never negative).
     pub buffered_ms: f64,
+    /// The cushion the drift loop holds now (it grows when the machine cannot keep up), ms.
+    pub cushion_ms: f64,
+    /// Times the cushion grew.
+    pub cushion_raises: u64,
+    /// Xruns at the input end (ring overruns + host-reported input xruns).
+    pub xruns_in: u64,
+    /// Xruns at the output end (ring underruns and overruns + host-reported output xruns).
+    pub xruns_out: u64,
     /// Output ring fill now, ms.
     pub fill_ms: f64,
     pub in_overruns: u64,
@@ -126,21 +136,66 @@ impl ChannelMap {
     }
 }
 
-/// Asks for real-time (SCHED_FIFO) scheduling of the calling thread at `priority` (1–99).
-/// Returns false when not permitted (the audio still runs, with more risk of xruns under load).
-/// A single syscall: call it once per thread, e.g. on a callback's first run.
-pub fn promote_to_realtime(priority: i32) -> bool {
+/// Asks for real-time scheduling of the calling thread, which processes `period_frames` at
+/// `rate` per wake-up: SCHED_FIFO (priority 50) on Linux — permitted for root or with an
+/// `rtprio` limit; MMCSS on Windows and a time-constraint thread on macOS through the
+/// `audio_thread_priority` crate. `Err` says why not (the audio still runs, with more risk of
+/// xruns under load). Call it once, from the thread itself, outside the real-time loop.
+pub fn promote_to_realtime(period_frames: u32, rate: u32) -> Result<(), String> {
     #[cfg(target_os = "linux")]
-    unsafe {
-        let p = libc::sched_param {
-            sched_priority: priority,
-        };
-        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &p) == 0
+    {
+        match promote_linux(period_frames, rate) {
+            0 => Ok(()),
+            r => Err(format!(
+                "SCHED_FIFO not permitted ({}); run as root or allow rtprio in limits.conf",
+                std::io::Error::from_raw_os_error(r)
+            )),
+        }
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = priority;
-        false
+        match audio_thread_priority::promote_current_thread_to_real_time(period_frames, rate) {
+            Ok(handle) => {
+                // The thread stays promoted until it ends.
+                std::mem::forget(handle);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// SCHED_FIFO at priority 50 for the calling thread; 0 or the error number. No allocation.
+#[cfg(target_os = "linux")]
+fn promote_linux(_period_frames: u32, _rate: u32) -> i32 {
+    // SAFETY: plain syscall on the calling thread with an initialised sched_param.
+    unsafe {
+        let p = libc::sched_param { sched_priority: 50 };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &p)
+    }
+}
+
+/// Raises the scheduling weight of the calling thread and of every thread it starts later
+/// (audio host threads included) to nice −10: not real-time, so a host thread that spins can
+/// never lock other work out, but it wins the CPU against ordinary busy processes. Permitted
+/// for root or with a `nice` limit; `Err` says why not. Unix only (elsewhere: `Ok`, nothing).
+pub fn raise_priority() -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        // SAFETY: setpriority on the calling thread (Linux: PRIO_PROCESS with 0 = this thread).
+        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -10) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "nice −10 not permitted ({}); run as root or allow it in limits.conf",
+                std::io::Error::last_os_error()
+            ))
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(())
     }
 }
 
@@ -207,18 +262,21 @@ impl Stamp {
         self.seq.fetch_add(1, AcqRel);
     }
     /// (time of last update in ns, total frames).
+    /// Bounded: a reader with real-time priority must not spin on a writer it preempted, so
+    /// after 256 torn tries it returns the last try (off by at most one callback).
     pub fn read(&self) -> (u64, u64) {
-        loop {
+        let mut last = (0, 0);
+        for _ in 0..256 {
             let s0 = self.seq.load(Acquire);
-            if s0 % 2 == 0 {
-                let t = self.t_ns.load(Acquire);
-                let n = self.total.load(Acquire);
-                if self.seq.load(Acquire) == s0 {
-                    return (t, n);
-                }
+            let t = self.t_ns.load(Acquire);
+            let n = self.total.load(Acquire);
+            if s0 % 2 == 0 && self.seq.load(Acquire) == s0 {
+                return (t, n);
             }
+            last = (t, n);
             std::hint::spin_loop();
         }
+        last
     }
 }
 
@@ -234,8 +292,10 @@ pub struct Shared {
     /// Time of the last output callback (ns, `monotonic_ns`), whether or not it played audio:
     /// a watchdog sees a device that stopped calling back without reporting an error.
     pub out_alive_ns: AtomicU64,
-    /// Xruns reported by the audio host (counted by the device adapter's error callback).
-    pub host_xruns: AtomicU64,
+    /// Xruns reported by the audio host for the input and the output stream (counted by the
+    /// device adapter's error callbacks).
+    pub host_in_xruns: AtomicU64,
+    pub host_out_xruns: AtomicU64,
     /// Frames the worker has pushed into the output ring in total (for pacing unclocked sources).
     pub out_pushed: AtomicU64,
     /// Set by the input side once data flows; the output side plays silence until then.
@@ -253,8 +313,11 @@ pub struct PipeConfig {
     pub in_device_channels: usize,
     pub out_device_channels: usize,
     pub map: ChannelMap,
-    /// Target buffered time between callbacks (the jitter cushion), seconds.
+    /// Target buffered time between callbacks (the jitter cushion), seconds: where the
+    /// adaptive cushion starts and the floor it shrinks back to.
     pub cushion_s: f64,
+    /// Ceiling of the adaptive cushion, seconds (at most half a second: the rings hold one).
+    pub max_cushion_s: f64,
     /// Statistics interval, seconds of output.
     pub stats_interval_s: f64,
 }
@@ -439,7 +502,14 @@ pub struct Worker<P: Processor> {
     pushed_out: u64,
     now_ns: u64,
     seen_underruns: u64,
+    seen_host_xruns: u64,
+    grow_pending: bool,
     resync_at: Option<u64>,
+    /// The adaptive cushion: now, and when it last grew or shrank (ns).
+    cushion_s: f64,
+    max_cushion_s: f64,
+    cushion_changed_ns: u64,
+    cushion_raises: u64,
     out_overruns: u64,
     snaps: u64,
     out_peak: f32,
@@ -568,7 +638,15 @@ pub fn build<P: Processor>(
         pushed_out: (prefill / ch) as u64,
         now_ns: 0,
         seen_underruns: 0,
+        seen_host_xruns: 0,
+        grow_pending: false,
         resync_at: None,
+        cushion_s: cfg.cushion_s,
+        max_cushion_s: cfg
+            .max_cushion_s
+            .clamp(cfg.cushion_s, 0.5f64.max(cfg.cushion_s)),
+        cushion_changed_ns: 0,
+        cushion_raises: 0,
         out_overruns: 0,
         snaps: 0,
         out_peak: 0.0,
@@ -612,6 +690,10 @@ impl<P: Processor> Worker<P> {
     pub fn snaps(&self) -> u64 {
         self.snaps
     }
+    /// The cushion held now, seconds (it grows under load, see [`Worker::step`]).
+    pub fn cushion_s(&self) -> f64 {
+        self.cushion_s
+    }
 
     pub fn processor(&self) -> &P {
         &self.proc
@@ -627,6 +709,10 @@ impl<P: Processor> Worker<P> {
                 Control::Target(s) => {
                     self.ctl.set_target(s);
                     self.ctl.resync();
+                }
+                Control::MaxCushion(s) => {
+                    self.max_cushion_s =
+                        s.clamp(self.cfg.cushion_s, 0.5f64.max(self.cfg.cushion_s));
                 }
                 c => self.proc.control(&c),
             }
@@ -696,11 +782,42 @@ impl<P: Processor> Worker<P> {
         let (tout, nout) = self.shared.output.read();
         let now = self.now_ns as i64;
         let since = |t: u64| ((now - t as i64) as f64 * 1e-9).clamp(-0.2, 0.05);
-        (nin as f64 - self.popped_in as f64) / self.cfg.in_rate as f64
+        let b = (nin as f64 - self.popped_in as f64) / self.cfg.in_rate as f64
             + since(tin)
             + (self.pushed_out as f64 - nout as f64 - self.drop_pending as f64)
                 / self.cfg.out_rate as f64
-            - since(tout)
+            - since(tout);
+        // Two rings of one second each hold at most 2 s; anything outside is a torn reading.
+        b.clamp(-0.5, 2.0)
+    }
+
+    /// The adaptive cushion. After a dropout (the machine could not keep up) it grows in one
+    /// step to the delay the dropout left plus 10 ms (at least +50 %), up to the ceiling; after
+    /// 20 s without one it shrinks by 1 ms every 2 s, down to where it started — slowly enough
+    /// that the resampler absorbs it (no snap).
+    fn adapt_cushion(&mut self, dropout: bool) {
+        let now = self.now_ns;
+        if self.cushion_changed_ns == 0 {
+            self.cushion_changed_ns = now;
+        }
+        if dropout {
+            let measured = self.buffered_s();
+            let grown = (measured + 0.010)
+                .max(self.cushion_s * 1.5)
+                .min(self.max_cushion_s);
+            if grown > self.cushion_s + 1e-4 {
+                self.cushion_s = grown;
+                self.cushion_raises += 1;
+                self.ctl.set_target(grown);
+            }
+            self.cushion_changed_ns = now;
+        } else if self.cushion_s > self.cfg.cushion_s
+            && now.saturating_sub(self.cushion_changed_ns) > 20_000_000_000
+        {
+            self.cushion_s = (self.cushion_s - 0.001).max(self.cfg.cushion_s);
+            self.ctl.set_target_smoothly(self.cushion_s);
+            self.cushion_changed_ns = now - 18_000_000_000;
+        }
     }
 
     fn control(&mut self) {
@@ -709,16 +826,28 @@ impl<P: Processor> Worker<P> {
         }
         let t = self.now_ns as f64 * 1e-9;
         // After an underrun, let the fast filter see the new level, then re-align at once.
-        let u = self.shared.out_underruns.load(Relaxed) + self.shared.host_xruns.load(Relaxed);
-        if u != self.seen_underruns {
-            self.seen_underruns = u;
+        // Ring underruns are ours: the cushion was too small for the scheduling jitter. Host
+        // xruns happen inside the device path (a callback thread ran too late): a bigger ring
+        // cannot prevent those, so they only re-align.
+        let dropouts = self.shared.out_underruns.load(Relaxed);
+        let host =
+            self.shared.host_in_xruns.load(Relaxed) + self.shared.host_out_xruns.load(Relaxed);
+        if dropouts != self.seen_underruns || host != self.seen_host_xruns {
+            self.grow_pending |= dropouts != self.seen_underruns;
+            self.seen_underruns = dropouts;
+            self.seen_host_xruns = host;
             self.resync_at = Some(self.now_ns + 150_000_000);
+            self.ctl.pause_fit();
         }
         if let Some(at) = self.resync_at {
             if self.now_ns >= at {
                 self.resync_at = None;
+                let grow = std::mem::take(&mut self.grow_pending);
+                self.adapt_cushion(grow);
                 self.ctl.resync();
             }
+        } else {
+            self.adapt_cushion(false);
         }
         match self.ctl.update(t, self.buffered_s()) {
             Action::Ratio(r) => {
@@ -740,7 +869,11 @@ impl<P: Processor> Worker<P> {
             }
             Action::Drop(n) => {
                 self.snaps += 1;
-                self.drop_pending += n;
+                // Never more than is buffered: a bursty source must not wind the drop up.
+                let held = (self.prod.occupied_len() / self.ch
+                    + self.cons.occupied_len() / self.ch)
+                    .saturating_sub(self.drop_pending);
+                self.drop_pending += n.min(held);
             }
         }
     }
@@ -767,7 +900,14 @@ impl<P: Processor> Worker<P> {
             },
             drift_ppm: self.ctl.drift_ppm(),
             correction_ppm: self.ctl.correction_ppm(),
-            buffered_ms: self.ctl.buffered_s() * 1e3,
+            buffered_ms: self.ctl.buffered_s().max(0.0) * 1e3,
+            cushion_ms: self.cushion_s * 1e3,
+            cushion_raises: self.cushion_raises,
+            xruns_in: self.shared.in_overruns.load(Relaxed)
+                + self.shared.host_in_xruns.load(Relaxed),
+            xruns_out: self.shared.out_underruns.load(Relaxed)
+                + self.out_overruns
+                + self.shared.host_out_xruns.load(Relaxed),
             fill_ms: self.prod.occupied_len() as f64 / self.ch as f64 / self.cfg.out_rate as f64
                 * 1e3,
             in_overruns: self.shared.in_overruns.load(Relaxed),

@@ -8,7 +8,11 @@
 //! d/Kp = 0.4 ms at once, while the slow integral (Kp/Ki = 100 s) learns the true drift
 //! without being wound up by the millisecond-scale timing noise of real audio servers under
 //! load (that noise only wobbles the ratio, clamped to ±1000 ppm = 1.7 cents, inaudible).
-//! The reported drift is the applied correction averaged over 10 s.
+//! The reported drift is not the applied correction (which answers jitter as well as drift):
+//! it is the slope of `buffered − ∫correction dt`, which by the plant equation is `d·t` plus
+//! measurement noise, fitted by least squares over a long, exponentially forgotten window
+//! ([`DriftFit`], τ = 60 s). Snaps, xruns and target moves start a new segment that shares the
+//! slope but not the offset, so no step can be mistaken for drift.
 //!
 //! Large errors (start-up, when the output device pulls its first buffers; after a real xrun)
 //! are fixed at once by inserting silence or dropping frames ("snap") instead of slowly.
@@ -42,12 +46,16 @@ pub struct DriftController {
     fast: f64,
     integ: f64,
     corr: f64,
-    /// Applied correction, low-passed over 10 s: the drift estimate.
-    avg_corr: f64,
+    /// Applied correction, integrated over time, seconds.
+    corr_integral: f64,
+    /// The drift estimate.
+    fit: DriftFit,
     last_t: Option<f64>,
     t0: f64,
     settled: bool,
     resync: bool,
+    fit_paused: bool,
+    fit_from: f64,
 }
 
 impl DriftController {
@@ -59,7 +67,8 @@ impl DriftController {
             rate,
             kp: 0.5,
             ki: 0.005,
-            avg_corr: 0.0,
+            corr_integral: 0.0,
+            fit: DriftFit::new(60.0, 0.01),
             tau_slow: 0.5,
             tau_fast: 0.05,
             max_corr: 1e-3,
@@ -73,6 +82,8 @@ impl DriftController {
             t0: 0.0,
             settled: false,
             resync: false,
+            fit_paused: false,
+            fit_from: 0.0,
         }
     }
 
@@ -90,10 +101,27 @@ impl DriftController {
         self.target_s
     }
 
+    /// Moves the target without a snap: the loop walks there through the resampler (for small
+    /// steps, e.g. a shrinking cushion).
+    pub fn set_target_smoothly(&mut self, target_s: f64) {
+        let d = target_s - self.target_s;
+        self.fast -= d;
+        self.slow -= d;
+        self.target_s = target_s;
+        self.snap_s = (0.5 * target_s).max(0.004);
+    }
+
+    /// Stops feeding the drift fit until the next resync (an xrun makes a step of unknown size).
+    pub fn pause_fit(&mut self) {
+        self.fit_paused = true;
+        self.fit.break_segment();
+    }
+
     /// Estimated clock drift in ppm: positive when the input delivers faster than the output
     /// consumes (the resampler then shortens the stream by this much).
+    /// 0 until the fit has seen a few seconds of steady stream.
     pub fn drift_ppm(&self) -> f64 {
-        -self.avg_corr * 1e6
+        self.fit.slope().map_or(0.0, |d| d * 1e6)
     }
 
     /// Correction applied now, ppm.
@@ -111,6 +139,7 @@ impl DriftController {
     /// absorb it).
     pub fn resync(&mut self) {
         self.resync = true;
+        self.fit.break_segment();
     }
 
     /// One measurement: `t` = time (seconds, any origin), `buffered` = seconds of audio between
@@ -130,14 +159,25 @@ impl DriftController {
             Some(t0) => (t - t0).max(0.0),
         };
         self.last_t = Some(t);
+        // The applied correction has acted since the last update (the plant: de/dt = d + c).
+        self.corr_integral += self.corr * dt;
+        if self.settled && !self.fit_paused && !self.resync && t >= self.fit_from {
+            self.fit.add(t, buffered - self.corr_integral);
+        }
         self.fast += (e - self.fast) * (1.0 - (-dt / self.tau_fast).exp());
         self.slow += (e - self.slow) * (1.0 - (-dt / self.tau_slow).exp());
 
         let snap_now = if !self.settled && t - self.t0 >= self.settle_s {
             self.settled = true;
+            // The loop pulls the start-up remainder in over the next seconds: that transient
+            // is not drift, so the fit starts 2 s later.
+            self.fit_from = t + 2.0;
             self.fast.abs() > 0.5e-3
         } else if self.resync {
             self.resync = false;
+            self.fit_paused = false;
+            // The stream takes a moment to settle after an xrun: no fitting for 1 s.
+            self.fit_from = t + 1.0;
             // The slow filter still holds the pre-xrun history: restart it from the fast one.
             self.slow = self.fast;
             self.fast.abs() > 0.5e-3
@@ -150,6 +190,7 @@ impl DriftController {
             self.fast -= shift;
             self.slow -= shift;
             if frames > 0 {
+                self.fit.break_segment();
                 return if shift < 0.0 {
                     Action::Insert(frames)
                 } else {
@@ -163,10 +204,116 @@ impl DriftController {
         }
         let kp = if self.settled { self.kp } else { 0.0 };
         self.corr = -(kp * self.slow + self.integ).clamp(-self.max_corr, self.max_corr);
-        if self.settled {
-            self.avg_corr += (self.corr - self.avg_corr) * (1.0 - (-dt / 10.0).exp());
-        }
         Action::Ratio(1.0 + self.corr)
+    }
+}
+
+/// Least-squares slope of `y(t)` with exponential forgetting, over segments that share the
+/// slope but each have their own offset (a new segment starts after any step in `y`).
+/// Points are averaged into blocks of `block_s` first, so the update rate does not matter.
+#[derive(Debug, Clone)]
+pub struct DriftFit {
+    tau: f64,
+    block_s: f64,
+    /// Centred sums (Σw(t−t̄)², Σw(t−t̄)(y−ȳ)) of the closed segments, decayed.
+    closed_tt: f64,
+    closed_ty: f64,
+    /// Raw weighted sums of the open segment: Σw, Σwt, Σwy, Σwt², Σwty (t relative to `t0`).
+    w: f64,
+    st: f64,
+    sy: f64,
+    stt: f64,
+    sty: f64,
+    t0: Option<f64>,
+    last_t: f64,
+    /// The block being averaged: (start, Σt, Σy, n).
+    block: Option<(f64, f64, f64, u32)>,
+}
+
+impl DriftFit {
+    pub fn new(tau: f64, block_s: f64) -> Self {
+        DriftFit {
+            tau,
+            block_s,
+            closed_tt: 0.0,
+            closed_ty: 0.0,
+            w: 0.0,
+            st: 0.0,
+            sy: 0.0,
+            stt: 0.0,
+            sty: 0.0,
+            t0: None,
+            last_t: 0.0,
+            block: None,
+        }
+    }
+
+    pub fn add(&mut self, t: f64, y: f64) {
+        match &mut self.block {
+            None => self.block = Some((t, t, y, 1)),
+            Some((t_start, sum_t, sum_y, n)) => {
+                *sum_t += t;
+                *sum_y += y;
+                *n += 1;
+                if t - *t_start >= self.block_s {
+                    let (bt, by) = (*sum_t / *n as f64, *sum_y / *n as f64);
+                    self.block = None;
+                    self.add_point(bt, by);
+                }
+            }
+        }
+    }
+
+    fn add_point(&mut self, t: f64, y: f64) {
+        let t0 = *self.t0.get_or_insert(t);
+        let decay = (-(t - self.last_t).max(0.0) / self.tau).exp();
+        self.last_t = t;
+        self.closed_tt *= decay;
+        self.closed_ty *= decay;
+        self.w *= decay;
+        self.st *= decay;
+        self.sy *= decay;
+        self.stt *= decay;
+        self.sty *= decay;
+        let u = t - t0;
+        self.w += 1.0;
+        self.st += u;
+        self.sy += y;
+        self.stt += u * u;
+        self.sty += u * y;
+    }
+
+    fn open_centred(&self) -> (f64, f64) {
+        if self.w <= 0.0 {
+            return (0.0, 0.0);
+        }
+        (
+            self.stt - self.st * self.st / self.w,
+            self.sty - self.st * self.sy / self.w,
+        )
+    }
+
+    /// Closes the open segment: the next point may be offset by any step.
+    pub fn break_segment(&mut self) {
+        let (tt, ty) = self.open_centred();
+        self.closed_tt += tt;
+        self.closed_ty += ty;
+        self.w = 0.0;
+        self.st = 0.0;
+        self.sy = 0.0;
+        self.stt = 0.0;
+        self.sty = 0.0;
+        self.t0 = None;
+        self.block = None;
+    }
+
+    /// The fitted slope, once the data span the equivalent of 3 s of one segment
+    /// (Σ(t−t̄)² ≥ 3²/12 · 300 points).
+    pub fn slope(&self) -> Option<f64> {
+        let (tt, ty) = self.open_centred();
+        let (tt, ty) = (tt + self.closed_tt, ty + self.closed_ty);
+        let min_tt = 9.0 / 12.0 * (3.0 / self.block_s);
+        (tt >= min_tt).then(|| (ty / tt).clamp(-2e-3, 2e-3))
     }
 }
 
@@ -212,6 +359,25 @@ mod tests {
         assert!(c.correction_ppm().abs() <= 1000.0 + 1e-9);
         // It cannot keep up: the buffer grows, and the snap keeps it bounded.
         assert!(last.abs() <= 0.011, "{last}");
+    }
+
+    #[test]
+    fn the_drift_fit_ignores_steps_between_segments_and_follows_the_slope() {
+        let mut f = DriftFit::new(60.0, 0.01);
+        assert_eq!(f.slope(), None);
+        let mut t: f64 = 0.0;
+        let mut offset = 0.0;
+        while t < 20.0 {
+            if (t as u64) % 5 == 0 && (t - t.floor()) < 0.001 {
+                // A step of 30 ms (an xrun or a snap) every 5 s.
+                offset += 0.03;
+                f.break_segment();
+            }
+            f.add(t, offset + 150e-6 * t);
+            t += 0.001;
+        }
+        let s = f.slope().unwrap();
+        assert!((s - 150e-6).abs() < 1e-6, "{s}");
     }
 
     #[test]

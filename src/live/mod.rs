@@ -1,6 +1,10 @@
 //! The live path: device callbacks, rings, the worker thread, drift control, live control.
-//! Nothing here imports an audio API; `io::device` adapts cpal onto [`core`].
+//! `core`, `drift`, `select` and `sim` import no audio API; `device` adapts cpal onto [`core`]
+//! and `udp` feeds datagrams into it. (`io` is files and pipes only and never imports `live`.)
 pub mod core;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod drift;
 pub mod select;
 pub mod sim;
+pub mod udp;

@@ -18,6 +18,8 @@ pub struct DeviceStatus {
     pub xruns: AtomicU64,
     /// The device went away (or the stream was invalidated).
     pub lost: AtomicBool,
+    /// Which end went away first: set with `lost` (true = input).
+    pub lost_input: AtomicBool,
     /// Capture → callback and callback → playback delays the host reports, ns.
     pub in_latency_ns: AtomicU64,
     pub out_latency_ns: AtomicU64,
@@ -73,80 +75,159 @@ fn device_id(d: &cpal::Device) -> String {
     d.id().map(|i| i.to_string()).unwrap_or_default()
 }
 
-/// `specgate devices`: every host's devices with ids, names, default marks and configurations.
-pub fn print_devices() -> anyhow::Result<()> {
-    for hid in cpal::available_hosts() {
-        let host = match cpal::host_from_id(hid) {
-            Ok(h) => h,
-            Err(e) => {
-                println!("host {}: unavailable ({e})", hid.name());
-                continue;
+/// While alive, file descriptor 2 points at /dev/null: audio libraries (ALSA's plugin probes,
+/// JACK's "cannot connect to server") print to stderr while devices are enumerated, and none of
+/// that is ours to show unless asked (`--verbose`). Unix only; elsewhere it does nothing.
+pub struct QuietStderr {
+    #[cfg(unix)]
+    saved: Option<i32>,
+}
+
+impl QuietStderr {
+    pub fn new(on: bool) -> QuietStderr {
+        #[cfg(unix)]
+        {
+            if !on {
+                return QuietStderr { saved: None };
             }
-        };
-        println!("host {}:", hid.name());
-        let def_in = host.default_input_device().map(|d| device_id(&d));
-        let def_out = host.default_output_device().map(|d| device_id(&d));
-        let devices = match host.devices() {
-            Ok(d) => d,
-            Err(e) => {
-                println!("  cannot list devices: {e}");
-                continue;
-            }
-        };
-        for d in devices {
-            let id = device_id(&d);
-            let mut marks = vec![];
-            if def_in.as_deref() == Some(id.as_str()) {
-                marks.push("default input");
-            }
-            if def_out.as_deref() == Some(id.as_str()) {
-                marks.push("default output");
-            }
-            let marks = if marks.is_empty() {
-                String::new()
-            } else {
-                format!("  [{}]", marks.join(", "))
-            };
-            println!("  {id}  \"{}\"{marks}", device_name(&d));
-            for (dir, cfgs) in [
-                (
-                    "in ",
-                    d.supported_input_configs().map(|c| c.collect::<Vec<_>>()),
-                ),
-                (
-                    "out",
-                    d.supported_output_configs().map(|c| c.collect::<Vec<_>>()),
-                ),
-            ] {
-                if let Ok(cfgs) = cfgs {
-                    // One line per (format, rates), with the channel counts as a range.
-                    let mut groups: Vec<(SampleFormat, u32, u32, u16, u16)> = vec![];
-                    for c in cfgs {
-                        let key = (c.sample_format(), c.min_sample_rate(), c.max_sample_rate());
-                        match groups.iter_mut().find(|g| (g.0, g.1, g.2) == key) {
-                            Some(g) => {
-                                g.3 = g.3.min(c.channels());
-                                g.4 = g.4.max(c.channels());
-                            }
-                            None => groups.push((key.0, key.1, key.2, c.channels(), c.channels())),
-                        }
+            use std::io::Write;
+            let _ = std::io::stderr().flush();
+            // SAFETY: dup/open/dup2 on valid descriptors; the saved one is restored in drop.
+            unsafe {
+                let saved = libc::dup(2);
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+                if saved < 0 || null < 0 {
+                    if saved >= 0 {
+                        libc::close(saved);
                     }
-                    for (fmt, lo, hi, c0, c1) in groups {
-                        let rates = if lo == hi {
-                            format!("{lo} Hz")
-                        } else {
-                            format!("{lo}–{hi} Hz")
-                        };
-                        let chans = if c0 == c1 {
-                            format!("{c0}")
-                        } else {
-                            format!("{c0}–{c1}")
-                        };
-                        println!("      {dir} {chans} ch  {rates}  {fmt:?}");
+                    if null >= 0 {
+                        libc::close(null);
                     }
+                    return QuietStderr { saved: None };
                 }
+                libc::dup2(null, 2);
+                libc::close(null);
+                QuietStderr { saved: Some(saved) }
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = on;
+            QuietStderr {}
+        }
+    }
+}
+
+impl Drop for QuietStderr {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(fd) = self.saved.take() {
+            // SAFETY: restores the descriptor saved in `new`.
+            unsafe {
+                libc::dup2(fd, 2);
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// One direction's configurations in a few words: `1–2 ch 8000–192000 Hz f32/i16`.
+fn summarise(cfgs: &[cpal::SupportedStreamConfigRange]) -> String {
+    if cfgs.is_empty() {
+        return "-".into();
+    }
+    let c0 = cfgs.iter().map(|c| c.channels()).min().unwrap_or(0);
+    let c1 = cfgs.iter().map(|c| c.channels()).max().unwrap_or(0);
+    let r0 = cfgs.iter().map(|c| c.min_sample_rate()).min().unwrap_or(0);
+    let r1 = cfgs.iter().map(|c| c.max_sample_rate()).max().unwrap_or(0);
+    let mut fmts: Vec<String> = vec![];
+    for c in cfgs {
+        let f = format!("{:?}", c.sample_format()).to_lowercase();
+        if !fmts.contains(&f) {
+            fmts.push(f);
+        }
+    }
+    let range = |a: u32, b: u32, unit: &str| {
+        if a == b {
+            format!("{a}{unit}")
+        } else {
+            format!("{a}–{b}{unit}")
+        }
+    };
+    format!(
+        "{} ch {} {}",
+        range(c0 as u32, c1 as u32, ""),
+        range(r0, r1, " Hz"),
+        fmts.join("/")
+    )
+}
+
+/// `specgate devices`: one line per device of every host (id, name, default marks, what it
+/// can capture and play, summarised), the default host named first. Library noise on stderr
+/// is suppressed unless `verbose`.
+pub fn print_devices(verbose: bool) -> anyhow::Result<()> {
+    let default_host = cpal::default_host().id();
+    let mut lines = vec![];
+    {
+        let _quiet = QuietStderr::new(!verbose);
+        let mut ids = cpal::available_hosts();
+        ids.sort_by_key(|h| *h != default_host);
+        for hid in ids {
+            let host = match cpal::host_from_id(hid) {
+                Ok(h) => h,
+                Err(e) => {
+                    lines.push(format!("host {}: unavailable ({e})", hid.name()));
+                    continue;
+                }
+            };
+            let mark = if hid == default_host {
+                " (default)"
+            } else {
+                ""
+            };
+            lines.push(format!("host {}{mark}:", hid.name()));
+            let def_in = host.default_input_device().map(|d| device_id(&d));
+            let def_out = host.default_output_device().map(|d| device_id(&d));
+            let devices = match host.devices() {
+                Ok(d) => d,
+                Err(e) => {
+                    lines.push(format!("  cannot list devices: {e}"));
+                    continue;
+                }
+            };
+            for d in devices {
+                let id = device_id(&d);
+                let mut marks = vec![];
+                if def_in.as_deref() == Some(id.as_str()) {
+                    marks.push("default input");
+                }
+                if def_out.as_deref() == Some(id.as_str()) {
+                    marks.push("default output");
+                }
+                let marks = if marks.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", marks.join(", "))
+                };
+                let ins: Vec<_> = d
+                    .supported_input_configs()
+                    .map(|c| c.collect())
+                    .unwrap_or_default();
+                let outs: Vec<_> = d
+                    .supported_output_configs()
+                    .map(|c| c.collect())
+                    .unwrap_or_default();
+                lines.push(format!(
+                    "  {id}  \"{}\"  in: {}  out: {}{marks}",
+                    device_name(&d),
+                    summarise(&ins),
+                    summarise(&outs)
+                ));
+            }
+        }
+    }
+    for l in lines {
+        println!("{l}");
     }
     Ok(())
 }
@@ -203,6 +284,17 @@ pub fn open(
     input: bool,
     rate: Option<u32>,
 ) -> anyhow::Result<Opened> {
+    open_with_period(host, query, input, rate, 10.0)
+}
+
+/// [`open`] with callbacks of about `period_ms` (where the host accepts a fixed size).
+pub fn open_with_period(
+    host: Option<&str>,
+    query: &str,
+    input: bool,
+    rate: Option<u32>,
+    period_ms: f64,
+) -> anyhow::Result<Opened> {
     let (device, id, name) = find(host, query, input)?;
     let kind = if input { "input" } else { "output" };
     let def = if input {
@@ -240,7 +332,7 @@ pub fn open(
         });
     let (format, buffer) = match chosen {
         Some(c) => {
-            let want = (sr / 100).max(32);
+            let want = ((sr as f64 * period_ms / 1000.0).round() as u32).max(32);
             let buf = match c.buffer_size() {
                 cpal::SupportedBufferSize::Range { min, max } if *min <= want && want <= *max => {
                     cpal::BufferSize::Fixed(want)
@@ -267,15 +359,22 @@ pub fn open(
 fn on_error(
     status: Arc<DeviceStatus>,
     shared: Arc<Shared>,
+    input: bool,
 ) -> impl FnMut(cpal::Error) + Send + 'static {
     move |e: cpal::Error| match e.kind() {
         cpal::ErrorKind::Xrun => {
             status.xruns.fetch_add(1, Relaxed);
             // The drift loop re-aligns after a host xrun (it shifts the latency by a step).
-            shared.host_xruns.fetch_add(1, Relaxed);
+            if input {
+                shared.host_in_xruns.fetch_add(1, Relaxed);
+            } else {
+                shared.host_out_xruns.fetch_add(1, Relaxed);
+            }
         }
-        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated => {
-            status.lost.store(true, Relaxed)
+        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated
+            if !status.lost.swap(true, Relaxed) =>
+        {
+            status.lost_input.store(input, Relaxed);
         }
         _ => {}
     }
@@ -339,7 +438,7 @@ pub fn start_input(
                     end.push(&buf[..block.len()], now);
                 }
             },
-            on_error(status, shared),
+            on_error(status, shared, true),
             None,
         )?;
         s.play()?;
@@ -383,7 +482,7 @@ pub fn start_output(
                     t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
                 }
             },
-            on_error(status, shared),
+            on_error(status, shared, false),
             None,
         )?;
         s.play()?;
