@@ -5,12 +5,13 @@
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use specgate::engine::{process_aligned, Engine as Core, SignalKind};
-use specgate::io::iq::{probe, Container, RawIq};
-use specgate::io::iq_file::{filter_iq_stream, IqOptions};
-use specgate::io::riff;
+use specgate::engine::{Engine as Core, SignalKind};
 use specgate::params::{self, Params, ParamsPatch, PRESETS};
-use std::io::Read;
+use specgate::stream::filter::{self as sfilter, FilterOptions};
+use specgate::stream::sink::{OutputRequest, OutputSpec};
+use specgate::stream::source::SliceSource;
+use specgate::stream::{self, process_aligned, Cancel, InputSpec, ProbeHints, StreamInfo};
+use specgate::io::RawFormat;
 
 fn value_err(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -73,20 +74,29 @@ fn filter_iq<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let p = resolve(preset, overrides)?;
     let x = x.as_slice()?;
-    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let out = py.detach(|| -> anyhow::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(bytes.len());
-        filter_iq_stream(
-            &bytes[..],
-            &mut out,
-            RawIq::Cf32le,
-            rate,
+    // The same path as `specgate filter - -f cf32le` (floor estimate from the stream's head,
+    // pre-roll, time-aligned output), from memory to memory.
+    let out = py.detach(|| -> Result<Vec<u8>, stream::StreamError> {
+        let mut out: Vec<u8> = Vec::with_capacity(x.len() * 4);
+        let mut src = SliceSource::new(x, rate, 2, SignalKind::Complex);
+        let opts = FilterOptions {
+            output: OutputRequest {
+                raw_format: Some(RawFormat::F32Le),
+                ..OutputRequest::default()
+            },
+            ..FilterOptions::default()
+        };
+        sfilter::run(
+            &mut src,
+            OutputSpec::Writer(Box::new(&mut out)),
             &p,
-            &IqOptions::default(),
+            &opts,
+            &Cancel::new(),
+            None,
         )?;
         Ok(out)
     });
-    let out = out.map_err(|e| value_err(format!("{e:#}")))?;
+    let out = out.map_err(value_err)?;
     let y = out
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -94,82 +104,29 @@ fn filter_iq<'py>(
     Ok(PyArray1::from_vec(py, y))
 }
 
-/// Decodes `len` bytes of whole `unit`-byte frames from `r` (stops early at a short file):
-/// memory follows the bytes actually read, not what a header claims.
-fn decode_all(
-    mut r: impl Read,
-    len: u64,
-    unit: usize,
-    sample_bytes: usize,
-    decode: impl Fn(&[u8], &mut [f32]),
-) -> std::io::Result<Vec<f32>> {
-    let block = unit * 65536;
-    let (mut raw, mut out, mut left) = (Vec::new(), Vec::new(), len);
-    while left > 0 {
-        raw.clear();
-        let n = (&mut r)
-            .take(left.min(block as u64))
-            .read_to_end(&mut raw)?;
-        if n == 0 {
-            break;
-        }
-        left -= n as u64;
-        let whole = n - n % unit;
-        let start = out.len();
-        out.resize(start + whole / sample_bytes, 0.0);
-        decode(&raw[..whole], &mut out[start..]);
-        if whole < n {
-            break;
-        }
-    }
-    Ok(out)
-}
-
-/// Every sample of a recording (WAV/RF64, SigMF, raw I/Q) as interleaved `f32`, with its
-/// probe. (Becomes the stream core's `Source` once that lands: one reader per format.)
+/// Every sample of a recording (WAV/RF64, SigMF, raw I/Q by extension) as interleaved `f32`,
+/// with its description: the stream core's probe and source, as `specgate filter` reads it.
 fn read_recording(
     path: &std::path::Path,
     iq: Option<bool>,
-) -> anyhow::Result<(specgate::io::iq::Probe, Vec<f32>)> {
-    use std::fs::File;
-    use std::io::BufReader;
-    let pr = probe(path, iq)?;
-    let x = match &pr.container {
-        Container::Wav(l) => {
-            let mut r = riff::SampleReader::new(BufReader::new(File::open(path)?), l)?;
-            let mut buf = vec![0.0f32; 65536 * l.fmt.channels.max(1) as usize];
-            let mut x = Vec::new();
-            loop {
-                let n = r.read(&mut buf)?;
-                if n == 0 {
-                    break x;
-                }
-                x.extend_from_slice(&buf[..n]);
-            }
-        }
-        Container::Sigmf(s) => {
-            let d = s.datatype;
-            let unit = d.bytes() * d.components();
-            decode_all(
-                File::open(&s.data_path)?,
-                s.data_len,
-                unit,
-                d.bytes(),
-                |b, o| d.decode(b, o),
-            )?
-        }
-        Container::Raw(raw) => {
-            let len = std::fs::metadata(path)?.len();
-            decode_all(
-                File::open(path)?,
-                len,
-                2 * raw.bytes(),
-                raw.bytes(),
-                |b, o| raw.decode(b, o),
-            )?
-        }
+) -> Result<(StreamInfo, Vec<f32>), stream::StreamError> {
+    let hints = ProbeHints {
+        force_iq: iq,
+        describe_only: true,
+        ..ProbeHints::default()
     };
-    Ok((pr, x))
+    let mut src = stream::open(InputSpec::Path(path.to_path_buf()), &hints)?;
+    let info = src.info().clone();
+    let mut buf = vec![0.0f32; 65536 * info.channels.max(1)];
+    let mut x = Vec::new();
+    loop {
+        let n = src.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        x.extend_from_slice(&buf[..n]);
+    }
+    Ok((info, x))
 }
 
 /// Reads a recording: (interleaved samples, channels, rate or None, is_iq, centre Hz or None,
@@ -189,16 +146,16 @@ fn read<'py>(
     Option<f64>,
     String,
 )> {
-    let (pr, x) = py
+    let (info, x) = py
         .detach(|| read_recording(&path, iq))
-        .map_err(|e| PyOSError::new_err(format!("{e:#}")))?;
+        .map_err(|e| PyOSError::new_err(e.to_string()))?;
     Ok((
         PyArray1::from_vec(py, x),
-        pr.channels as usize,
-        pr.rate,
-        pr.detection.is_iq,
-        pr.detection.meta.center_hz,
-        pr.format,
+        info.channels,
+        (info.rate > 0).then_some(info.rate),
+        info.is_iq(),
+        info.center_hz,
+        info.format,
     ))
 }
 
@@ -258,8 +215,7 @@ impl Engine {
 
     /// Back to the state of a new engine (noise floor, gains and history forgotten).
     fn reset(&mut self) -> PyResult<()> {
-        self.core = Core::new(&self.params, self.core.rate(), self.width, kind(self.iq))
-            .map_err(value_err)?;
+        self.core.reset();
         Ok(())
     }
 }
