@@ -154,7 +154,11 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 /// The engine latency at `rate` for the voice preset (the contract the CLI must honour).
 fn voice_latency(rate: u32) -> usize {
-    let params = specgate::params::resolve("voice", None, &Default::default()).unwrap();
+    preset_latency("voice", rate)
+}
+
+fn preset_latency(name: &str, rate: u32) -> usize {
+    let params = specgate::params::resolve(name, None, &Default::default()).unwrap();
     specgate::engine::stft_config(&params, rate).latency_samples()
 }
 
@@ -240,8 +244,6 @@ fn from_s16le(b: &[u8]) -> Vec<i16> {
 #[test]
 fn raw_pipe_output_carries_exactly_the_engine_latency() {
     let rate = 24_000;
-    let lat = voice_latency(rate);
-    assert!(lat > 0);
     let n = 6000;
     let k = 1234;
     let mut x = vec![0i16; n];
@@ -253,6 +255,14 @@ fn raw_pipe_output_carries_exactly_the_engine_latency() {
     ] {
         let mut args = vec!["-", "-o", "-", "--format", "s16le", "--rate", "24k"];
         args.extend_from_slice(preset);
+        let lat = preset_latency(
+            preset
+                .get(1)
+                .filter(|_| preset[0] == "--preset")
+                .unwrap_or(&"voice"),
+            rate,
+        );
+        assert!(lat > 0);
         let o = run(&args, Some(s16le(&x)));
         ok(&o);
         let y = from_s16le(&o.stdout);
@@ -546,7 +556,7 @@ fn wav_input_streams_to_stdout_in_its_own_sample_type() {
     write_wav(&inp, Fmt::F32, 24000, 1, &x);
     let o = run(&[p(&inp), "-o", "-", "--preset", "digital"], None);
     ok(&o);
-    let lat = voice_latency(24000);
+    let lat = preset_latency("digital", 24000);
     let y: Vec<f32> = o
         .stdout
         .chunks_exact(4)
