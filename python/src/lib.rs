@@ -163,9 +163,7 @@ fn read<'py>(
 #[pyclass(module = "specgate._specgate")]
 struct Engine {
     core: Core,
-    params: Params,
     width: usize,
-    iq: bool,
 }
 
 #[pymethods]
@@ -175,12 +173,7 @@ impl Engine {
         let p = resolve(preset, overrides)?;
         let width = if iq { 2 * channels } else { channels };
         let core = Core::new(&p, rate, width, kind(iq)).map_err(value_err)?;
-        Ok(Engine {
-            core,
-            params: p,
-            width,
-            iq,
-        })
+        Ok(Engine { core, width })
     }
 
     #[getter]
