@@ -108,8 +108,6 @@ pub struct McraTracker {
     skip0: usize,
     tone_ratio: f32,
     tone_min_bin: usize,
-    /// Frames tracked since the start (saturates): sets the warm-up averaging.
-    seen: u32,
 }
 
 fn coef(hop_s: f32, tau_s: f32) -> f32 {
@@ -147,7 +145,6 @@ impl McraTracker {
             skip0: p.decision_delay,
             tone_ratio: p.tone_ratio,
             tone_min_bin: p.tone_min_bin,
-            seen: 0,
         }
     }
 
@@ -219,14 +216,7 @@ impl McraTracker {
             }
             return;
         }
-        // Fast warm-up: until the noise average has seen as many frames as its time constant
-        // spans, it is a running mean of the noise-only frames (weight 1/n for the n-th), not a
-        // recursion that keeps e^(−t/τ) of the first, single-frame periodogram. The floor is then
-        // as good as a learned profile of the same length after a fraction of a second, so a new
-        // stream is attenuated properly within its first second.
-        self.seen = self.seen.saturating_add(1);
-        let warm = self.seen as f32 / (self.seen as f32 + 1.0);
-        let (a_s, a_d, a_p, ratio) = (self.a_s, fmin(self.a_d, warm), self.a_p, self.ratio);
+        let (a_s, a_d, a_p, ratio) = (self.a_s, self.a_d, self.a_p, self.ratio);
         // Frequency-smoothed periodogram (a separate pass, so the main loop vectorises).
         smooth3_into(power, &mut self.pf);
         // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
@@ -598,21 +588,6 @@ mod tests {
             let r = tr.noise()[k] / floor[k];
             assert!((0.6..1.5).contains(&r), "bin {k}: estimate/true = {r}");
         }
-    }
-
-    #[test]
-    fn the_floor_is_right_half_a_second_into_a_stream() {
-        // 50 frames of 10 ms: the warm-up running mean, not the first frame's periodogram.
-        let mut worst = 0.0f32;
-        for seed in 1..20 {
-            let mut tr = McraTracker::new(257, TrackerParams::default());
-            let r = run(&mut tr, &mut Rng(seed), 2.0, 50);
-            worst = worst.max((r.ln()).abs());
-        }
-        assert!(
-            worst < 0.3f32.ln_1p(),
-            "worst estimate/true off by {worst} nepers"
-        );
     }
 
     #[test]
