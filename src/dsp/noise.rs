@@ -164,7 +164,6 @@ impl McraTracker {
         self.history.fill(0.0);
         self.hist_pos = 0;
         self.skip = self.skip0;
-        self.seen = 0;
     }
 
     /// Window minimum of the smoothed power (debug/diagnostics).
