@@ -347,6 +347,34 @@ fn spawn_filter_on_fifo(
     (child, err, w)
 }
 
+/// Waits until the FIFO written through `w` is empty (the reader took every byte) and `tmp`
+/// has not grown for half a second: the reader is then blocked waiting for more data.
+fn wait_until_blocked_on(w: &std::fs::File, tmp: &Path) {
+    use std::os::unix::io::AsRawFd;
+    let t = Instant::now();
+    loop {
+        let mut pending: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int; the fd is open for the duration of the call.
+        let r = unsafe { libc::ioctl(w.as_raw_fd(), libc::FIONREAD, &mut pending) };
+        assert_eq!(r, 0, "FIONREAD on the FIFO");
+        if pending == 0 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "the FIFO was never drained");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let (mut last, mut since) = (size(tmp), Instant::now());
+    while since.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = size(tmp);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "the output never settled");
+    }
+}
+
 /// Waits until a temp file shows up in `dir` (the output is being written).
 fn wait_for_temp(dir: &Path) -> PathBuf {
     let t = Instant::now();
@@ -399,7 +427,10 @@ fn a_second_signal_exits_at_once_and_still_leaves_no_temp_file() {
     let out = dir.path().join("out.wav");
     let (mut child, mut err, w) = spawn_filter_on_fifo(&fifo, &out);
     let tmp = wait_for_temp(dir.path());
-    // Blocked reading the FIFO: the first signal cannot be acted on until data comes.
+    // Blocked reading the FIFO: the first signal cannot be acted on until data comes. Make sure
+    // it is blocked: everything written was read, and the output stopped growing (on a busy
+    // machine the filter may still be working through what it read).
+    wait_until_blocked_on(&w, &tmp);
     kill(&child, libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(200));
     assert!(
