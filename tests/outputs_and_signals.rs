@@ -360,7 +360,10 @@ fn wait_until_blocked_on(w: &std::fs::File, tmp: &Path) {
         if pending == 0 {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "the FIFO was never drained");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the FIFO was never drained"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -371,7 +374,10 @@ fn wait_until_blocked_on(w: &std::fs::File, tmp: &Path) {
         if now != last {
             (last, since) = (now, Instant::now());
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "the output never settled");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the output never settled"
+        );
     }
 }
 

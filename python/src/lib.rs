@@ -8,10 +8,9 @@ use pyo3::prelude::*;
 use specgate::engine::{Engine as Core, SignalKind};
 use specgate::params::{self, Params, ParamsPatch, PRESETS};
 use specgate::stream::filter::{self as sfilter, FilterOptions};
-use specgate::stream::sink::{OutputRequest, OutputSpec};
+use specgate::stream::sink::OutputSpec;
 use specgate::stream::source::SliceSource;
-use specgate::stream::{self, process_aligned, Cancel, InputSpec, ProbeHints, StreamInfo};
-use specgate::io::RawFormat;
+use specgate::stream::{self, process_aligned, Cancel, InputSpec, ProbeHints, Source, StreamInfo};
 
 fn value_err(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -62,6 +61,19 @@ fn filter_real<'py>(
     Ok(PyArray1::from_vec(py, y))
 }
 
+/// Samples in memory handed out as a stream (no random access), so the I/Q floor is estimated
+/// from the stream's head exactly as `specgate filter -` does on a pipe.
+struct AsStream<'a>(SliceSource<'a>);
+
+impl Source for AsStream<'_> {
+    fn info(&self) -> &StreamInfo {
+        self.0.info()
+    }
+    fn read(&mut self, buf: &mut [f32]) -> stream::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
 /// Filters one complex I/Q signal (interleaved I, Q), time-aligned: what `specgate filter`
 /// does to a raw IQ stream (`--format cf32le`), noise-floor estimate and pre-roll included.
 #[pyfunction]
@@ -78,14 +90,8 @@ fn filter_iq<'py>(
     // pre-roll, time-aligned output), from memory to memory.
     let out = py.detach(|| -> Result<Vec<u8>, stream::StreamError> {
         let mut out: Vec<u8> = Vec::with_capacity(x.len() * 4);
-        let mut src = SliceSource::new(x, rate, 2, SignalKind::Complex);
-        let opts = FilterOptions {
-            output: OutputRequest {
-                raw_format: Some(RawFormat::F32Le),
-                ..OutputRequest::default()
-            },
-            ..FilterOptions::default()
-        };
+        let mut src = AsStream(SliceSource::new(x, rate, 2, SignalKind::Complex));
+        let opts = FilterOptions::default();
         sfilter::run(
             &mut src,
             OutputSpec::Writer(Box::new(&mut out)),

@@ -233,7 +233,13 @@ pub struct SliceSource<'a> {
 impl<'a> SliceSource<'a> {
     /// `x`: interleaved values, `channels` per frame, stored as `f32`.
     pub fn new(x: &'a [f32], rate: u32, channels: usize, kind: crate::engine::SignalKind) -> Self {
-        let mut info = StreamInfo::new(rate, channels, kind, Encoding::Audio(RawFormat::F32Le));
+        // Stored as f32: `cf32le` for I/Q pairs, `f32le` for real channels (what a raw sink
+        // writes by default).
+        let encoding = match kind {
+            crate::engine::SignalKind::Complex => Encoding::Iq(crate::io::iq::RawIq::Cf32le),
+            crate::engine::SignalKind::Real => Encoding::Audio(RawFormat::F32Le),
+        };
+        let mut info = StreamInfo::new(rate, channels, kind, encoding);
         info.frames = Some((x.len() / channels.max(1)) as u64);
         info.format = "samples in memory".into();
         SliceSource { x, pos: 0, info }
