@@ -43,7 +43,7 @@ pub enum Command {
     /// Reconstruct audio from a magnitude spectrogram (fast Griffin-Lim).
     Invert(invert::Args),
     /// Measure the algorithmic latency and per-hop compute time of the engine.
-    Latency(latency::Args),
+    Latency(Box<latency::Args>),
     /// Describe a recording: format, rate, duration, centre frequency, times, IQ or audio.
     Info(info::Args),
     /// Measure quality on known signals mixed with known noise (SI-SDR, segSNR, LSD, musical noise).
@@ -66,7 +66,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Run(a) => run::run(a),
         Command::Spectrogram(a) => spectrogram::run(a),
         Command::Invert(a) => invert::run(a),
-        Command::Latency(a) => latency::run(a),
+        Command::Latency(a) => latency::run(*a),
         Command::Info(a) => info::run(&a),
         Command::Eval(a) => eval::run(*a),
         Command::Demo(a) => demo::run(*a),
