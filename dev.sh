@@ -47,6 +47,8 @@ case "${1:-}" in
         echo "dev.sh: no audio rig (needs root to install pulseaudio); live end-to-end tests will be skipped" >&2
       fi
     fi
+    # The plugin's tests load the built .so: `cargo test` alone builds only the rlib of a crate.
+    cargo build --quiet -p specgate-ladspa
     cargo test --quiet
     python_test
     ;;
