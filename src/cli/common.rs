@@ -70,8 +70,8 @@ pub fn print_presets() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A frequency in Hz with an optional k/M/G suffix: `7.1M` → 7 100 000.
-pub fn parse_freq(s: &str) -> Result<f64, String> {
+/// A number with an optional k/M/G suffix: `7.1M` → 7 100 000.
+pub fn parse_si(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let (num, mul) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
@@ -82,9 +82,20 @@ pub fn parse_freq(s: &str) -> Result<f64, String> {
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("'{s}' is not a frequency (examples: 7100000, 7.1M, 455k)"))?;
+        .map_err(|_| format!("'{s}' is not a number (examples: 48000, 48k, 7.1M)"))?;
     if !v.is_finite() {
         return Err(format!("'{s}' is not finite"));
     }
-    Ok(v * mul)
+    Ok((v * mul * 1e6).round() / 1e6)
+}
+
+/// A frequency in Hz with an optional k/M/G suffix: `7.1M` → 7 100 000 (the one SI parser).
+pub fn parse_freq(s: &str) -> Result<f64, String> {
+    parse_si(s).map_err(|e| {
+        if e.ends_with("is not finite") {
+            e
+        } else {
+            format!("'{s}' is not a frequency (examples: 7100000, 7.1M, 455k)")
+        }
+    })
 }

@@ -138,24 +138,7 @@ pub fn parse_rate(s: &str) -> Result<u32, String> {
     Ok(v as u32)
 }
 
-/// A number with an optional k/M/G suffix: `7.1M` → 7 100 000.
-pub fn parse_si(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let (num, mul) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
-        Some('M') => (&t[..t.len() - 1], 1e6),
-        Some('G' | 'g') => (&t[..t.len() - 1], 1e9),
-        _ => (t, 1.0),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number (examples: 48000, 48k, 7.1M)"))?;
-    if !v.is_finite() {
-        return Err(format!("'{s}' is not finite"));
-    }
-    Ok((v * mul * 1e6).round() / 1e6)
-}
+pub use super::common::parse_si;
 
 /// Refuses an output path that names one of the inputs (checked early, before any work; the
 /// output's [`AtomicFile::create_checked`] checks again).
