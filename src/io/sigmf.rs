@@ -8,9 +8,34 @@
 //! `specgate` declared in `core:extensions`), so provenance survives; every other key is kept.
 
 use super::auxi::SystemTime;
-use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+
+/// Why a SigMF recording could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SigmfError {
+    /// A file of the pair could not be read (`what`: "read" or "open").
+    // The cause is shown in the message, not chained as a source: a chain printer
+    // (`{:#}`) would print it twice.
+    #[error("cannot {what} {path}: {error}")]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The metadata is not JSON.
+    #[error("invalid SigMF metadata JSON: {0}")]
+    Json(serde_json::Error),
+    /// The metadata lacks a required key or has an unusable value.
+    #[error("{0}")]
+    Meta(String),
+    /// An error in the metadata file at `path`.
+    #[error("{path}: {error}")]
+    In {
+        path: PathBuf,
+        error: Box<SigmfError>,
+    },
+}
 
 /// Component type of a SigMF datatype.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,13 +227,23 @@ impl SigmfFile {
     }
 
     /// Opens from either file of the pair (or the shared base name).
-    pub fn open(path: &Path) -> anyhow::Result<SigmfFile> {
+    pub fn open(path: &Path) -> Result<SigmfFile, SigmfError> {
         let (meta_path, data_path) = pair(path);
-        let text = std::fs::read_to_string(&meta_path)
-            .with_context(|| format!("cannot read {}", meta_path.display()))?;
-        let meta = parse_meta(&text).with_context(|| format!("{}", meta_path.display()))?;
+        let text = std::fs::read_to_string(&meta_path).map_err(|error| SigmfError::File {
+            what: "read",
+            path: meta_path.clone(),
+            error,
+        })?;
+        let meta = parse_meta(&text).map_err(|e| SigmfError::In {
+            path: meta_path.clone(),
+            error: Box::new(e),
+        })?;
         let data_len = std::fs::metadata(&data_path)
-            .with_context(|| format!("cannot open {}", data_path.display()))?
+            .map_err(|error| SigmfError::File {
+                what: "open",
+                path: data_path.clone(),
+                error,
+            })?
             .len();
         let mut s = SigmfFile {
             meta_path,
@@ -237,24 +272,27 @@ pub fn pair(path: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Parses a metadata document (paths left empty, `data_len` 0).
-pub fn parse_meta(text: &str) -> anyhow::Result<SigmfFile> {
-    let meta: Value = serde_json::from_str(text).context("invalid SigMF metadata JSON")?;
+pub fn parse_meta(text: &str) -> Result<SigmfFile, SigmfError> {
+    let meta: Value = serde_json::from_str(text).map_err(SigmfError::Json)?;
+    let missing = |what: &str| SigmfError::Meta(format!("SigMF metadata has no {what}"));
     let global = meta
         .get("global")
         .and_then(Value::as_object)
-        .ok_or_else(|| anyhow!("SigMF metadata has no `global` object"))?;
+        .ok_or_else(|| missing("`global` object"))?;
     let dt_s = global
         .get("core:datatype")
         .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("SigMF metadata has no `core:datatype`"))?;
-    let datatype =
-        DataType::parse(dt_s).ok_or_else(|| anyhow!("unsupported SigMF datatype '{dt_s}'"))?;
+        .ok_or_else(|| missing("`core:datatype`"))?;
+    let datatype = DataType::parse(dt_s)
+        .ok_or_else(|| SigmfError::Meta(format!("unsupported SigMF datatype '{dt_s}'")))?;
     let rate_f = global
         .get("core:sample_rate")
         .and_then(Value::as_f64)
-        .ok_or_else(|| anyhow!("SigMF metadata has no `core:sample_rate`"))?;
+        .ok_or_else(|| missing("`core:sample_rate`"))?;
     if !(1.0..4.295e9).contains(&rate_f) {
-        bail!("SigMF sample rate {rate_f} is out of range");
+        return Err(SigmfError::Meta(format!(
+            "SigMF sample rate {rate_f} is out of range"
+        )));
     }
     let cap0 = meta
         .get("captures")

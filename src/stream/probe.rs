@@ -369,7 +369,7 @@ fn open_wav_file(p: &Path, mut f: std::fs::File, hints: &ProbeHints) -> Result<O
 }
 
 fn open_sigmf(p: &Path, hints: &ProbeHints) -> Result<Opened<'static>> {
-    let s = sigmf::SigmfFile::open(p).map_err(|e| fmt_err(format!("{e:#}")))?;
+    let s = sigmf::SigmfFile::open(p).map_err(|e| fmt_err(e.to_string()))?;
     let channels = s.datatype.components();
     let mut info = StreamInfo::new(
         s.rate,
