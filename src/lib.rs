@@ -56,6 +56,7 @@ pub mod params;
 #[cfg(feature = "render")]
 pub mod see;
 pub mod stream;
+pub mod units;
 
 pub use engine::{Engine, SignalKind};
 pub use params::Params;

@@ -28,14 +28,15 @@ macro_rules! params {
             /// Free text shown by `specgate presets` (presets only).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub description: Option<String>,
-            $( $(#[doc = $doc])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $name: Option<$ty>, )*
+            $( $(#[doc = $doc])* #[serde(default, deserialize_with = "crate::units::de_opt", skip_serializing_if = "Option::is_none")] pub $name: Option<$ty>, )*
         }
 
-        /// The same keys as command-line overrides (`--reduction-db 12`, `--rule wiener`, …).
+        /// The same keys as command-line overrides (`--reduction-db 12`, `--rule wiener`,
+        /// `--high-hz 3.4k`, …), each read by [`crate::units`].
         #[cfg(feature = "cli")]
         #[derive(Debug, Clone, Default, clap::Args)]
         pub struct ParamFlags {
-            $( $(#[doc = $doc])* #[arg(long, help_heading = "Filter parameters (override preset and config)")] pub $name: Option<$ty>, )*
+            $( $(#[doc = $doc])* #[arg(long, value_parser = <$ty as crate::units::UnitValue>::parse_unit, help_heading = "Filter parameters (override preset and config)")] pub $name: Option<$ty>, )*
         }
 
         #[cfg(feature = "cli")]
@@ -132,6 +133,18 @@ params! {
     tone_protect_db: f64 = 0.0, range Range::F(0.0, 60.0);
     /// Bit-exact bypass: output = input delayed by the latency (files: output = input). true/false.
     bypass: bool = false, range Range::Any;
+}
+
+impl crate::units::UnitValue for WindowKind {
+    fn parse_unit(s: &str) -> Result<Self, crate::units::UnitError> {
+        s.trim().parse().map_err(crate::units::UnitError)
+    }
+}
+
+impl crate::units::UnitValue for GainRule {
+    fn parse_unit(s: &str) -> Result<Self, crate::units::UnitError> {
+        s.trim().parse().map_err(crate::units::UnitError)
+    }
 }
 
 /// Highest sample rate accepted anywhere, S/s: above the fastest SDRs in common use (61.44 MS/s
@@ -313,5 +326,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("fancy"), "{e}");
+    }
+
+    #[test]
+    fn config_files_and_flags_read_values_with_the_one_units_parser() {
+        let cfg = ParamsPatch::from_toml("high_hz = \"3.4k\"\nlow_hz = 300\nframe = \"1k\"", "c")
+            .unwrap();
+        assert_eq!(cfg.high_hz, Some(3400.0));
+        assert_eq!(cfg.low_hz, Some(300.0));
+        assert_eq!(cfg.frame, Some(1000));
+        for bad in [
+            "high_hz = \"3.4x\"",
+            "high_hz = \"inf\"",
+            "frame = \"1.5\"",
+            "high_hz = [1]",
+        ] {
+            let e = ParamsPatch::from_toml(bad, "c").unwrap_err().to_string();
+            assert!(e.contains("c:"), "{bad}: {e}");
+        }
+        let e = ParamsPatch::from_toml("high_hz = \"3.4x\"", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("high_hz") && e.contains("3.4x"), "{e}");
     }
 }

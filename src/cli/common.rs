@@ -24,6 +24,19 @@ impl FilterOptions {
         self.preset.as_deref().unwrap_or(params::DEFAULT_PRESET)
     }
 
+    /// The keys of `--config FILE`, read and parsed.
+    pub fn config_patch(&self) -> anyhow::Result<Option<ParamsPatch>> {
+        let Some(path) = &self.config else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Ok(Some(ParamsPatch::from_toml(
+            &text,
+            &path.display().to_string(),
+        )?))
+    }
+
     /// The resolved, validated parameter set (default preset when none was given).
     pub fn resolve(&self) -> anyhow::Result<Params> {
         self.resolve_or(params::DEFAULT_PRESET)
@@ -32,14 +45,7 @@ impl FilterOptions {
     /// As [`resolve`](Self::resolve), with `default` as the preset when `--preset` was not given
     /// (`filter` uses `iq` for IQ recordings).
     pub fn resolve_or(&self, default: &str) -> anyhow::Result<Params> {
-        let cfg = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?;
-                Some(ParamsPatch::from_toml(&text, &path.display().to_string())?)
-            }
-            None => None,
-        };
+        let cfg = self.config_patch()?;
         Ok(params::resolve(
             self.preset.as_deref().unwrap_or(default),
             cfg.as_ref(),
@@ -68,34 +74,4 @@ pub fn print_presets() -> anyhow::Result<()> {
         println!("         {}", keys.join(" "));
     }
     Ok(())
-}
-
-/// A number with an optional k/M/G suffix: `7.1M` → 7 100 000.
-pub fn parse_si(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let (num, mul) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
-        Some('M') => (&t[..t.len() - 1], 1e6),
-        Some('G' | 'g') => (&t[..t.len() - 1], 1e9),
-        _ => (t, 1.0),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number (examples: 48000, 48k, 7.1M)"))?;
-    if !v.is_finite() {
-        return Err(format!("'{s}' is not finite"));
-    }
-    Ok((v * mul * 1e6).round() / 1e6)
-}
-
-/// A frequency in Hz with an optional k/M/G suffix: `7.1M` → 7 100 000 (the one SI parser).
-pub fn parse_freq(s: &str) -> Result<f64, String> {
-    parse_si(s).map_err(|e| {
-        if e.ends_with("is not finite") {
-            e
-        } else {
-            format!("'{s}' is not a frequency (examples: 7100000, 7.1M, 455k)")
-        }
-    })
 }

@@ -6,7 +6,7 @@
 use super::common::FilterOptions;
 use crate::dsp::floor::{Band, Outside};
 use crate::io::iq::RawIq;
-use crate::io::{self, RawFormat};
+use crate::io::RawFormat;
 use crate::stream::filter::{self, Summary};
 use crate::stream::probe::RawHint;
 use crate::stream::sink::{self, OutputKind, OutputRequest, OutputSpec};
@@ -89,7 +89,7 @@ pub struct FilterArgs {
     #[arg(long, value_parser = parse_format, value_name = "FMT")]
     pub out_format: Option<RawFormat>,
     /// Sample rate of a raw input, Hz: 24000, 24k, 2.4M.
-    #[arg(long, short = 'r', value_parser = io::parse_rate, value_name = "HZ")]
+    #[arg(long, short = 'r', value_parser = crate::units::parse_rate, value_name = "HZ")]
     pub rate: Option<u32>,
     /// Interleaved channels of a raw input.
     #[arg(long, short = 'c', value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]

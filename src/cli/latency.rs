@@ -22,7 +22,7 @@ pub struct Args {
     #[command(flatten)]
     pub filter: FilterOptions,
     /// Sample rate (`48000`, `48k`).
-    #[arg(long, default_value = "48000", value_parser = super::invert::parse_rate)]
+    #[arg(long, default_value = "48000", value_parser = crate::units::parse_rate)]
     pub rate: u32,
     /// Measure every preset (flags and --config still apply on top of each).
     #[arg(long)]

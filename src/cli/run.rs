@@ -117,7 +117,7 @@ impl RawFormat {
 /// `48000`, `48k`, `44.1k`.
 pub fn parse_rate(s: &str) -> Result<u32, String> {
     // The syntax (48000, 48k, 44.1k, 2.4M) is the project's one parser; only the range is ours.
-    let r = crate::io::parse_rate(s)?;
+    let r = crate::units::parse_rate(s)?;
     if !(1000..=1_536_000).contains(&r) {
         return Err(format!("sample rate {r} Hz is out of range"));
     }

@@ -6,12 +6,12 @@
 //! (`auxi` chunk, recorder file name, SigMF datatype, raw I/Q format) and drawn two-sided, on an
 //! absolute axis when the centre frequency is known (`auxi`, SigMF, file name, `--center-freq`).
 
-use super::common::parse_freq;
 use crate::see::render::{
     accumulate, accumulate_compare, auto_range_db, render, Axes, ColorMap, Columns, Panel,
     PanelKind, SpectrogramSpec, Style,
 };
 use crate::stream::{self, InputSpec, ProbeHints, Source, StreamError};
+use crate::units::parse_freq;
 use anyhow::{bail, Context};
 use num_complex::Complex32;
 use std::path::{Path, PathBuf};
@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_freq)]
     pub center_freq: Option<f64>,
     /// Override the file's sample rate, or give a raw file's (`48k`, `2M`).
-    #[arg(long, value_parser = crate::io::parse_rate)]
+    #[arg(long, value_parser = crate::units::parse_rate)]
     pub rate: Option<u32>,
     /// FFT length (default: about 40 ms, a power of two).
     #[arg(long)]

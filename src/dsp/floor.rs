@@ -35,33 +35,10 @@ pub struct Band {
 
 impl std::str::FromStr for Band {
     type Err = String;
-    /// `-50k:+120k`, `-1.2M:0`, `100:3000` (Hz, k, M suffixes).
+    /// `-50k:+120k`, `-1.2M:0`, `100:3000` (Hz, k, M, G suffixes): [`crate::units::parse_band`].
     fn from_str(s: &str) -> Result<Band, String> {
-        let (a, b) = s
-            .split_once(':')
-            .ok_or_else(|| format!("band '{s}': expected LOW:HIGH, e.g. -50k:+120k"))?;
-        let f = |t: &str| -> Result<f64, String> {
-            let t = t.trim();
-            let (num, mul) = match t.chars().last() {
-                Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
-                Some('M' | 'm') => (&t[..t.len() - 1], 1e6),
-                _ => (t, 1.0),
-            };
-            num.trim_start_matches('+')
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .map(|v| v * mul)
-                .ok_or_else(|| format!("band '{s}': '{t}' is not a frequency"))
-        };
-        let (lo, hi) = (f(a)?, f(b)?);
-        if lo >= hi {
-            return Err(format!("band '{s}': low edge must be below the high edge"));
-        }
-        Ok(Band {
-            lo_hz: lo,
-            hi_hz: hi,
-        })
+        let (lo_hz, hi_hz) = crate::units::parse_band(s)?;
+        Ok(Band { lo_hz, hi_hz })
     }
 }
 

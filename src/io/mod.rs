@@ -183,29 +183,6 @@ impl FromStr for RawFormat {
     }
 }
 
-/// Parses a sample rate in Hz: `48000`, `48k`, `44.1k`, `2.4M`. The result must be a whole,
-/// positive number of Hz.
-pub fn parse_rate(s: &str) -> Result<u32, String> {
-    let t = s.trim();
-    let (num, mult) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
-        Some('M') => (&t[..t.len() - 1], 1e6),
-        _ => (t, 1.0),
-    };
-    let bad = || format!("invalid sample rate '{s}' (examples: 48000, 48k, 44.1k, 2.4M)");
-    let v: f64 = num.trim().parse().map_err(|_| bad())?;
-    let hz = v * mult;
-    if !hz.is_finite() || hz <= 0.0 {
-        return Err(format!("sample rate must be positive (got '{s}')"));
-    }
-    if (hz - hz.round()).abs() > 1e-6 * hz.max(1.0) || hz.round() > u32::MAX as f64 {
-        return Err(format!(
-            "sample rate '{s}' is not a whole number of Hz below 4.3 GHz"
-        ));
-    }
-    Ok(hz.round() as u32)
-}
-
 /// A source of interleaved samples (full scale ±1.0).
 pub trait SampleReader {
     /// Sample rate, Hz.
@@ -255,20 +232,6 @@ pub trait SampleWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rates_accept_plain_k_and_m_suffixes() {
-        assert_eq!(parse_rate("24000"), Ok(24_000));
-        assert_eq!(parse_rate("24k"), Ok(24_000));
-        assert_eq!(parse_rate("44.1k"), Ok(44_100));
-        assert_eq!(parse_rate("2.4M"), Ok(2_400_000));
-        assert_eq!(parse_rate("2.048M"), Ok(2_048_000));
-        assert!(parse_rate("0").is_err());
-        assert!(parse_rate("-48k").is_err());
-        assert!(parse_rate("48kHz").is_err());
-        assert!(parse_rate("1.00005k").is_err());
-        assert!(parse_rate("").is_err());
-    }
 
     #[test]
     fn format_names_and_aliases_round_trip() {
