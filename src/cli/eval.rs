@@ -5,14 +5,13 @@
 //! with the same metrics.
 
 use super::common::FilterOptions;
-use super::demo::write_wav;
 use crate::eval::families::{Event, Family};
-use crate::eval::metrics::{self, Scores};
+use crate::eval::metrics::Scores;
+use crate::eval::plan::{Cases, ParamChoice, Plan};
 use crate::eval::signals::NoiseColour;
-use crate::eval::{self as ev, Builtin, CaseResult, Mixture};
-use crate::params::Params;
-use anyhow::{bail, Context};
-use std::path::{Path, PathBuf};
+use crate::eval::{self as ev, Builtin, CaseResult};
+use anyhow::bail;
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -79,7 +78,7 @@ pub struct Args {
 /// Parses `48000`, `48k`, `44.1k`.
 pub fn parse_rate(s: &str) -> Result<u32, String> {
     // The syntax (48000, 48k, 44.1k, 2.4M) is the project's one parser; only the range is ours.
-    let r = crate::io::parse_rate(s)?;
+    let r = crate::units::parse_rate(s)?;
     if !(1000..=2_000_000).contains(&r) {
         return Err(format!("sample rate {s} is out of range (1k–2M)"));
     }
@@ -105,264 +104,55 @@ fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
     }
 }
 
-/// Seconds of noise a learned profile is taken from in `--vs-learn` (the issue's `--learn 1`).
-pub const VS_LEARN_S: f64 = 1.0;
-
-/// Runs one mixture blind (or as `params` says) and, with `vs_learn`, learned as well.
-#[allow(clippy::too_many_arguments)]
-fn run_mixture(
-    params: &Params,
-    vs_learn: bool,
-    signal: &str,
-    m: &Mixture,
-    noise: &str,
-    event: &str,
-    detail: String,
-    snr: f64,
-    rate: u32,
-    seed: u64,
-) -> anyhow::Result<(CaseResult, Vec<f32>)> {
-    let out = ev::enhance_mixture(params, rate, m)?;
-    let scores = metrics::score(&m.clean, &m.noisy, &out, rate);
-    let learned_si_sdr_imp = if vs_learn {
-        let mut lp = *params;
-        lp.learn = VS_LEARN_S;
-        let lo = ev::enhance_mixture(&lp, rate, m)?;
-        Some(metrics::si_sdr_improvement(&m.clean, &m.noisy, &lo))
+/// The library's [`Plan`] for these arguments (the config file is read here).
+fn plan(args: &Args) -> anyhow::Result<Plan> {
+    let config = args.filter.config_patch()?;
+    let cases = if let Some(noisy) = &args.noisy {
+        if args.clean.len() != 1 {
+            bail!("--noisy needs exactly one --clean file");
+        }
+        Cases::Given {
+            clean: args.clean[0].clone(),
+            noisy: noisy.clone(),
+            enhanced: args.enhanced.clone(),
+        }
+    } else if !args.family.is_empty() {
+        Cases::Families {
+            families: args.family.clone(),
+            events: args.event.clone(),
+        }
+    } else if !args.clean.is_empty() {
+        Cases::Files(args.clean.clone())
     } else {
-        None
+        Cases::Builtins(args.signal.clone())
     };
-    Ok((
-        CaseResult {
-            signal: signal.to_string(),
-            noise: noise.to_string(),
-            snr_db: Some(snr),
-            rate,
-            seed,
-            event: event.to_string(),
-            detail,
-            scores,
-            learned_si_sdr_imp,
+    Ok(Plan {
+        params: ParamChoice {
+            preset: args.filter.preset.clone(),
+            config,
+            flags: args.filter.params.to_patch(),
         },
-        out,
-    ))
-}
-
-/// Reads a WAV file as mono f32 (channels averaged; integer formats scaled to ±1).
-/// A WAV file mixed down to mono, with its rate.
-pub fn read_wav_mono(path: &Path) -> anyhow::Result<(Vec<f32>, u32)> {
-    let (x, rate, _) = crate::io::wav::read_mono(path)
-        .with_context(|| format!("cannot read WAV file {}", path.display()))?;
-    Ok((x, rate))
-}
-
-/// True when `path` names the same file as one of `inputs`.
-fn is_input(path: &Path, inputs: &[PathBuf]) -> bool {
-    let Ok(p) = path.canonicalize() else {
-        return false; // does not exist yet
-    };
-    inputs
-        .iter()
-        .any(|i| i.canonicalize().map(|c| c == p).unwrap_or(false))
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string())
+        cases,
+        snr: args.snr.clone(),
+        noise: args.noise.clone(),
+        rate: args.rate.clone(),
+        duration: args.duration,
+        seeds: args.seed.iter().flatten().copied().collect(),
+        vs_learn: args.vs_learn,
+        save: args.save.clone(),
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Outputs are written whole at the end: a signal removes temp files and exits 128 + N.
     crate::cancel::exit_on_signals()?;
+    // Parameters are checked before any work.
     let params = args.filter.resolve()?;
-    if args.snr.iter().any(|s| !s.is_finite()) {
-        bail!("--snr values must be finite numbers");
+    let report = ev::plan::run(&plan(&args)?)?;
+    for w in &report.warnings {
+        eprintln!("specgate eval: {w}");
     }
-    if !(args.duration > 0.0 && args.duration <= 3600.0) {
-        bail!("--duration must be in (0, 3600] seconds");
-    }
-    let mut results: Vec<CaseResult> = Vec::new();
-
-    if let Some(noisy_path) = &args.noisy {
-        // A given mixture (and maybe a given output): one case.
-        if args.clean.len() != 1 {
-            bail!("--noisy needs exactly one --clean file");
-        }
-        let (clean, rate) = read_wav_mono(&args.clean[0])?;
-        let (noisy, nrate) = read_wav_mono(noisy_path)?;
-        let enhanced = match &args.enhanced {
-            Some(p) => {
-                let (e, erate) = read_wav_mono(p)?;
-                if erate != rate {
-                    bail!(
-                        "{} is at {erate} Hz but the clean file at {rate} Hz",
-                        p.display()
-                    );
-                }
-                e
-            }
-            None => ev::enhance(&params, rate, &noisy)?,
-        };
-        if nrate != rate {
-            bail!(
-                "{} is at {nrate} Hz but the clean file at {rate} Hz",
-                noisy_path.display()
-            );
-        }
-        let n = clean.len().min(noisy.len()).min(enhanced.len());
-        if n != clean.len() || n != noisy.len() || n != enhanced.len() {
-            eprintln!(
-                "specgate eval: lengths differ (clean {}, noisy {}, output {}); scoring the first {n} samples",
-                clean.len(),
-                noisy.len(),
-                enhanced.len()
-            );
-        }
-        if n == 0 {
-            bail!("nothing to score: a file is empty");
-        }
-        results.push(CaseResult {
-            signal: file_name(&args.clean[0]),
-            noise: "given".into(),
-            snr_db: None,
-            rate,
-            seed: 0,
-            event: "none".into(),
-            detail: String::new(),
-            scores: metrics::score(&clean[..n], &noisy[..n], &enhanced[..n], rate),
-            learned_si_sdr_imp: None,
-        });
-    } else if !args.family.is_empty() {
-        let seeds: Vec<u64> = args.seed.iter().flatten().copied().collect();
-        let mut pairs: Vec<(Option<u32>, u64)> = Vec::new();
-        for &s in &seeds {
-            if args.rate.is_empty() {
-                pairs.push((None, s));
-            } else {
-                pairs.extend(args.rate.iter().map(|&r| (Some(r), s)));
-            }
-        }
-        save_dir(&args)?;
-        for &fam in &args.family {
-            let params = args.filter.resolve_or(fam.preset())?;
-            let noises = if args.noise.is_empty() {
-                fam.default_noise().to_vec()
-            } else {
-                args.noise.clone()
-            };
-            let snrs = if args.snr.is_empty() {
-                fam.default_snr().to_vec()
-            } else {
-                args.snr.clone()
-            };
-            for &(rate, seed) in &pairs {
-                let d = fam.draw(rate, args.duration, seed);
-                for &colour in &noises {
-                    for &event in &args.event {
-                        for &snr in &snrs {
-                            let (m, nd) = ev::mix_family(&d, colour, event, snr, seed);
-                            let detail = [d.detail.as_str(), nd.as_str()]
-                                .iter()
-                                .filter(|s| !s.is_empty())
-                                .copied()
-                                .collect::<Vec<_>>()
-                                .join("; ");
-                            let (res, out) = run_mixture(
-                                &params,
-                                args.vs_learn,
-                                fam.name(),
-                                &m,
-                                colour.name(),
-                                event.name(),
-                                detail,
-                                snr,
-                                d.rate,
-                                seed,
-                            )?;
-                            save_case(&args, &res, &m, &out)?;
-                            results.push(res);
-                        }
-                    }
-                }
-            }
-        }
-    } else {
-        // Clean signals: files, or built-ins.
-        let mut cleans: Vec<(String, Vec<f32>, u32, u64)> = Vec::new();
-        let seeds: Vec<u64> = args.seed.iter().flatten().copied().collect();
-        let seeds = if seeds.is_empty() { vec![1] } else { seeds };
-        if !args.clean.is_empty() {
-            for p in &args.clean {
-                let (x, rate) = read_wav_mono(p)?;
-                if x.len() < rate as usize / 10 {
-                    bail!("{} is too short to evaluate (under 0.1 s)", p.display());
-                }
-                if crate::eval::signals::rms(&x) == 0.0 {
-                    bail!("{} is silent", p.display());
-                }
-                for &s in &seeds {
-                    cleans.push((file_name(p), x.clone(), rate, s));
-                }
-            }
-        } else {
-            let sigs = if args.signal.is_empty() {
-                vec![Builtin::for_preset(args.filter.preset_name())]
-            } else {
-                args.signal.clone()
-            };
-            let rates = if args.rate.is_empty() {
-                vec![48_000]
-            } else {
-                args.rate.clone()
-            };
-            for b in sigs {
-                for &rate in &rates {
-                    for &s in &seeds {
-                        cleans.push((
-                            b.name().to_string(),
-                            b.generate(rate, args.duration, s),
-                            rate,
-                            s,
-                        ));
-                    }
-                }
-            }
-        }
-        save_dir(&args)?;
-        let noises = if args.noise.is_empty() {
-            vec![NoiseColour::White, NoiseColour::Pink]
-        } else {
-            args.noise.clone()
-        };
-        let snrs = if args.snr.is_empty() {
-            vec![0.0, 5.0, 10.0]
-        } else {
-            args.snr.clone()
-        };
-        for (name, clean, rate, seed) in &cleans {
-            for &colour in &noises {
-                for &snr in &snrs {
-                    let m = ev::mix(clean, colour, *rate, snr, *seed);
-                    let (res, out) = run_mixture(
-                        &params,
-                        args.vs_learn,
-                        name,
-                        &m,
-                        colour.name(),
-                        "none",
-                        String::new(),
-                        snr,
-                        *rate,
-                        *seed,
-                    )?;
-                    save_case(&args, &res, &m, &out)?;
-                    results.push(res);
-                }
-            }
-        }
-    }
-
+    let results = report.cases;
     let mean = ev::mean_scores(&results);
     if args.json {
         let doc = serde_json::json!({
@@ -374,44 +164,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_table(args.filter.preset_name(), &results, mean.as_ref());
-    }
-    Ok(())
-}
-
-fn save_dir(args: &Args) -> anyhow::Result<()> {
-    if let Some(dir) = &args.save {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    }
-    Ok(())
-}
-
-/// Writes a case's clean, noisy, noise-clip and filtered signals to `--save DIR`.
-fn save_case(args: &Args, r: &CaseResult, m: &Mixture, out: &[f32]) -> anyhow::Result<()> {
-    let Some(dir) = &args.save else {
-        return Ok(());
-    };
-    let snr = r.snr_db.unwrap_or(0.0);
-    let ev = if r.event == "none" {
-        String::new()
-    } else {
-        format!("_{}", r.event)
-    };
-    let stem = format!(
-        "{}_{}{ev}_{snr}dB_{}Hz_s{}",
-        r.signal, r.noise, r.rate, r.seed
-    );
-    for (kind, x) in [
-        ("clean", &m.clean[..]),
-        ("noisy", &m.noisy[..]),
-        ("noise", &m.noise_clip[..]),
-        ("filtered", out),
-    ] {
-        let path = dir.join(format!("{stem}_{kind}.wav"));
-        if is_input(&path, &args.clean) {
-            bail!("--save would overwrite the input {}", path.display());
-        }
-        write_wav(&path, x, r.rate, true)?;
     }
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! real [`Engine`] (blind tracking, file convention, through the stream pump: [`process_aligned`]) and scored against the
 //! truth with the [`metrics`]. Used by `specgate eval`, `specgate demo` and `tests/eval_*.rs`.
 
+pub mod demo;
 pub mod families;
 pub mod metrics;
+pub mod plan;
 pub mod signals;
 
 use crate::engine::{Engine, EngineError, SignalKind};

@@ -295,14 +295,56 @@ pub fn read_mono(path: &Path) -> Result<(Vec<f32>, u32, usize), IoError> {
     Ok((all, r.rate(), ch))
 }
 
-/// Writes a whole mono signal to `path` in `fmt` (integer formats rounded and clipped), through
-/// a temporary file renamed on success. Returns the number of clipped samples.
+/// Writes a whole mono signal to `path` in `fmt`: [`write_interleaved`] with one channel.
 pub fn write_mono(path: &Path, x: &[f32], rate: u32, fmt: RawFormat) -> Result<u64, IoError> {
-    let mut w = Box::new(WavFileWriter::create(path, fmt, rate, 1)?);
-    w.write(x)?;
-    let clipped = w.clipped();
-    w.finish()?;
-    Ok(clipped)
+    write_interleaved(path, x, rate, 1, fmt)
+}
+
+/// Writes a whole interleaved signal as a WAV in `fmt` (integer formats rounded and clipped)
+/// with the one RIFF writer: to a file through [`AtomicFile`] (a temporary file renamed on
+/// success), or — built in memory first, since a pipe cannot be seeked back to patch the header —
+/// to stdout for `-` and in place to a device or FIFO. Returns the number of clipped samples.
+pub fn write_interleaved(
+    path: &Path,
+    x: &[f32],
+    rate: u32,
+    channels: usize,
+    fmt: RawFormat,
+) -> Result<u64, IoError> {
+    let atomic = if path == Path::new("-") {
+        None
+    } else {
+        Some(AtomicFile::create(path)?)
+    };
+    match atomic {
+        Some(a) if !a.is_direct() => {
+            let file = BufWriter::with_capacity(1 << 16, a.file()?);
+            let mut w = Box::new(WavFileWriter::new(file, fmt, rate, channels, Some(a))?);
+            w.write(x)?;
+            let clipped = w.clipped();
+            w.finish()?;
+            Ok(clipped)
+        }
+        stream => {
+            let mut cur = std::io::Cursor::new(Vec::new());
+            let mut w = Box::new(WavFileWriter::new(&mut cur, fmt, rate, channels, None)?);
+            w.write(x)?;
+            let clipped = w.clipped();
+            w.finish()?;
+            match stream {
+                Some(a) => {
+                    a.file()?.write_all(cur.get_ref())?;
+                    a.commit()?;
+                }
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(cur.get_ref())?;
+                    out.flush()?;
+                }
+            }
+            Ok(clipped)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
-//! Seeing signals: spectrogram images.
+//! Seeing signals: spectrogram images, and audio back from a spectrogram ([`invert`]).
 mod font;
+pub mod invert;
 pub mod render;
