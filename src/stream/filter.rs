@@ -243,6 +243,13 @@ pub fn run(
     if opts.require_samples && report.frames_in == 0 {
         return Err(StreamError::Format("no samples in the input".into()));
     }
+    if info.chunks_after.is_empty() {
+        // A WAV from a pipe: its chunks after the data are known only now.
+        let after = source.trailing_chunks();
+        if !after.is_empty() {
+            sink.set_trailing_chunks(&after);
+        }
+    }
     let sr = sink.finish()?;
     let stats = engine.stats();
     Ok(Summary {

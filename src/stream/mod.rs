@@ -185,6 +185,11 @@ pub trait Source {
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// Metadata chunks found after the samples once the stream has ended (a WAV read from a
+    /// pipe learns its trailing `LIST` only there); a file describes them in [`StreamInfo`].
+    fn trailing_chunks(&self) -> Vec<Chunk> {
+        Vec::new()
+    }
 }
 
 /// What a sink did, when finished.
@@ -218,6 +223,9 @@ pub trait Sink {
     fn is_stream(&self) -> bool {
         false
     }
+    /// The chunks to write after the samples, learned at the source's end
+    /// ([`Source::trailing_chunks`]); sinks without a container ignore them.
+    fn set_trailing_chunks(&mut self, _after: &[Chunk]) {}
     /// Completes the output (headers, rename into place). Dropping a sink without finishing
     /// leaves no output file.
     fn finish(self: Box<Self>) -> Result<SinkReport>;

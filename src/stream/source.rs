@@ -221,6 +221,9 @@ impl<R: SampleReader> Source for ReaderSource<R> {
     fn take_warnings(&mut self) -> Vec<String> {
         self.inner.take_warnings()
     }
+    fn trailing_chunks(&self) -> Vec<crate::io::riff::Chunk> {
+        self.inner.chunks().1.to_vec()
+    }
 }
 
 /// Samples in memory (tests, eval, demo, embedding).
@@ -320,5 +323,8 @@ impl Source for Replay<'_> {
     }
     fn take_warnings(&mut self) -> Vec<String> {
         self.inner.take_warnings()
+    }
+    fn trailing_chunks(&self) -> Vec<crate::io::riff::Chunk> {
+        self.inner.trailing_chunks()
     }
 }
