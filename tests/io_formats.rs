@@ -277,3 +277,36 @@ fn a_wav_read_through_a_trickling_pipe_gives_the_samples_and_chunks_of_the_file(
         assert_eq!(after, std::slice::from_ref(&tail));
     }
 }
+
+#[test]
+fn the_recorder_wav_sink_writes_float_blocks_exactly_and_leaves_nothing_when_dropped() {
+    use specgate::io::riff::SampleFormat;
+    use specgate::stream::sink::WavSink;
+    use specgate::stream::Sink;
+    fn is_send<T: Send>() {}
+    is_send::<WavSink>(); // a recorder thread owns it
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.wav");
+    let x: Vec<f32> = (0..2 * 4801)
+        .map(|i| ((i as f32) * 0.013).sin() * 0.7)
+        .collect();
+    let mut s = Box::new(WavSink::audio(&path, 48_000, 2, SampleFormat::F32).unwrap());
+    for block in x.chunks(2 * 480) {
+        s.write(block).unwrap();
+    }
+    let report = s.finish().unwrap();
+    assert_eq!(report.frames, 4801);
+    let mut r = WavFileReader::open(&path).unwrap();
+    assert_eq!((r.rate(), r.channels()), (48_000, 2));
+    assert_eq!(read_all(&mut r, 333), x);
+
+    let dropped = dir.path().join("dropped.wav");
+    let mut s = Box::new(WavSink::audio(&dropped, 48_000, 1, SampleFormat::F32).unwrap());
+    s.write(&x[..100]).unwrap();
+    drop(s);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("rec.wav")]);
+}

@@ -299,6 +299,7 @@ pub struct WavSink {
     bytes: Vec<u8>,
     clipped: u64,
     frames: u64,
+    iq: bool,
 }
 
 /// The WAV sample type of an output for `info`.
@@ -374,6 +375,20 @@ pub fn wav_chunks(info: &StreamInfo, sample: SampleFormat) -> (Vec<Chunk>, Vec<C
 }
 
 impl WavSink {
+    /// A plain audio WAV of `channels` real channels at `rate` (a recorder's output, e.g.
+    /// `specgate run --output rec.wav`): RIFF that becomes RF64 past 4 GiB, written through the
+    /// atomic output (renamed into place by [`Sink::finish`]; dropped unfinished, it leaves
+    /// nothing). The one WAV writer — use it instead of another crate's.
+    pub fn audio(path: &Path, rate: u32, channels: usize, sample: SampleFormat) -> Result<WavSink> {
+        let info = StreamInfo::new(
+            rate,
+            channels,
+            crate::engine::SignalKind::Real,
+            Encoding::Wav(sample),
+        );
+        WavSink::create(path, &info, &OutputRequest::default())
+    }
+
     pub fn create(path: &Path, info: &StreamInfo, req: &OutputRequest) -> Result<WavSink> {
         let sample = wav_format(info, req)?;
         let (before, after) = wav_chunks(info, sample);
@@ -395,6 +410,7 @@ impl WavSink {
             bytes: Vec::new(),
             clipped: 0,
             frames: 0,
+            iq: info.is_iq(),
         })
     }
 
@@ -425,6 +441,16 @@ impl Sink for WavSink {
     }
     fn encoding(&self) -> Option<Encoding> {
         Some(self.enc)
+    }
+    fn set_trailing_chunks(&mut self, after: &[Chunk]) {
+        // The same rule as `wav_chunks`: an `auxi` marks a WAV as I/Q.
+        let iq = self.iq;
+        let after: Vec<Chunk> = after
+            .iter()
+            .filter(|c| iq || &c.id != b"auxi")
+            .cloned()
+            .collect();
+        self.writer().set_trailing_chunks(&after);
     }
     fn finish(mut self: Box<Self>) -> Result<SinkReport> {
         let w = self.w.take().expect("finished once");
