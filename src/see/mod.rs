@@ -2,3 +2,4 @@
 mod font;
 pub mod invert;
 pub mod render;
+pub mod spectrogram;
