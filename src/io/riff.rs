@@ -765,7 +765,7 @@ fn write_chunk<W: Write>(w: &mut W, c: &Chunk) -> io::Result<()> {
 impl<W: Write + Seek> RiffWriter<W> {
     /// `before` must contain the `fmt ` chunk; `ds64` and `data` chunks in it are dropped.
     pub fn new(
-        mut w: W,
+        w: W,
         before: &[Chunk],
         after: &[Chunk],
         frame_bytes: usize,
@@ -775,34 +775,82 @@ impl<W: Write + Seek> RiffWriter<W> {
         let keep = |c: &&Chunk| &c.id != b"ds64" && &c.id != b"data";
         let before: Vec<Chunk> = before.iter().filter(keep).cloned().collect();
         let after: Vec<Chunk> = after.iter().filter(keep).cloned().collect();
-        if before
-            .iter()
-            .chain(&after)
-            .any(|c| c.data.len() > u32::MAX as usize)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "metadata chunk over 4 GiB",
-            ));
-        }
         let total = overhead(&before, &after) + expected_data_len + (expected_data_len & 1);
         let form = if force_rf64 || total - 8 > u32::MAX as u64 {
             Form::Rf64
         } else {
             Form::Riff
         };
-        match form {
-            Form::Riff => w.write_all(b"RIFF\0\0\0\0WAVE")?,
-            Form::Rf64 => {
-                w.write_all(b"RF64\xFF\xFF\xFF\xFFWAVE")?;
-                write_chunk(
-                    &mut w,
-                    &Chunk {
-                        id: *b"ds64",
-                        data: vec![0; 28],
-                    },
-                )?;
-            }
+        Self::start(w, form, false, before, after, frame_bytes, u32::MAX as u64)
+    }
+
+    /// A writer for data of unknown length: RIFF, with a 28-byte `JUNK` chunk reserved after
+    /// the header that [`finish`](Self::finish) turns into `ds64` (and the file into RF64) if
+    /// the file outgrows 4 GiB. `before` must contain the `fmt ` chunk; container chunks of an
+    /// input (see [`is_container_chunk`]) other than `fmt ` are dropped.
+    pub fn new_auto(
+        w: W,
+        before: &[Chunk],
+        after: &[Chunk],
+        frame_bytes: usize,
+    ) -> io::Result<Self> {
+        let keep = |c: &&Chunk| &c.id == b"fmt " || !is_container_chunk(&c.id);
+        let before: Vec<Chunk> = before.iter().filter(keep).cloned().collect();
+        let after: Vec<Chunk> = after
+            .iter()
+            .filter(|c| !is_container_chunk(&c.id))
+            .cloned()
+            .collect();
+        Self::start(
+            w,
+            Form::Riff,
+            true,
+            before,
+            after,
+            frame_bytes,
+            MAX_META_CHUNK,
+        )
+    }
+
+    /// Writes the header (`RIFF`/`RF64`, `ds64` or the reserved `JUNK`), the chunks before the
+    /// data and the `data` header; `max_chunk` bounds each metadata chunk.
+    fn start(
+        mut w: W,
+        form: Form,
+        reserved: bool,
+        before: Vec<Chunk>,
+        after: Vec<Chunk>,
+        frame_bytes: usize,
+        max_chunk: u64,
+    ) -> io::Result<Self> {
+        if before
+            .iter()
+            .chain(&after)
+            .any(|c| c.data.len() as u64 > max_chunk)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "metadata chunk too large to carry",
+            ));
+        }
+        w.write_all(match form {
+            Form::Rf64 => b"RF64\xFF\xFF\xFF\xFFWAVE",
+            Form::Riff => b"RIFF\0\0\0\0WAVE",
+        })?;
+        // 28 bytes for the RF64 sizes: `ds64` now, or `JUNK` that may become `ds64` in `finish`.
+        let sizes = match (form, reserved) {
+            (Form::Rf64, _) => Some(*b"ds64"),
+            (Form::Riff, true) => Some(*b"JUNK"),
+            (Form::Riff, false) => None,
+        };
+        if let Some(id) = sizes {
+            write_chunk(
+                &mut w,
+                &Chunk {
+                    id,
+                    data: vec![0; 28],
+                },
+            )?;
         }
         for c in &before {
             write_chunk(&mut w, c)?;
@@ -817,60 +865,7 @@ impl<W: Write + Seek> RiffWriter<W> {
             data_size_pos,
             written: 0,
             after,
-            reserved: false,
-            rf64_threshold: u32::MAX as u64,
-        })
-    }
-
-    /// A writer for data of unknown length: RIFF, with a 28-byte `JUNK` chunk reserved after
-    /// the header that [`finish`](Self::finish) turns into `ds64` (and the file into RF64) if
-    /// the file outgrows 4 GiB. `before` must contain the `fmt ` chunk; container chunks of an
-    /// input (see [`is_container_chunk`]) other than `fmt ` are dropped.
-    pub fn new_auto(
-        mut w: W,
-        before: &[Chunk],
-        after: &[Chunk],
-        frame_bytes: usize,
-    ) -> io::Result<Self> {
-        let keep = |c: &&Chunk| &c.id == b"fmt " || !is_container_chunk(&c.id);
-        let before: Vec<Chunk> = before.iter().filter(keep).cloned().collect();
-        let after: Vec<Chunk> = after
-            .iter()
-            .filter(|c| !is_container_chunk(&c.id))
-            .cloned()
-            .collect();
-        if before
-            .iter()
-            .chain(&after)
-            .any(|c| c.data.len() > MAX_META_CHUNK as usize)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "metadata chunk too large to carry",
-            ));
-        }
-        w.write_all(b"RIFF\0\0\0\0WAVE")?;
-        write_chunk(
-            &mut w,
-            &Chunk {
-                id: *b"JUNK",
-                data: vec![0; 28],
-            },
-        )?;
-        for c in &before {
-            write_chunk(&mut w, c)?;
-        }
-        w.write_all(b"data")?;
-        let data_size_pos = w.stream_position()?;
-        w.write_all(&[0; 4])?;
-        Ok(RiffWriter {
-            w,
-            form: Form::Riff,
-            frame_bytes: frame_bytes.max(1) as u64,
-            data_size_pos,
-            written: 0,
-            after,
-            reserved: true,
+            reserved,
             rf64_threshold: u32::MAX as u64,
         })
     }
