@@ -1,5 +1,7 @@
 //! `specgate filter` end to end: the real binary on WAV files and raw pipes made here.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -106,29 +108,9 @@ fn signal(n: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// `specgate filter ARGS`, stdin fed from `stdin` (or null).
 fn run(args: &[&str], stdin: Option<Vec<u8>>) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("filter")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let feeder = stdin.map(|data| {
-        let mut pipe = child.stdin.take().unwrap();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        })
-    });
-    let out = child.wait_with_output().unwrap();
-    if let Some(f) = feeder {
-        f.join().unwrap();
-    }
-    out
+    common::specgate(&[&["filter"], args].concat(), stdin.as_deref())
 }
 
 fn stderr(o: &Output) -> String {

@@ -1,42 +1,16 @@
 //! `specgate filter` on IQ recordings and raw IQ pipes: the real binary, inputs built here.
 
-mod iq_common;
+mod common;
 
-use iq_common::*;
+use common::*;
 use std::f64::consts::PI;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_specgate");
+
 /// Latency of the `iq` preset (frame 4096): frame − 1 samples, as `filter_iq_file` reports it.
 const IQ_LATENCY: usize = 4095;
-
-fn specgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn specgate");
-    let writer = stdin.map(|data| {
-        let data = data.to_vec();
-        let mut pipe = child.stdin.take().unwrap();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        })
-    });
-    let out = child.wait_with_output().unwrap();
-    if let Some(w) = writer {
-        w.join().unwrap();
-    }
-    out
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -2,9 +2,9 @@
 //! files lose no byte, I/Q metadata survives a round trip, `spectrogram` detects I/Q as `filter`
 //! and `info` do, and one timing rule holds on every output.
 
-mod iq_common;
+mod common;
 
-use iq_common::*;
+use common::*;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

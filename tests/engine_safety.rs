@@ -2,6 +2,8 @@
 //! absurd samples contained to the frames that hold them, and `Engine::reset` (exactly a fresh
 //! engine, allocation-free).
 
+mod common;
+
 use proptest::prelude::*;
 use specgate::engine::{memory_estimate, EngineError, ABSURD_LEVEL};
 use specgate::params::{resolve, Params, ParamsPatch, MAX_CHANNELS, MAX_ENGINE_BYTES, MAX_RATE};
@@ -41,17 +43,7 @@ fn preset(name: &str) -> Params {
 
 /// Noise plus a keyed tone: the gate has work to do.
 fn signal(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|i| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let noise = ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.05;
-            let key = if (i / 3000) % 2 == 0 { 0.3 } else { 0.0 };
-            noise + key * (i as f32 * 0.13).sin()
-        })
-        .collect()
+    common::keyed_tone_in_noise(n, seed, 0.05)
 }
 
 fn run(e: &mut Engine, x: &[f32]) -> Vec<f32> {

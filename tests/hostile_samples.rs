@@ -2,6 +2,8 @@
 //! the output for the file without the bad sample (within 0.1 dB in every 1024-sample segment),
 //! and the run ends with a warning that counts them. Float WAV audio and cf32 I/Q.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -13,17 +15,7 @@ fn p(path: &Path) -> &str {
 
 /// Noise plus a keyed tone.
 fn signal(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|i| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let noise = ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
-            let key = if (i / 3000) % 2 == 0 { 0.3 } else { 0.0 };
-            noise + key * (i as f32 * 0.13).sin()
-        })
-        .collect()
+    common::keyed_tone_in_noise(n, seed, 0.1)
 }
 
 fn write_f32_wav(path: &Path, x: &[f32]) {

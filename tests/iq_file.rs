@@ -1,9 +1,9 @@
 //! End-to-end IQ file filtering: exactness with the gate open, chunk preservation, RF64, tolerant
 //! reading, and the complex gate's quality on synthetic carriers.
 
-mod iq_common;
+mod common;
 
-use iq_common::*;
+use common::*;
 use specgate::params::{Params, ParamsPatch};
 use std::f64::consts::PI;
 use std::path::Path;

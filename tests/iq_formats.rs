@@ -2,9 +2,9 @@
 //! `tests/data/iq/` (written by `make_fixtures.py` with numpy, independently of specgate).
 
 use specgate::io::iq::RawIq;
-mod iq_common;
+mod common;
 
-use iq_common::{filter_iq_file, filter_iq_stream, IqOptions};
+use common::{filter_iq_file, filter_iq_stream, IqOptions};
 use specgate::params::Params;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 //! Crashes found by fuzzing are added below as named regression tests.
 
 use specgate::io::iq::{self, RawIq};
-mod iq_common;
+mod common;
 
-use iq_common::{filter_iq_stream, IqOptions};
+use common::{filter_iq_stream, IqOptions};
 use specgate::io::{auxi, riff, sigmf};
 use specgate::params::Params;
 use std::io::Cursor;

@@ -6,40 +6,12 @@
 //! back by the small chunk walker below (hound cannot be the oracle: it rejects padded odd-sized
 //! chunks, one of the defects fixed here).
 
+mod common;
+
+use common::{chunk, fmt16, specgate, wav16_chunks};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_specgate");
-
-fn le16(v: u16) -> [u8; 2] {
-    v.to_le_bytes()
-}
-fn le32(v: u32) -> [u8; 4] {
-    v.to_le_bytes()
-}
-
-/// A chunk with its header and pad byte.
-fn chunk(id: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut v = id.to_vec();
-    v.extend(le32(data.len() as u32));
-    v.extend_from_slice(data);
-    if data.len() % 2 == 1 {
-        v.push(0);
-    }
-    v
-}
-
-fn fmt16(ch: u16, rate: u32) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend(le16(1));
-    f.extend(le16(ch));
-    f.extend(le32(rate));
-    f.extend(le32(rate * 2 * ch as u32));
-    f.extend(le16(2 * ch));
-    f.extend(le16(16));
-    chunk(b"fmt ", &f)
-}
+use std::process::{Command, Output};
 
 /// 16-bit samples of a fixed pseudo-random signal.
 fn samples(n: usize) -> Vec<i16> {
@@ -58,7 +30,8 @@ fn pcm(x: &[i16]) -> Vec<u8> {
     x.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// A RIFF WAVE: `before` chunks (after `fmt `), `data` with the given size field, `after`.
+/// A RIFF WAVE at 8 kHz: `before` chunks (after `fmt `), `data` with the given size field,
+/// `after`.
 fn riff(
     ch: u16,
     x: &[i16],
@@ -66,18 +39,7 @@ fn riff(
     before: &[Vec<u8>],
     after: &[Vec<u8>],
 ) -> Vec<u8> {
-    let d = pcm(x);
-    let mut body = b"WAVE".to_vec();
-    body.extend(fmt16(ch, 8000));
-    before.iter().for_each(|c| body.extend_from_slice(c));
-    body.extend_from_slice(b"data");
-    body.extend(le32(size_field.unwrap_or(d.len() as u32)));
-    body.extend_from_slice(&d);
-    after.iter().for_each(|c| body.extend_from_slice(c));
-    let mut v = b"RIFF".to_vec();
-    v.extend(le32(body.len() as u32));
-    v.extend(body);
-    v
+    wav16_chunks(8000, ch, before, x, after, size_field)
 }
 
 /// An RF64 WAVE (EBU Tech 3306): `ds64` first, 0xFFFFFFFF in the RIFF and `data` size fields.
@@ -88,43 +50,21 @@ fn rf64(ch: u16, x: &[i16]) -> Vec<u8> {
     ds64.extend(riff_size.to_le_bytes());
     ds64.extend((d.len() as u64).to_le_bytes());
     ds64.extend((x.len() as u64 / ch as u64).to_le_bytes());
-    ds64.extend(le32(0));
+    ds64.extend(0u32.to_le_bytes());
     let mut v = b"RF64".to_vec();
-    v.extend(le32(u32::MAX));
+    v.extend(u32::MAX.to_le_bytes());
     v.extend_from_slice(b"WAVE");
     v.extend(chunk(b"ds64", &ds64));
-    v.extend(fmt16(ch, 8000));
+    v.extend(fmt16(8000, ch));
     v.extend_from_slice(b"data");
-    v.extend(le32(u32::MAX));
+    v.extend(u32::MAX.to_le_bytes());
     v.extend(d);
     assert_eq!(v.len() as u64 - 8, riff_size);
     v
 }
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut c = Command::new(BIN)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(data) = stdin {
-        let mut i = c.stdin.take().unwrap();
-        let data = data.to_vec();
-        // Write from a thread: the child may fill its stdout pipe before reading everything.
-        let t = std::thread::spawn(move || {
-            let _ = i.write_all(&data);
-        });
-        let o = c.wait_with_output().unwrap();
-        t.join().unwrap();
-        return o;
-    }
-    c.wait_with_output().unwrap()
+    specgate(args, stdin)
 }
 
 fn stderr(o: &Output) -> String {
@@ -269,6 +209,72 @@ fn filter_keeps_list_chunks_before_and_after_the_data_byte_for_byte() {
 }
 
 #[test]
+fn a_wav_from_a_fifo_or_stdin_carries_its_list_chunk_after_the_data_like_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = samples(3000);
+    let list_before = chunk(b"LIST", b"INFOINAM\x07\0\0\0Night 1\0");
+    let list_after = chunk(b"LIST", b"INFOICMT\x05\0\0\0QRM!!\0");
+    let wav = riff(
+        1,
+        &x,
+        None,
+        std::slice::from_ref(&list_before),
+        std::slice::from_ref(&list_after),
+    );
+    let file = dir.path().join("in.wav");
+    std::fs::write(&file, &wav).unwrap();
+    let from_file = dir.path().join("file-out.wav");
+    let (_, y) = filter_exact(&file, &from_file);
+    assert_eq!(y, x);
+
+    let fifo = dir.path().join("in.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let from_fifo = dir.path().join("fifo-out.wav");
+    let (f2, bytes) = (fifo.clone(), wav.clone());
+    let feeder = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&f2).unwrap();
+        for c in bytes.chunks(701) {
+            f.write_all(c).unwrap();
+        }
+    });
+    let o = run(
+        &[
+            "filter",
+            p(&fifo),
+            "-o",
+            p(&from_fifo),
+            "--preset",
+            "digital",
+        ],
+        None,
+    );
+    feeder.join().unwrap();
+    ok(&o);
+    let from_stdin = dir.path().join("stdin-out.wav");
+    ok(&run(
+        &["filter", "-", "-o", p(&from_stdin), "--preset", "digital"],
+        Some(&wav),
+    ));
+    let file_bytes = std::fs::read(&from_file).unwrap();
+    for out in [&from_fifo, &from_stdin] {
+        let bytes = std::fs::read(out).unwrap();
+        assert_eq!(read_out(out), x, "{}", out.display());
+        let at = |c: &[u8]| bytes.windows(c.len()).position(|w| w == c);
+        let data_at = at(b"data").unwrap();
+        let a = at(&list_before).expect("LIST before the data kept");
+        let b = at(&list_after).expect("LIST after the data kept");
+        assert!(a < data_at && b > data_at, "order: {a} {data_at} {b}");
+        // Same chunks, same order, same samples as the output of the same file.
+        let tail = |v: &[u8]| v[v.len() - list_after.len()..].to_vec();
+        assert_eq!(tail(&bytes), tail(&file_bytes), "{}", out.display());
+    }
+}
+
+#[test]
 fn a_wav_from_a_pipe_with_unknown_sizes_is_read_to_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let x = samples(2 * 5000);
@@ -298,7 +304,7 @@ fn forged_headers_are_clear_errors_not_panics() {
     // A metadata chunk claiming 4 GB before `data`.
     let mut huge = good[..12].to_vec();
     huge.extend_from_slice(b"LIST");
-    huge.extend(le32(0xFFFF_FFF0));
+    huge.extend(0xFFFF_FFF0u32.to_le_bytes());
     huge.extend_from_slice(&good[12..]);
     // A `fmt ` with 0 channels, and one with a block align that does not match.
     let mut zero_ch = good.clone();

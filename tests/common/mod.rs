@@ -1,8 +1,107 @@
-//! Shared helpers for the IQ integration tests: an independent WAV byte builder (not the code
-//! under test), a seeded Gaussian generator and SI-SDR.
+//! Shared helpers for the integration tests: the binary run with a piped stdin, an independent
+//! WAV byte builder (not the code under test), test signals, a seeded Gaussian generator and
+//! SI-SDR.
 #![allow(dead_code)]
 
 use std::f64::consts::PI;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+/// Runs the `specgate` binary with `args`; `stdin` is fed from a thread (the child may fill its
+/// stdout pipe before it has read everything), or stdin is null.
+pub fn specgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_specgate"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn specgate");
+    let writer = stdin.map(|data| {
+        let data = data.to_vec();
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        })
+    });
+    let out = child.wait_with_output().unwrap();
+    if let Some(w) = writer {
+        w.join().unwrap();
+    }
+    out
+}
+
+/// Noise (peak `noise_amp`/2) plus a tone keyed on and off every 3000 samples: the gate has
+/// work to do.
+pub fn keyed_tone_in_noise(n: usize, seed: u64, noise_amp: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let noise = ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * noise_amp;
+            let key = if (i / 3000) % 2 == 0 { 0.3 } else { 0.0 };
+            noise + key * (i as f32 * 0.13).sin()
+        })
+        .collect()
+}
+
+/// One chunk's bytes: id, size, data and the pad byte of an odd size.
+pub fn chunk(id: &[u8; 4], d: &[u8]) -> Vec<u8> {
+    let mut v = id.to_vec();
+    v.extend_from_slice(&(d.len() as u32).to_le_bytes());
+    v.extend_from_slice(d);
+    if d.len() % 2 == 1 {
+        v.push(0);
+    }
+    v
+}
+
+/// A `fmt ` chunk for 16-bit PCM.
+pub fn fmt16(rate: u32, channels: u16) -> Vec<u8> {
+    let mut fmt = Vec::new();
+    fmt.extend_from_slice(&1u16.to_le_bytes());
+    fmt.extend_from_slice(&channels.to_le_bytes());
+    fmt.extend_from_slice(&rate.to_le_bytes());
+    fmt.extend_from_slice(&(rate * 2 * channels as u32).to_le_bytes());
+    fmt.extend_from_slice(&(2 * channels).to_le_bytes());
+    fmt.extend_from_slice(&16u16.to_le_bytes());
+    chunk(b"fmt ", &fmt)
+}
+
+/// RIFF/WAVE bytes from whole chunks: `fmt ` (16-bit PCM), `before`, `data` (its size field
+/// `size_field`, else the true size; no pad byte is added for a forged size), `after`.
+pub fn wav16_chunks(
+    rate: u32,
+    channels: u16,
+    before: &[Vec<u8>],
+    samples: &[i16],
+    after: &[Vec<u8>],
+    size_field: Option<u32>,
+) -> Vec<u8> {
+    let mut body = b"WAVE".to_vec();
+    body.extend(fmt16(rate, channels));
+    before.iter().for_each(|c| body.extend_from_slice(c));
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    match size_field {
+        None => body.extend(chunk(b"data", &data)),
+        Some(size) => {
+            body.extend_from_slice(b"data");
+            body.extend_from_slice(&size.to_le_bytes());
+            body.extend_from_slice(&data);
+        }
+    }
+    after.iter().for_each(|c| body.extend_from_slice(c));
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend(body);
+    out
+}
 
 /// xorshift64* + Box–Muller: reproducible Gaussian samples without extra crates.
 pub struct Rng(u64);
@@ -44,36 +143,10 @@ pub fn wav16(
     samples: &[i16],
     post: &[(&[u8; 4], Vec<u8>)],
 ) -> Vec<u8> {
-    let mut body = Vec::new();
-    let chunk = |id: &[u8; 4], d: &[u8], body: &mut Vec<u8>| {
-        body.extend_from_slice(id);
-        body.extend_from_slice(&(d.len() as u32).to_le_bytes());
-        body.extend_from_slice(d);
-        if d.len() % 2 == 1 {
-            body.push(0);
-        }
+    let whole = |v: &[(&[u8; 4], Vec<u8>)]| -> Vec<Vec<u8>> {
+        v.iter().map(|(id, d)| chunk(id, d)).collect()
     };
-    let mut fmt = Vec::new();
-    fmt.extend_from_slice(&1u16.to_le_bytes());
-    fmt.extend_from_slice(&channels.to_le_bytes());
-    fmt.extend_from_slice(&rate.to_le_bytes());
-    fmt.extend_from_slice(&(rate * 2 * channels as u32).to_le_bytes());
-    fmt.extend_from_slice(&(2 * channels).to_le_bytes());
-    fmt.extend_from_slice(&16u16.to_le_bytes());
-    chunk(b"fmt ", &fmt, &mut body);
-    for (id, d) in pre {
-        chunk(id, d, &mut body);
-    }
-    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-    chunk(b"data", &data, &mut body);
-    for (id, d) in post {
-        chunk(id, d, &mut body);
-    }
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(body.len() as u32 + 4).to_le_bytes());
-    out.extend_from_slice(b"WAVE");
-    out.extend_from_slice(&body);
-    out
+    wav16_chunks(rate, channels, &whole(pre), samples, &whole(post), None)
 }
 
 /// Interleaved i16 samples from a WAV built by [`wav16`] (data chunk located by scanning).
