@@ -149,24 +149,13 @@ impl Demo {
                 dir.display()
             )));
         }
-        std::fs::create_dir_all(dir).map_err(|e| EvalError::File {
-            what: "cannot create directory",
-            path: dir.to_path_buf(),
-            error: e.into(),
-        })?;
+        super::plan::create_dir(dir)?;
         for (name, x) in [
             ("noisy.wav", &self.noisy),
             ("clean.wav", &self.clean),
             ("filtered.wav", &self.filtered),
         ] {
-            let path = dir.join(name);
-            crate::io::wav::write_mono(&path, x, self.rate, RawFormat::S16Le).map_err(|error| {
-                EvalError::File {
-                    what: "cannot write",
-                    path,
-                    error,
-                }
-            })?;
+            super::plan::write_wav(dir.join(name), x, self.rate, RawFormat::S16Le)?;
         }
         Ok(())
     }

@@ -360,14 +360,36 @@ fn run_mixture(
 }
 
 fn save_dir(plan: &Plan) -> Result<(), EvalError> {
-    if let Some(dir) = &plan.save {
-        std::fs::create_dir_all(dir).map_err(|e| EvalError::File {
-            what: "cannot create directory",
-            path: dir.clone(),
-            error: e.into(),
-        })?;
+    match &plan.save {
+        Some(dir) => create_dir(dir),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Creates `dir` and its parents.
+pub(crate) fn create_dir(dir: &Path) -> Result<(), EvalError> {
+    std::fs::create_dir_all(dir).map_err(|e| EvalError::File {
+        what: "cannot create directory",
+        path: dir.to_path_buf(),
+        error: e.into(),
+    })
+}
+
+/// Writes a mono WAV through the one writer (atomic).
+pub(crate) fn write_wav(
+    path: PathBuf,
+    x: &[f32],
+    rate: u32,
+    fmt: RawFormat,
+) -> Result<(), EvalError> {
+    match crate::io::wav::write_mono(&path, x, rate, fmt) {
+        Ok(_) => Ok(()),
+        Err(error) => Err(EvalError::File {
+            what: "cannot write",
+            path,
+            error,
+        }),
+    }
 }
 
 /// The clean files of the plan (never overwritten by `--save`).
@@ -416,13 +438,7 @@ fn save_case(plan: &Plan, r: &CaseResult, m: &Mixture, out: &[f32]) -> Result<()
                 path.display()
             )));
         }
-        crate::io::wav::write_mono(&path, x, r.rate, RawFormat::F32Le).map_err(|error| {
-            EvalError::File {
-                what: "cannot write",
-                path,
-                error,
-            }
-        })?;
+        write_wav(path, x, r.rate, RawFormat::F32Le)?;
     }
     Ok(())
 }
