@@ -765,11 +765,7 @@ fn interrupting_a_file_input_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
     // A FIFO is a file input whose pace the test controls.
     let fifo = dir.path().join("in.fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    common::mkfifo(&fifo);
     let out = dir.path().join("out.wav");
     let fifo2 = fifo.clone();
     let feeder = std::thread::spawn(move || {

@@ -26,12 +26,6 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// 0.05 s of 16-bit complex noise at 250 kS/s (more than several 4096-sample frames).
-fn noise_iq(frames: usize, seed: u64) -> Vec<i16> {
-    let mut r = Rng::new(seed);
-    (0..2 * frames).map(|_| to_i16(0.1 * r.gauss())).collect()
-}
-
 /// An SDRuno-style IQ WAV: `auxi` before the data, LIST after it. (No odd-sized chunk: the
 /// audio path's WAV reader, reached with `--no-iq`, does not skip pad bytes.)
 fn sdruno_wav(samples: &[i16], with_auxi: bool) -> Vec<u8> {

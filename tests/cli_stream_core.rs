@@ -29,10 +29,6 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-fn mkfifo(path: &Path) {
-    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
-}
-
 /// Runs `specgate filter FIFO …` while a thread writes `bytes` into the FIFO.
 fn filter_from_fifo(fifo: &Path, bytes: Vec<u8>, rest: &[&str]) -> Output {
     let f2 = fifo.to_path_buf();

@@ -24,11 +24,6 @@ fn open_gate() -> Params {
     }
 }
 
-fn noise_iq(n: usize, seed: u64) -> Vec<i16> {
-    let mut r = Rng::new(seed);
-    (0..2 * n).map(|_| to_i16(0.1 * r.gauss())).collect()
-}
-
 #[test]
 fn open_gate_returns_the_sdruno_file_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ mod common;
 use common::{chunk, fmt16, specgate, wav16_chunks};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// 16-bit samples of a fixed pseudo-random signal.
 fn samples(n: usize) -> Vec<i16> {
@@ -228,11 +228,7 @@ fn a_wav_from_a_fifo_or_stdin_carries_its_list_chunk_after_the_data_like_a_file(
     assert_eq!(y, x);
 
     let fifo = dir.path().join("in.fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    common::mkfifo(&fifo);
     let from_fifo = dir.path().join("fifo-out.wav");
     let (f2, bytes) = (fifo.clone(), wav.clone());
     let feeder = std::thread::spawn(move || {

@@ -35,6 +35,17 @@ pub fn specgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
     out
 }
 
+/// Makes a FIFO at `path` (with the system's `mkfifo`).
+pub fn mkfifo(path: &std::path::Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// `frames` frames of 16-bit complex Gaussian noise (RMS 0.1 per component), interleaved I, Q.
+pub fn noise_iq(frames: usize, seed: u64) -> Vec<i16> {
+    let mut r = Rng::new(seed);
+    (0..2 * frames).map(|_| to_i16(0.1 * r.gauss())).collect()
+}
+
 /// Noise (peak `noise_amp`/2) plus a tone keyed on and off every 3000 samples: the gate has
 /// work to do.
 pub fn keyed_tone_in_noise(n: usize, seed: u64, noise_amp: f32) -> Vec<f32> {
