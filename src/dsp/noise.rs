@@ -251,6 +251,11 @@ impl McraTracker {
             let present = (prev > ratio * m) | (pf > ONSET_RATIO * m);
             let ind = if present { 1.0f32 } else { 0.0 };
             let pr = a_p * *pres + (1.0 - a_p) * ind;
+            // A presence that has decayed below 1e-30 is flushed to zero: it would otherwise
+            // sink through the subnormal range (tens of frames per bin after every onset, each
+            // multiply a slow microcode assist), and below 1e-30 it changes nothing: `pr` only
+            // enters `ad` next to `a_d`, where it rounds away.
+            let pr = if pr < 1e-30 { 0.0 } else { pr };
             *pres = pr;
             // The smoothed presence lags a key-down or a word onset by a frame or two; the
             // instantaneous indicator closes that gap.
@@ -595,5 +600,30 @@ mod tests {
         pr.accumulate(&[1.0, 2.0, 3.0]);
         pr.accumulate(&[3.0, 2.0, 1.0]);
         assert_eq!(pr.mean(), vec![2.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn a_decayed_presence_is_flushed_to_zero_never_left_subnormal() {
+        // A loud onset in every bin, then 3 s of the steady floor: the smoothed presence decays
+        // by a_p per frame and would pass through the subnormal range.
+        let mut tr = McraTracker::new(65, TrackerParams::default());
+        let mut rng = Rng(5);
+        run(&mut tr, &mut rng, 1.0, 200);
+        let loud = vec![1e4f32; 65];
+        for _ in 0..5 {
+            tr.update(&loud);
+        }
+        assert!(tr.presence().iter().all(|p| *p > 0.5), "onset not seen");
+        let mut p = vec![0.0; 65];
+        let mut zeros_seen = false;
+        for _ in 0..300 {
+            p.iter_mut().for_each(|v| *v = rng.expo(1.0));
+            tr.update(&p);
+            for v in tr.presence() {
+                assert!(*v == 0.0 || *v >= 1e-30, "presence {v:e}");
+                zeros_seen |= *v == 0.0;
+            }
+        }
+        assert!(zeros_seen, "the presence never decayed to zero");
     }
 }
