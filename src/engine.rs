@@ -286,13 +286,19 @@ impl<S: TimeSample> DelayLine<S> {
             out.copy_from_slice(input);
             return;
         }
-        for (x, y) in input.iter().zip(out.iter_mut()) {
-            *y = self.buf[self.pos];
-            self.buf[self.pos] = *x;
-            self.pos += 1;
+        // Per sample: `*y = buf[pos]; buf[pos] = *x; pos = (pos + 1) % len` — done as slice
+        // copies up to each wrap of the ring.
+        let mut i = 0;
+        while i < input.len() {
+            let take = (len - self.pos).min(input.len() - i);
+            let ring = &mut self.buf[self.pos..self.pos + take];
+            out[i..i + take].copy_from_slice(ring);
+            ring.copy_from_slice(&input[i..i + take]);
+            self.pos += take;
             if self.pos == len {
                 self.pos = 0;
             }
+            i += take;
         }
     }
 }
@@ -712,19 +718,29 @@ impl Engine {
                         wet,
                         dry,
                     } = path;
+                    // Usually every sample is sane: then the de-interleave is a plain copy.
+                    let all_sane = inp
+                        .iter()
+                        .fold(true, |ok, v| ok & (v.abs() <= ABSURD_LEVEL));
                     for (c, ch) in chans.iter_mut().enumerate() {
-                        for (xi, fr) in x[..n].iter_mut().zip(inp.chunks_exact(nch)) {
-                            let (i, q) = (fr[2 * c], fr[2 * c + 1]);
-                            if !(i.abs() <= ABSURD_LEVEL && q.abs() <= ABSURD_LEVEL) {
-                                // One bad component spoils the complex sample: both are zeroed.
-                                if i.is_finite() && q.is_finite() {
-                                    ctx.stats.absurd += 1;
+                        if all_sane {
+                            for (xi, fr) in x[..n].iter_mut().zip(inp.chunks_exact(nch)) {
+                                *xi = Complex32::new(fr[2 * c], fr[2 * c + 1]);
+                            }
+                        } else {
+                            for (xi, fr) in x[..n].iter_mut().zip(inp.chunks_exact(nch)) {
+                                let (i, q) = (fr[2 * c], fr[2 * c + 1]);
+                                if !(i.abs() <= ABSURD_LEVEL && q.abs() <= ABSURD_LEVEL) {
+                                    // One bad component spoils the complex sample: both are zeroed.
+                                    if i.is_finite() && q.is_finite() {
+                                        ctx.stats.absurd += 1;
+                                    } else {
+                                        ctx.stats.nonfinite += 1;
+                                    }
+                                    *xi = Complex32::new(0.0, 0.0);
                                 } else {
-                                    ctx.stats.nonfinite += 1;
+                                    *xi = Complex32::new(i, q);
                                 }
-                                *xi = Complex32::new(0.0, 0.0);
-                            } else {
-                                *xi = Complex32::new(i, q);
                             }
                         }
                         run_channel(
@@ -736,15 +752,24 @@ impl Engine {
                             &mut dry[..n],
                             &mut |g| on_mask(c, g),
                         );
-                        let mut mix = mix0;
-                        for (fr, (w, d)) in out
-                            .chunks_exact_mut(nch)
-                            .zip(wet[..n].iter().zip(&dry[..n]))
-                        {
-                            mix = ramp(mix, target, step);
-                            let v = blend(*w, *d, mix);
-                            fr[2 * c] = v.re;
-                            fr[2 * c + 1] = v.im;
+                        if mix0 == target && (mix0 <= 0.0 || mix0 >= 1.0) {
+                            // Steady state: one path, copied (what `blend` returns there).
+                            let src = if mix0 >= 1.0 { &dry[..n] } else { &wet[..n] };
+                            for (fr, v) in out.chunks_exact_mut(nch).zip(src) {
+                                fr[2 * c] = v.re;
+                                fr[2 * c + 1] = v.im;
+                            }
+                        } else {
+                            let mut mix = mix0;
+                            for (fr, (w, d)) in out
+                                .chunks_exact_mut(nch)
+                                .zip(wet[..n].iter().zip(&dry[..n]))
+                            {
+                                mix = ramp(mix, target, step);
+                                let v = blend(*w, *d, mix);
+                                fr[2 * c] = v.re;
+                                fr[2 * c + 1] = v.im;
+                            }
                         }
                     }
                 }
@@ -828,11 +853,15 @@ fn mask_frame<'s>(
 ) -> &'s [f32] {
     stats.frames += 1;
     let power = &mut scratch.power;
-    let mut ein = 0.0f32;
-    for (p, x) in power.iter_mut().zip(spec.iter()) {
-        *p = x.norm_sqr();
-        ein += *p;
+    // Energies are summed in 8 lanes (a reassociated sum, so the loop vectorises).
+    let mut lanes = [0.0f32; 8];
+    for (p8, x8) in power.chunks_mut(8).zip(spec.chunks(8)) {
+        for ((p, x), l) in p8.iter_mut().zip(x8).zip(lanes.iter_mut()) {
+            *p = x.norm_sqr();
+            *l += *p;
+        }
     }
+    let ein: f32 = lanes.iter().sum();
     stats.energy_in += ein as f64;
     if gp.is_open() {
         // Still learn and track, so that closing the gate later starts from a settled floor.
@@ -843,11 +872,18 @@ fn mask_frame<'s>(
     }
     let floor = noise.update(power);
     gain.compute(gp, power, floor, &mut scratch.gain);
-    let mut eout = 0.0f32;
-    for ((x, g), p) in spec.iter_mut().zip(&scratch.gain).zip(power.iter()) {
-        *x = x.scale(*g);
-        eout += *p * *g * *g;
+    let mut lanes = [0.0f32; 8];
+    for ((x8, g8), p8) in spec
+        .chunks_mut(8)
+        .zip(scratch.gain.chunks(8))
+        .zip(power.chunks(8))
+    {
+        for (((x, g), p), l) in x8.iter_mut().zip(g8).zip(p8).zip(lanes.iter_mut()) {
+            *x = x.scale(*g);
+            *l += *p * *g * *g;
+        }
     }
+    let eout: f32 = lanes.iter().sum();
     stats.energy_out += eout as f64;
     &scratch.gain
 }

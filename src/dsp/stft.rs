@@ -313,8 +313,8 @@ impl ComplexTransform {
         let fwd = p.plan_fft_forward(fft_len);
         let inv = p.plan_fft_inverse(fft_len);
         let n = fwd
-            .get_inplace_scratch_len()
-            .max(inv.get_inplace_scratch_len());
+            .get_outofplace_scratch_len()
+            .max(inv.get_outofplace_scratch_len());
         ComplexTransform {
             fwd,
             inv,
@@ -328,13 +328,15 @@ impl Transform for ComplexTransform {
     fn bins(&self) -> usize {
         self.fwd.len()
     }
+    // Out of place (the input is clobbered, as the trait allows): no copy of the frame in or
+    // out; the same butterflies as in place, so the same values.
     fn forward(&mut self, time: &mut [Complex32], spec: &mut [Complex32]) {
-        spec.copy_from_slice(time);
-        self.fwd.process_with_scratch(spec, &mut self.scratch);
+        self.fwd
+            .process_outofplace_with_scratch(time, spec, &mut self.scratch);
     }
     fn inverse(&mut self, spec: &mut [Complex32], time: &mut [Complex32]) {
-        self.inv.process_with_scratch(spec, &mut self.scratch);
-        time.copy_from_slice(spec);
+        self.inv
+            .process_outofplace_with_scratch(spec, time, &mut self.scratch);
     }
 }
 
