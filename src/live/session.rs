@@ -320,8 +320,7 @@ pub fn run(
         ));
     }
     let started = Instant::now();
-    let first_backoff = Duration::from_millis(500);
-    let mut backoff = first_backoff;
+    let mut backoff = Backoff::default();
     let name = cfg.preset.to_ascii_lowercase();
     let mut ui = Ui {
         params: cfg.params,
@@ -345,19 +344,16 @@ pub fn run(
                 if cfg.no_reconnect {
                     return Err(SessionError::Device(what));
                 }
-                // A session that ran properly for a while was a good reconnect: start over.
-                if t0.elapsed() >= Duration::from_secs(5) {
-                    backoff = first_backoff;
-                }
+                let wait = backoff.after_session(t0.elapsed());
                 obs.message(&format!(
                     "specgate: {what}; retrying in {:.1} s",
-                    backoff.as_secs_f64()
+                    wait.as_secs_f64()
                 ));
             }
             Err(Failure::Fatal(e)) => return Err(e),
         }
         // `duration_s` bounds every state, the retries included.
-        let until = Instant::now() + backoff;
+        let until = Instant::now() + backoff.current();
         while Instant::now() < until {
             if cancel.is_cancelled() || out_of_time(Instant::now()) {
                 return Ok(());
@@ -367,7 +363,45 @@ pub fn run(
         if out_of_time(Instant::now()) {
             return Ok(());
         }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// The wait before reopening a lost device: 0.5 s, doubling up to 10 s while sessions keep
+/// failing, and back to 0.5 s after a session that ran properly (≥ 5 s): a good reconnect.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    next: Duration,
+    current: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: Backoff::FIRST,
+            current: Backoff::FIRST,
+        }
+    }
+}
+
+impl Backoff {
+    pub const FIRST: Duration = Duration::from_millis(500);
+    pub const MAX: Duration = Duration::from_secs(10);
+    /// A session that ran this long was a good one.
+    pub const GOOD: Duration = Duration::from_secs(5);
+
+    /// After a session that ran for `ran` and then lost a device: how long to wait now.
+    pub fn after_session(&mut self, ran: Duration) -> Duration {
+        if ran >= Backoff::GOOD {
+            self.next = Backoff::FIRST;
+        }
+        self.current = self.next;
+        self.next = (self.next * 2).min(Backoff::MAX);
+        self.current
+    }
+
+    /// The wait chosen by the last [`Backoff::after_session`].
+    pub fn current(&self) -> Duration {
+        self.current
     }
 }
 
@@ -1178,6 +1212,20 @@ mod tests {
             Output::parse("pulseaudio:rig_out.monitor"),
             Output::Device("pulseaudio:rig_out.monitor".into())
         );
+    }
+
+    #[test]
+    fn the_back_off_doubles_while_sessions_fail_and_resets_after_a_good_one() {
+        let mut b = Backoff::default();
+        let short = Duration::from_millis(100);
+        let waits: Vec<f64> = (0..7)
+            .map(|_| b.after_session(short).as_secs_f64())
+            .collect();
+        assert_eq!(waits, [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]);
+        // A session that ran properly, then a loss: the first wait again, then doubling.
+        assert_eq!(b.after_session(Duration::from_secs(6)).as_secs_f64(), 0.5);
+        assert_eq!(b.after_session(short).as_secs_f64(), 1.0);
+        assert_eq!(b.current().as_secs_f64(), 1.0);
     }
 
     #[test]
