@@ -417,7 +417,6 @@ fn devices_prints_one_line_per_device_and_hides_library_noise_unless_verbose() {
             continue;
         }
         let id = l
-            .trim_start()
             .split_whitespace()
             .next()
             .unwrap_or_else(|| panic!("a blank line in:\n{out}"));

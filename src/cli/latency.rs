@@ -184,7 +184,7 @@ const AFTER_S: f64 = 1.2;
 #[cfg(feature = "device")]
 const GOOD: usize = 3;
 #[cfg(feature = "device")]
-const ATTEMPTS: usize = 8;
+const ATTEMPTS: usize = 20;
 /// Normalised correlation at or below which the chirp did not come back.
 #[cfg(feature = "device")]
 const MIN_CORRELATION: f64 = 0.5;

@@ -283,6 +283,7 @@ enum End {
 }
 
 /// Session errors: a device that is missing now may come back; anything else is fatal.
+#[cfg_attr(not(feature = "device"), allow(dead_code))]
 enum Failure {
     Lost(String),
     Fatal(SessionError),
