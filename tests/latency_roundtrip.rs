@@ -188,6 +188,16 @@ fn loopback_round_trip_is_found_positive_bounded_and_repeatable() {
         );
         eprintln!("round trip: {rt}");
         assert!(ncc.abs() > 0.5, "correlation {ncc}");
+        // Only clean measurements count, all positive; the report is their median.
+        let clean: Vec<f64> = rt["measurements_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(!clean.is_empty() && clean.iter().all(|m| *m > 0.0), "{rt}");
+        assert!(clean.contains(&dev), "{rt}");
+        assert_eq!(rt["xruns"].as_u64(), Some(0), "{rt}");
         assert!(dev > 0.0 && dev < 500.0, "device round trip {dev} ms");
         // The total adds the engine's own latency (checked against the impulse) and the cushion.
         let alg = v["algorithmic_latency_ms"].as_f64().unwrap();

@@ -288,3 +288,139 @@ fn cycling_to_the_digital_preset_bypasses_instead_of_gating() {
     let db = 10.0 * (p_out / p_in).log10();
     assert!(db.abs() < 2.0, "output level {db:+.2} dB against the input");
 }
+
+/// An ALSA configuration with one hinted PCM that cannot open (a PulseAudio server that does not
+/// exist): a device that exists by name but fails, whatever audio server runs.
+fn broken_device(dir: &tempfile::TempDir) -> String {
+    let conf = dir.path().join("broken.conf");
+    std::fs::write(
+        &conf,
+        "pcm.sg_broken { type pulse server \"unix:/nonexistent/specgate-test\" \
+         hint { show on description \"broken\" } }\n",
+    )
+    .unwrap();
+    let base =
+        std::env::var("ALSA_CONFIG_PATH").unwrap_or_else(|_| "/usr/share/alsa/alsa.conf".into());
+    format!("{base}:{}", conf.display())
+}
+
+#[test]
+fn duration_bounds_the_retries_of_a_device_that_keeps_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let res = specgate()
+        .args([
+            "run",
+            "-i",
+            "alsa:sg_broken",
+            "-o",
+            "-",
+            "--duration",
+            "1.5",
+        ])
+        .env("ALSA_CONFIG_PATH", broken_device(&dir))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    // It retried (the device is not a user error) and stopped when the time was up, although
+    // the back-off had reached 1 s and the device never came back.
+    assert!(err.contains("input device unavailable"), "{err}");
+    assert!(err.contains("retrying in 0.5 s"), "{err}");
+    assert!(err.contains("retrying in 1.0 s"), "{err}");
+    assert!(secs < 4.0, "ran {secs:.1} s for --duration 1.5");
+}
+
+#[test]
+fn no_reconnect_turns_a_failing_device_into_an_error_naming_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = specgate()
+        .args(["run", "-i", "-", "-o", "alsa:sg_broken", "--no-reconnect"])
+        .env("ALSA_CONFIG_PATH", broken_device(&dir))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(!res.status.success(), "{err}");
+    assert!(err.contains("output device unavailable"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_ends_a_recording_with_the_file_finished_and_exit_128_plus_n() {
+    for (sig, code) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGINT, 130),
+        (libc::SIGHUP, 129),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("rec.wav");
+        let mut child = specgate()
+            .args([
+                "run",
+                "-i",
+                "-",
+                "-o",
+                out.to_str().unwrap(),
+                "-q",
+                "--preset",
+                "digital",
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Half a second of a tone, and the pipe stays open: only the signal ends the run.
+        let mut stdin = child.stdin.take().unwrap();
+        let pcm: Vec<u8> = (0..24_000)
+            .flat_map(|i| (((i % 48) as i16 - 24) * 400).to_le_bytes())
+            .collect();
+        stdin.write_all(&pcm).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // SAFETY: kill on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let res = child.wait_with_output().unwrap();
+        drop(stdin);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(code), "signal {sig}: {err}");
+        // The recording is complete (a valid WAV with the tone) and nothing else is left.
+        let r = hound::WavReader::open(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        let x: Vec<f32> = r.into_samples::<f32>().map(|s| s.unwrap()).collect();
+        assert!(x.len() >= 24_000, "{} samples", x.len());
+        assert!(x.iter().any(|v| v.abs() > 0.1), "the tone is missing");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+}
+
+#[test]
+fn devices_prints_one_line_per_device_and_hides_library_noise_unless_verbose() {
+    let res = specgate().arg("devices").output().unwrap();
+    assert!(res.status.success());
+    let out = String::from_utf8_lossy(&res.stdout);
+    let err = String::from_utf8_lossy(&res.stderr);
+    // What ALSA and JACK print while probing stays hidden.
+    assert!(
+        !err.contains("ALSA lib") && !err.contains("jack"),
+        "library noise on stderr:\n{err}"
+    );
+    // Hosts and devices only, each device once (not once per sample format).
+    let mut ids = std::collections::HashSet::new();
+    for l in out.lines() {
+        if l.starts_with("host ") {
+            ids.clear();
+            continue;
+        }
+        let id = l
+            .split_whitespace()
+            .next()
+            .unwrap_or_else(|| panic!("a blank line in:\n{out}"));
+        assert!(l.starts_with("  "), "not a device line: {l}");
+        assert!(ids.insert(id.to_string()), "{id} listed twice:\n{out}");
+    }
+}

@@ -72,7 +72,12 @@ pub struct RoundTrip {
     pub cushion_ms: f64,
     /// algorithmic + cushion + device: `specgate run --input IN --output OUT` end to end.
     pub run_total_ms: f64,
+    /// Xruns in the measurement reported (always 0: one with xruns is discarded).
     pub xruns: u64,
+    /// The clean measurements of `device_ms` (the report is their median), ms.
+    pub measurements_ms: Vec<f64>,
+    /// Measurements discarded (xruns, weak correlation, a delay that is not positive).
+    pub discarded: usize,
 }
 
 /// Everything `latency` reports for one preset.
@@ -175,6 +180,14 @@ const CHIRP: (f64, f64, f64) = (100.0, 8000.0, 0.2);
 /// Recording kept after the chirp starts: room for a round trip of about a second.
 #[cfg(feature = "device")]
 const AFTER_S: f64 = 1.2;
+/// Clean measurements wanted (the median is reported), and attempts allowed for them.
+#[cfg(feature = "device")]
+const GOOD: usize = 3;
+#[cfg(feature = "device")]
+const ATTEMPTS: usize = 20;
+/// Normalised correlation at or below which the chirp did not come back.
+#[cfg(feature = "device")]
+const MIN_CORRELATION: f64 = 0.5;
 
 /// Plays a chirp on `output` after 300 ms of silence, records `input`, and finds the chirp by
 /// cross-correlation. The delay is measured from the output callback that wrote the chirp's
@@ -202,36 +215,62 @@ pub fn measure_device_round_trip(
         "round trip: chirp {}–{} Hz on {} → {} ({} Hz, out {} ch, in {} ch)",
         CHIRP.0, CHIRP.1, out.id, inp.id, rate, out.config.channels, inp.config.channels
     );
-    // An xrun can tear the chirp; one retry then, before calling the loop silent.
-    let mut attempt = 0;
-    let (rec, lag, ncc) = loop {
-        attempt += 1;
+    // Each measurement is checked: an xrun (a torn chirp or a callback clock that slipped), a
+    // weak correlation, or a delay that is not positive is discarded and measured again. The
+    // report is the median of GOOD clean measurements (fewer if attempts run out).
+    let mut good: Vec<(f64, f64, u64, u64)> = Vec::new();
+    let mut discarded: Vec<String> = Vec::new();
+    for attempt in 1..=ATTEMPTS {
+        if good.len() == GOOD {
+            break;
+        }
         let rec = device::play_and_record(&inp, &out, play.clone(), AFTER_S)?;
         let (lag, ncc) = locate(&rec.input, &chirp)
             .ok_or_else(|| anyhow::anyhow!("no loopback signal: the recording is too short"))?;
-        if ncc.abs() > 0.5 {
-            break (rec, lag, ncc);
-        }
-        if rec.xruns == 0 || attempt == 2 {
+        let why = if rec.xruns > 0 {
+            Some(format!("{} xrun(s)", rec.xruns))
+        } else if ncc.abs() <= MIN_CORRELATION {
+            // No xrun and nothing came back: not a loopback at all.
             bail!(
-                "no loopback signal from {} on {} (normalised correlation {ncc:.2} ≤ 0.5{}): \
+                "no loopback signal from {} on {} (normalised correlation {ncc:.2} ≤ {MIN_CORRELATION}): \
                  does the output's audio return on the input?",
                 out.id,
                 inp.id,
-                if rec.xruns > 0 { ", with xruns" } else { "" }
             );
-        }
-        eprintln!("round trip: the chirp came back torn by an xrun; measuring again");
-    };
-    let a_in = clock_offset_ns(&rec.in_callbacks, rate)
-        .ok_or_else(|| anyhow::anyhow!("the input ran no callbacks"))?;
-    let a_out = clock_offset_ns(&rec.out_callbacks, rate)
-        .ok_or_else(|| anyhow::anyhow!("the output ran no callbacks"))?;
-    let sent = (rec.play_start_frame + lead as u64) as f64;
-    let t_out = a_out + sent * 1e9 / rate as f64;
-    let t_in = a_in + lag as f64 * 1e9 / rate as f64;
-    let device_ms = (t_in - t_out) * 1e-6;
-
+        } else {
+            None
+        };
+        let device_ms = why.is_none().then(|| -> Option<f64> {
+            let a_in = clock_offset_ns(&rec.in_callbacks, rate)?;
+            let a_out = clock_offset_ns(&rec.out_callbacks, rate)?;
+            let sent = (rec.play_start_frame + lead as u64) as f64;
+            let t_out = a_out + sent * 1e9 / rate as f64;
+            let t_in = a_in + lag as f64 * 1e9 / rate as f64;
+            Some((t_in - t_out) * 1e-6)
+        });
+        let why = match (why, device_ms.flatten()) {
+            (Some(w), _) => w,
+            (None, None) => "a stream ran no callbacks".into(),
+            (None, Some(d)) if d <= 0.0 => format!("a device delay of {d:.2} ms (not positive)"),
+            (None, Some(d)) => {
+                good.push((d, ncc, rec.host_capture_ns, rec.host_playback_ns));
+                continue;
+            }
+        };
+        eprintln!("round trip: measurement {attempt} discarded ({why}); measuring again");
+        discarded.push(why);
+    }
+    if good.is_empty() {
+        bail!(
+            "no clean round-trip measurement from {} on {} in {ATTEMPTS} attempts: {}",
+            out.id,
+            inp.id,
+            discarded.join("; ")
+        );
+    }
+    good.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let measurements_ms: Vec<f64> = good.iter().map(|g| g.0).collect();
+    let (device_ms, ncc, host_capture_ns, host_playback_ns) = good[good.len() / 2];
     let period = |o: &device::Opened| {
         o.period_frames()
             .map_or(0.010, |p| p as f64 / rate as f64)
@@ -246,12 +285,14 @@ pub fn measure_device_round_trip(
         output_period_ms: period(&out) * 1e3,
         device_ms,
         correlation: ncc,
-        host_capture_ms: host(rec.host_capture_ns),
-        host_playback_ms: host(rec.host_playback_ns),
+        host_capture_ms: host(host_capture_ns),
+        host_playback_ms: host(host_playback_ns),
         algorithmic_ms: 0.0,
         cushion_ms: 0.0,
         run_total_ms: 0.0,
-        xruns: rec.xruns,
+        xruns: 0,
+        measurements_ms,
+        discarded: discarded.len(),
     }
     .for_params(params)
 }
@@ -326,9 +367,16 @@ fn print_round_trip(preset: &str, r: &RoundTrip) {
         "  {:<40} {:9.2} ms",
         "total for `specgate run` (alg+dev+cushion)", r.run_total_ms
     );
-    if r.xruns > 0 {
-        println!("  warning: {} xrun(s) during the measurement", r.xruns);
-    }
+    println!(
+        "  {:<40} {}   ({} discarded)",
+        "clean measurements (median reported)",
+        r.measurements_ms
+            .iter()
+            .map(|m| format!("{m:.2}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        r.discarded
+    );
 }
 
 /// The delay of an impulse through an open-gate engine with `p`'s geometry.

@@ -6,5 +6,6 @@ pub mod core;
 pub mod device;
 pub mod drift;
 pub mod select;
+pub mod session;
 pub mod sim;
 pub mod udp;
