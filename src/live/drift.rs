@@ -303,7 +303,13 @@ pub struct RateFit {
     block: Option<(f64, f64, f64)>,
     /// Frame count origin (keeps the residuals small).
     n0: Option<u64>,
+    /// The last block's earliest point.
+    prev: Option<(f64, f64)>,
 }
+
+/// A block minimum this far off the line is a step in the frame count (a host refilled or
+/// skipped part of its buffer without reporting an xrun), not jitter: it starts a new segment.
+const STEP_S: f64 = 0.003;
 
 impl RateFit {
     /// `rate`: nominal frames per second.
@@ -316,6 +322,7 @@ impl RateFit {
             skip_until: None,
             block: None,
             n0: None,
+            prev: None,
         }
     }
 
@@ -342,6 +349,13 @@ impl RateFit {
                 if t - *start >= self.block_s {
                     let (tm, rm) = (*tm, *rm);
                     self.block = None;
+                    if let Some((tp, rp)) = self.prev {
+                        let slope = self.fit.slope().unwrap_or(0.0);
+                        if (rm - rp - slope * (tm - tp)).abs() > STEP_S {
+                            self.fit.break_segment();
+                        }
+                    }
+                    self.prev = Some((tm, rm));
                     self.fit.add_point(tm, rm);
                 }
             }
@@ -355,6 +369,7 @@ impl RateFit {
         self.last_total = None;
         self.skip_until = None;
         self.n0 = None;
+        self.prev = None;
     }
 
     /// ε (the device runs at `rate·(1 + ε)`), once a few seconds are fitted.
@@ -479,11 +494,16 @@ mod tests {
                 } else {
                     next() * 0.001
                 };
-                f.add(due + late, k * period - lost);
+                f.add(due + late, (k * period).wrapping_sub(lost));
                 if k == 500 {
                     // An xrun: 960 frames lost, a step in the count.
                     f.break_segment();
                     lost = 960;
+                }
+                if k == 800 {
+                    // The host refills its buffer in a burst and says nothing: 4800 frames
+                    // taken at once (an unreported step the other way).
+                    lost = lost.wrapping_sub(4800);
                 }
                 k += 1;
             }
