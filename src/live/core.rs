@@ -176,22 +176,21 @@ fn promote_linux(_period_frames: u32, _rate: u32) -> i32 {
 }
 
 /// Raises the scheduling weight of the calling thread and of every thread it starts later
-/// (audio host threads included) to nice −20: not real-time, so a host thread that spins can
-/// never lock other work out, but it wins the CPU against ordinary busy processes (weight
-/// 88761 against 1024 for each nice-0 process; at −10 it was 9548, and with two busy loops
-/// and a dozen compilers beside it the input thread still ran 100–200 ms late now and then).
-/// Permitted for root or with a `nice` limit; `Err` says why not. Unix only (elsewhere: `Ok`,
-/// nothing).
+/// (audio host threads included) to nice −10: not real-time, so a host thread that spins can
+/// never lock other work out, but it wins the CPU against ordinary busy processes. Not −20:
+/// that outranks the PulseAudio server itself (nice −11), and on the loaded rig it turned a
+/// few dropouts per minute into 60–100 output xruns (10–15 % silence). Permitted for root or
+/// with a `nice` limit; `Err` says why not. Unix only (elsewhere: `Ok`, nothing).
 pub fn raise_priority() -> Result<(), String> {
     #[cfg(unix)]
     {
         // SAFETY: setpriority on the calling thread (Linux: PRIO_PROCESS with 0 = this thread).
-        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -20) };
+        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -10) };
         if r == 0 {
             Ok(())
         } else {
             Err(format!(
-                "nice −20 not permitted ({}); run as root or allow it in limits.conf",
+                "nice −10 not permitted ({}); run as root or allow it in limits.conf",
                 std::io::Error::last_os_error()
             ))
         }
