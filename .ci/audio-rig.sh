@@ -38,7 +38,7 @@ ALSA
   HOME=$AUDIO_RIG_DIR/home XDG_RUNTIME_DIR=$AUDIO_RIG_DIR/run PULSE_STATE_PATH=$AUDIO_RIG_DIR/home \
     pulseaudio -n -F "$AUDIO_RIG_DIR/rig.pa" --daemonize=no --system=false --use-pid-file=no \
       --exit-idle-time=-1 --disallow-exit --disable-shm=yes \
-      --log-target=file:"$AUDIO_RIG_DIR/pulseaudio.log" </dev/null >/dev/null 2>&1 &
+      --log-target=file:"$AUDIO_RIG_DIR/pulseaudio.log" --log-level="${AUDIO_RIG_LOG_LEVEL:-notice}" </dev/null >/dev/null 2>&1 &
   AUDIO_RIG_PA_PID=$!
   export AUDIO_RIG_DIR AUDIO_RIG_PA_PID
   export PULSE_SERVER=unix:$AUDIO_RIG_DIR/run/native     # pactl/parec/paplay, ALSA pulse plugin, cpal pulseaudio host

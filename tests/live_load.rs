@@ -9,15 +9,21 @@
 //! - no negative latency, buffer, cushion or attenuation figure in any status or `--stats` line;
 //! - every noise-only stretch after the first second is attenuated by at least 10 dB.
 //!
-//! Without the rig it prints SKIPPED and why (it cannot pass or fail then). It is `#[ignore]`d
-//! until it passes: on the 2-core build machine with five parallel builds besides the two busy
-//! loops it measured 0.38 % silent gaps (5 gaps, 227 ms) and drift transients up to 1267 ppm
-//! after the cushion grew, against 0.1 % and ±50 ppm. Run it explicitly:
+//! Without the rig it prints SKIPPED and why (it cannot pass or fail then; it is not counted
+//! as a pass). It is still `#[ignore]`d: on the 2-core build machine at load average 15–18
+//! (seven other builds beside the two busy loops) it measured 0.16–0.53 % silent gaps, all of
+//! them from specgate's own ring underruns (1–4 per minute; the stimulus channel had none), so
+//! the drift and the figures pass but the gaps do not. Run it explicitly:
 //!
 //! ```sh
 //! source .ci/audio-rig.sh; audio_rig_install; audio_rig_start; trap audio_rig_stop EXIT
 //! cargo test --test live_load -- --ignored --nocapture
 //! ```
+//!
+//! Where a gap comes from is told by counters on each side: specgate's own (`dropouts` = ring
+//! underruns, host xruns per end, in `--stats`), and the harness's: gaps in the left channel
+//! of the recording (the stimulus as the server played it) would be the recorder's or the
+//! player's, not specgate's.
 
 use specgate::eval::signals::{speech_like, Rng};
 use std::process::{Child, Command, Stdio};
@@ -39,7 +45,7 @@ fn rig() -> Option<(String, String)> {
         (true, Ok(i), Ok(o)) => Some((i, o)),
         _ => {
             eprintln!(
-                "live_load: SKIPPED — no audio rig: AUDIO_RIG_DIR/PULSE_SERVER/AUDIO_RIG_CPAL_IN/OUT are not set \
+                "live_load: SKIPPED (not a pass) — no audio rig: AUDIO_RIG_DIR/PULSE_SERVER/AUDIO_RIG_CPAL_IN/OUT are not set \
                  (source .ci/audio-rig.sh; audio_rig_install; audio_rig_start)"
             );
             None
@@ -132,7 +138,7 @@ fn figure(line: &str, key: &str) -> Option<f64> {
 }
 
 #[test]
-#[ignore = "not met yet on a loaded 2-core machine (0.38 % gaps, drift transients to 1267 ppm after cushion raises): run with --ignored"]
+#[ignore = "not met on the loaded 2-core build machine: 0.16-0.53 % silent gaps from specgate's own ring underruns (1-4 per minute) at load 15-18; run with --ignored on the rig"]
 fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_figures() {
     let Some((inp, out)) = rig() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -239,6 +245,9 @@ fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_fi
     // Silent gaps while the stimulus plays through.
     let (gap, gaps) = silent_gaps(&right_i[kr..kr + n], RATE as usize / 1000);
     let gap_pct = gap as f64 / n as f64 * 100.0;
+    // The same on the stimulus as recorded (harness side: player, server, recorder).
+    let left_i: Vec<i16> = s.iter().step_by(2).copied().collect();
+    let (lgap, lgaps) = silent_gaps(&left_i[kl..kl + n], RATE as usize / 1000);
 
     // Noise-only stretches after the first second, inner 1 s of each (the delay may grow by
     // the cushion during the run: the 250 ms margins absorb that).
@@ -269,12 +278,22 @@ fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_fi
         .map(|s| s["drift_ppm"].as_f64().unwrap().abs())
         .fold(0.0, f64::max);
     let last = stats.last().cloned().unwrap_or_default();
+    let cpu: Vec<f64> = stats
+        .iter()
+        .filter_map(|s| s["cpu_percent"].as_f64())
+        .collect();
     eprintln!(
-        "live_load: delay {:.1} ms; gaps {gaps} totalling {:.1} ms = {gap_pct:.3} % of {SECONDS} s; \
+        "live_load: delay {:.1} ms; output gaps {gaps} totalling {:.1} ms = {gap_pct:.3} % of {SECONDS} s \
+         (stimulus channel: {lgaps} gaps, {:.1} ms); specgate: dropouts {}, xruns in {} out {}; \
          worst |drift| after 10 s {worst_drift:.1} ppm; worst noise-only attenuation {worst_atten:.1} dB; \
-         last stats {last}",
+         mean cpu {:.1} %; last stats {last}",
         delay as f64 * 1000.0 / RATE as f64,
-        gap as f64 * 1000.0 / RATE as f64
+        gap as f64 * 1000.0 / RATE as f64,
+        lgap as f64 * 1000.0 / RATE as f64,
+        last["dropouts"],
+        last["xruns_in"],
+        last["xruns_out"],
+        cpu.iter().sum::<f64>() / cpu.len().max(1) as f64,
     );
     assert!(status.len() >= 50, "only {} status lines", status.len());
     for l in &status {

@@ -14,7 +14,7 @@
 //! Real time: `push`, `pull` and `step` never allocate, lock, block or print; everything is sized
 //! in [`build`]. Control messages arrive with `try_recv`, statistics leave with `try_send`.
 
-use super::drift::{Action, DriftController};
+use super::drift::{self, Action, DriftController, RateFit};
 use crate::engine::Engine;
 use crate::params::Params;
 use crossbeam_channel::{Receiver, Sender};
@@ -177,8 +177,10 @@ fn promote_linux(_period_frames: u32, _rate: u32) -> i32 {
 
 /// Raises the scheduling weight of the calling thread and of every thread it starts later
 /// (audio host threads included) to nice −10: not real-time, so a host thread that spins can
-/// never lock other work out, but it wins the CPU against ordinary busy processes. Permitted
-/// for root or with a `nice` limit; `Err` says why not. Unix only (elsewhere: `Ok`, nothing).
+/// never lock other work out, but it wins the CPU against ordinary busy processes. Not −20:
+/// that outranks the PulseAudio server itself (nice −11), and on the loaded rig it turned a
+/// few dropouts per minute into 60–100 output xruns (10–15 % silence). Permitted for root or
+/// with a `nice` limit; `Err` says why not. Unix only (elsewhere: `Ok`, nothing).
 pub fn raise_priority() -> Result<(), String> {
     #[cfg(unix)]
     {
@@ -492,6 +494,10 @@ pub struct Worker<P: Processor> {
     buf_eng: Vec<f32>,
     buf_out: Vec<f32>,
     ctl: DriftController,
+    /// The devices' frame rates, measured from their callbacks (the drift estimate).
+    rate_in: RateFit,
+    rate_out: RateFit,
+    seen_in_overruns: u64,
     control_rx: Receiver<Control>,
     stats_tx: Sender<Stats>,
     shared: Arc<Shared>,
@@ -629,6 +635,9 @@ pub fn build<P: Processor>(
         buf_eng: vec![0.0; CHUNK * ch],
         buf_out: vec![0.0; out_max * ch],
         ctl: DriftController::new(cfg.cushion_s, cfg.out_rate as f64),
+        rate_in: RateFit::new(cfg.in_rate as f64),
+        rate_out: RateFit::new(cfg.out_rate as f64),
+        seen_in_overruns: 0,
         control_rx,
         stats_tx,
         shared: shared.clone(),
@@ -680,7 +689,7 @@ impl<P: Processor> Worker<P> {
 
     /// Estimated clock drift, ppm (input faster than output is positive).
     pub fn drift_ppm(&self) -> f64 {
-        self.ctl.drift_ppm()
+        drift::drift_ppm(&self.rate_in, &self.rate_out)
     }
     /// Output-ring overruns (produced audio dropped because the ring was full).
     pub fn out_overruns(&self) -> u64 {
@@ -837,7 +846,19 @@ impl<P: Processor> Worker<P> {
             self.seen_underruns = dropouts;
             self.seen_host_xruns = host;
             self.resync_at = Some(self.now_ns + 150_000_000);
-            self.ctl.pause_fit();
+            self.rate_in.break_segment();
+            self.rate_out.break_segment();
+        }
+        let overruns = self.shared.in_overruns.load(Relaxed);
+        if overruns != self.seen_in_overruns {
+            self.seen_in_overruns = overruns;
+            self.rate_in.break_segment();
+        }
+        let (ti, ni) = self.shared.input.read();
+        self.rate_in.add(ti as f64 * 1e-9, ni);
+        let (to, no) = self.shared.output.read();
+        if no > 0 {
+            self.rate_out.add(to as f64 * 1e-9, no);
         }
         if let Some(at) = self.resync_at {
             if self.now_ns >= at {
@@ -898,7 +919,7 @@ impl<P: Processor> Worker<P> {
             } else {
                 0.0
             },
-            drift_ppm: self.ctl.drift_ppm(),
+            drift_ppm: self.drift_ppm(),
             correction_ppm: self.ctl.correction_ppm(),
             buffered_ms: self.ctl.buffered_s().max(0.0) * 1e3,
             cushion_ms: self.cushion_s * 1e3,

@@ -9,10 +9,12 @@
 //! without being wound up by the millisecond-scale timing noise of real audio servers under
 //! load (that noise only wobbles the ratio, clamped to ±1000 ppm = 1.7 cents, inaudible).
 //! The reported drift is not the applied correction (which answers jitter as well as drift):
-//! it is the slope of `buffered − ∫correction dt`, which by the plant equation is `d·t` plus
-//! measurement noise, fitted by least squares over a long, exponentially forgotten window
-//! ([`DriftFit`], τ = 60 s). Snaps, xruns and target moves start a new segment that shares the
-//! slope but not the offset, so no step can be mistaken for drift.
+//! it is measured on each device's own frame stream ([`RateFit`]): the frames a callback has
+//! delivered (or taken) against the monotonic time it ran. A late callback only ever makes a
+//! point *later*, so each half second keeps its earliest point and a least-squares line
+//! through those minima (exponentially forgotten, τ = 60 s) gives the device's rate; the drift
+//! is the difference of the two rates. Scheduling jitter, however bursty, cannot pull that
+//! line, and xruns only start a new segment (same slope, new offset).
 //!
 //! Large errors (start-up, when the output device pulls its first buffers; after a real xrun)
 //! are fixed at once by inserting silence or dropping frames ("snap") instead of slowly.
@@ -46,16 +48,10 @@ pub struct DriftController {
     fast: f64,
     integ: f64,
     corr: f64,
-    /// Applied correction, integrated over time, seconds.
-    corr_integral: f64,
-    /// The drift estimate.
-    fit: DriftFit,
     last_t: Option<f64>,
     t0: f64,
     settled: bool,
     resync: bool,
-    fit_paused: bool,
-    fit_from: f64,
 }
 
 impl DriftController {
@@ -67,8 +63,6 @@ impl DriftController {
             rate,
             kp: 0.5,
             ki: 0.005,
-            corr_integral: 0.0,
-            fit: DriftFit::new(60.0, 0.01),
             tau_slow: 0.5,
             tau_fast: 0.05,
             max_corr: 1e-3,
@@ -82,8 +76,6 @@ impl DriftController {
             t0: 0.0,
             settled: false,
             resync: false,
-            fit_paused: false,
-            fit_from: 0.0,
         }
     }
 
@@ -111,19 +103,6 @@ impl DriftController {
         self.snap_s = (0.5 * target_s).max(0.004);
     }
 
-    /// Stops feeding the drift fit until the next resync (an xrun makes a step of unknown size).
-    pub fn pause_fit(&mut self) {
-        self.fit_paused = true;
-        self.fit.break_segment();
-    }
-
-    /// Estimated clock drift in ppm: positive when the input delivers faster than the output
-    /// consumes (the resampler then shortens the stream by this much).
-    /// 0 until the fit has seen a few seconds of steady stream.
-    pub fn drift_ppm(&self) -> f64 {
-        self.fit.slope().map_or(0.0, |d| d * 1e6)
-    }
-
     /// Correction applied now, ppm.
     pub fn correction_ppm(&self) -> f64 {
         self.corr * 1e6
@@ -139,7 +118,6 @@ impl DriftController {
     /// absorb it).
     pub fn resync(&mut self) {
         self.resync = true;
-        self.fit.break_segment();
     }
 
     /// One measurement: `t` = time (seconds, any origin), `buffered` = seconds of audio between
@@ -159,25 +137,14 @@ impl DriftController {
             Some(t0) => (t - t0).max(0.0),
         };
         self.last_t = Some(t);
-        // The applied correction has acted since the last update (the plant: de/dt = d + c).
-        self.corr_integral += self.corr * dt;
-        if self.settled && !self.fit_paused && !self.resync && t >= self.fit_from {
-            self.fit.add(t, buffered - self.corr_integral);
-        }
         self.fast += (e - self.fast) * (1.0 - (-dt / self.tau_fast).exp());
         self.slow += (e - self.slow) * (1.0 - (-dt / self.tau_slow).exp());
 
         let snap_now = if !self.settled && t - self.t0 >= self.settle_s {
             self.settled = true;
-            // The loop pulls the start-up remainder in over the next seconds: that transient
-            // is not drift, so the fit starts 2 s later.
-            self.fit_from = t + 2.0;
             self.fast.abs() > 0.5e-3
         } else if self.resync {
             self.resync = false;
-            self.fit_paused = false;
-            // The stream takes a moment to settle after an xrun: no fitting for 1 s.
-            self.fit_from = t + 1.0;
             // The slow filter still holds the pre-xrun history: restart it from the fast one.
             self.slow = self.fast;
             self.fast.abs() > 0.5e-3
@@ -190,7 +157,6 @@ impl DriftController {
             self.fast -= shift;
             self.slow -= shift;
             if frames > 0 {
-                self.fit.break_segment();
                 return if shift < 0.0 {
                     Action::Insert(frames)
                 } else {
@@ -264,7 +230,8 @@ impl DriftFit {
         }
     }
 
-    fn add_point(&mut self, t: f64, y: f64) {
+    /// Adds one point as it is (no block averaging).
+    pub fn add_point(&mut self, t: f64, y: f64) {
         let t0 = *self.t0.get_or_insert(t);
         let decay = (-(t - self.last_t).max(0.0) / self.tau).exp();
         self.last_t = t;
@@ -317,6 +284,109 @@ impl DriftFit {
     }
 }
 
+/// The frame rate of one device stream against the monotonic clock, relative to its nominal
+/// rate, from `(time, frames so far)` stamps. A callback can run late but never early, so a
+/// stamp lies on or *after* the device's true schedule: each block keeps only its earliest
+/// point (least residual `t − frames/rate`), and [`DriftFit`] fits a line through those. Its
+/// slope is `−ε` for a device running at `rate·(1 + ε)`. A step in the frame count (an xrun,
+/// an overrun) needs [`break_segment`](Self::break_segment); the first second after a start
+/// or a break is skipped (hosts refill their buffers in bursts then).
+#[derive(Debug, Clone)]
+pub struct RateFit {
+    rate: f64,
+    block_s: f64,
+    fit: DriftFit,
+    last_total: Option<u64>,
+    /// Stamps before this time are skipped (settling after a start or a break).
+    skip_until: Option<f64>,
+    /// The open block: (start, time of the earliest point, its residual).
+    block: Option<(f64, f64, f64)>,
+    /// Frame count origin (keeps the residuals small).
+    n0: Option<u64>,
+    /// The last block's earliest point.
+    prev: Option<(f64, f64)>,
+}
+
+/// A block minimum this far off the line is a step in the frame count (a host refilled or
+/// skipped part of its buffer without reporting an xrun), not jitter: it starts a new segment.
+const STEP_S: f64 = 0.003;
+
+impl RateFit {
+    /// `rate`: nominal frames per second.
+    pub fn new(rate: f64) -> Self {
+        RateFit {
+            rate,
+            block_s: 0.5,
+            fit: DriftFit::new(60.0, 0.5),
+            last_total: None,
+            skip_until: None,
+            block: None,
+            n0: None,
+            prev: None,
+        }
+    }
+
+    /// One stamp: at time `t` (seconds), `total` frames had been delivered. Repeats of the
+    /// same stamp are ignored.
+    pub fn add(&mut self, t: f64, total: u64) {
+        if self.last_total == Some(total) {
+            return;
+        }
+        self.last_total = Some(total);
+        let until = *self.skip_until.get_or_insert(t + 1.0);
+        if t < until {
+            return;
+        }
+        let n0 = *self.n0.get_or_insert(total);
+        let r = t - (total as f64 - n0 as f64) / self.rate;
+        match &mut self.block {
+            None => self.block = Some((t, t, r)),
+            Some((start, tm, rm)) => {
+                if r < *rm {
+                    *tm = t;
+                    *rm = r;
+                }
+                if t - *start >= self.block_s {
+                    let (tm, rm) = (*tm, *rm);
+                    self.block = None;
+                    if let Some((tp, rp)) = self.prev {
+                        let slope = self.fit.slope().unwrap_or(0.0);
+                        if (rm - rp - slope * (tm - tp)).abs() > STEP_S {
+                            self.fit.break_segment();
+                        }
+                    }
+                    self.prev = Some((tm, rm));
+                    self.fit.add_point(tm, rm);
+                }
+            }
+        }
+    }
+
+    /// The frame count may have stepped (xrun): keep the slope, start a new offset.
+    pub fn break_segment(&mut self) {
+        self.fit.break_segment();
+        self.block = None;
+        self.last_total = None;
+        self.skip_until = None;
+        self.n0 = None;
+        self.prev = None;
+    }
+
+    /// ε (the device runs at `rate·(1 + ε)`), once a few seconds are fitted.
+    pub fn relative_error(&self) -> Option<f64> {
+        self.fit.slope().map(|s| -s)
+    }
+}
+
+/// Clock drift between an input and an output stream, ppm: positive when the input delivers
+/// faster than the output consumes. 0 until both rates are known.
+pub fn drift_ppm(input: &RateFit, output: &RateFit) -> f64 {
+    match (input.relative_error(), output.relative_error()) {
+        (Some(i), Some(o)) => (i - o) * 1e6,
+        _ => 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,7 +419,12 @@ mod tests {
             let (worst, last, c) = simulate(d, 900.0);
             assert!(worst < 0.5e-3, "d={d}: worst error {worst}");
             assert!(last.abs() < 10e-6, "d={d}: final error {last}");
-            assert!((c.drift_ppm() - d * 1e6).abs() < 1.0, "{}", c.drift_ppm());
+            // The integral has learned the mismatch.
+            assert!(
+                (c.correction_ppm() + d * 1e6).abs() < 1.0,
+                "{}",
+                c.correction_ppm()
+            );
         }
     }
 
@@ -394,5 +469,46 @@ mod tests {
             }
         }
         assert_eq!(act, Action::Insert(480));
+    }
+    #[test]
+    fn late_callbacks_do_not_move_the_rate_but_a_clock_error_does() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for eps in [0.0, 150e-6, -150e-6] {
+            let mut f = RateFit::new(48_000.0);
+            let (period, actual) = (480u64, 48_000.0 * (1.0 + eps));
+            let (mut k, mut lost) = (1u64, 0u64);
+            loop {
+                let due = (k * period) as f64 / actual;
+                if due > 12.0 {
+                    break;
+                }
+                // 5 % of the callbacks late by up to 30 ms, the rest by up to 1 ms.
+                let late = if next() < 0.05 {
+                    next() * 0.03
+                } else {
+                    next() * 0.001
+                };
+                f.add(due + late, (k * period).wrapping_sub(lost));
+                if k == 500 {
+                    // An xrun: 960 frames lost, a step in the count.
+                    f.break_segment();
+                    lost = 960;
+                }
+                if k == 800 {
+                    // The host refills its buffer in a burst and says nothing: 4800 frames
+                    // taken at once (an unreported step the other way).
+                    lost = lost.wrapping_sub(4800);
+                }
+                k += 1;
+            }
+            let e = f.relative_error().unwrap();
+            assert!((e - eps).abs() < 10e-6, "true {eps}, fitted {e}");
+        }
     }
 }
