@@ -422,3 +422,54 @@ fn write_scene(a: &Args, out: &Path) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The emissions of `input` as boxes on a spectrogram's frequency scale (`center_freq`: the
+/// axis centre of an I/Q plot, else offsets), for `specgate spectrogram --emissions`.
+pub fn emission_outlines(
+    input: &Path,
+    force_iq: Option<bool>,
+    rate: Option<u32>,
+    center_freq: Option<f64>,
+) -> anyhow::Result<Vec<crate::see::render::Outline>> {
+    let hints = ProbeHints {
+        force_iq,
+        rate,
+        ..ProbeHints::default()
+    };
+    let mut src = stream::open(InputSpec::from_path(input), &hints)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let info = src.info().clone();
+    let params = crate::params::resolve(
+        if info.is_iq() {
+            "iq"
+        } else {
+            crate::params::DEFAULT_PRESET
+        },
+        None,
+        &crate::params::ParamsPatch::default(),
+    )?;
+    let (found, _) = features::detect_all(
+        src.as_mut(),
+        &params,
+        &stream::filter::FilterOptions::default(),
+        &DetectorConfig::default(),
+    )?;
+    let rf0 = info.center_hz.unwrap_or(0.0);
+    let axis0 = if info.is_iq() {
+        center_freq.unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    Ok(found
+        .iter()
+        .map(|e| {
+            let c = e.center_hz - if e.freq_ref == "rf" { rf0 } else { 0.0 } + axis0;
+            crate::see::render::Outline {
+                t0: e.start_s,
+                t1: e.end_s,
+                f_lo: c - e.bandwidth_hz / 2.0,
+                f_hi: c + e.bandwidth_hz / 2.0,
+            }
+        })
+        .collect())
+}

@@ -65,6 +65,10 @@ pub struct Args {
     /// Title (default: the input file name).
     #[arg(long)]
     pub title: Option<String>,
+    /// Outline each emission `specgate features` detects (default gate preset: iq for I/Q,
+    /// voice for audio) on the input panel.
+    #[arg(long)]
+    pub emissions: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -224,7 +228,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             )
         })),
     };
-    let img = render(&panels, &axes, &style);
+    let mut img = render(&panels, &axes, &style);
+    if a.emissions {
+        let boxes = super::features::emission_outlines(&a.input, force, a.rate, center_freq)?;
+        eprintln!("{} emissions outlined", boxes.len());
+        crate::see::render::draw_outlines(&mut img, 0, &axes, &boxes, [0, 255, 128]);
+    }
     write_png(&a.output, &img, &inputs)?;
     eprintln!(
         "wrote {} ({}×{} px) from {:.2} s of signal in {:.2} s",

@@ -533,6 +533,10 @@ impl Detector {
     pub fn open_regions(&self) -> usize {
         self.open.len()
     }
+    /// Region slots allocated (their buffers are reused; at most `max_open` + 1).
+    pub fn slots(&self) -> usize {
+        self.regions.len()
+    }
     /// Most regions that can be open at once.
     pub fn max_open(&self) -> usize {
         self.max_open
