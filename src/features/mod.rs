@@ -1,0 +1,2 @@
+//! Features for classification (issue 12).
+pub mod segment;
