@@ -57,6 +57,10 @@ def signal(kind, sr, dur, seed):
         env = np.exp(-t / 0.15)
         x = env * (0.5 * np.sin(2 * np.pi * 440 * t) + 0.25 * np.sin(2 * np.pi * 1870 * t + 1)
                    + 0.1 * np.sin(2 * np.pi * 5100 * t + 2)) + 0.003 * rng.standard_normal(n)
+    elif kind == "rising":
+        # Quiet first, loud later, no noise: the streaming clip differs from librosa's global one.
+        env = 1e-3 * np.exp(t / 0.03)
+        x = np.minimum(env, 0.8) * np.sin(2 * np.pi * 700 * t)
     else:
         raise ValueError(kind)
     return x.astype(np.float32)
@@ -208,6 +212,7 @@ def main():
     real_case("tones_22k_short_fft", "tones", 22050, 0.3, 6, n_fft=1024, hop=256, n_mels=64,
               segment_s=0.05)
     real_case("tones_48k_no_top_db", "tones", 48000, 0.25, 7, top_db=None)
+    real_case("rising_16k", "rising", 16000, 0.3, 10)
     iq_case("iq_48k", 48000, 0.15, 8)
     iq_case("iq_250k_uncentred", 250000, 0.02, 9, center=False, segment_s=0.005)
 
