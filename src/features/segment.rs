@@ -231,9 +231,12 @@ pub struct SegmentExtractor {
     frame_cols: Vec<String>,
     seg_cols: Vec<String>,
 
-    /// Ring of the padded stream (I, and Q for complex); `n_fft` long.
+    /// Ring of the padded stream (I, and Q for complex), mirrored: sample `p` is at `p mod n`
+    /// and `p mod n + n` of a `2·n_fft` buffer, so every frame is one contiguous slice.
     ring_re: Vec<f64>,
     ring_im: Vec<f64>,
+    /// `pos mod n_fft`.
+    slot: usize,
     /// Padded samples written so far.
     pos: u64,
     /// Padded position at which the next frame is complete.
@@ -363,13 +366,12 @@ impl SegmentExtractor {
         }
         let nyquist = rate as f64 / 2.0;
         let fmax = cfg.fmax.unwrap_or(nyquist);
-        if !complex
-            && !(cfg.fmin.is_finite()
-                && fmax.is_finite()
-                && cfg.fmin >= 0.0
-                && cfg.fmin < fmax
-                && fmax <= nyquist)
-        {
+        let mel_ok = cfg.fmin.is_finite()
+            && fmax.is_finite()
+            && cfg.fmin >= 0.0
+            && cfg.fmin < fmax
+            && fmax <= nyquist;
+        if !complex && !mel_ok {
             return Err(FeatureError::MelRange {
                 fmin: cfg.fmin,
                 fmax,
@@ -388,7 +390,7 @@ impl SegmentExtractor {
             return Err(FeatureError::BandEdges(e.clone()));
         }
         if let Some(t) = cfg.top_db {
-            if !(t > 0.0) {
+            if t.is_nan() || t <= 0.0 {
                 return Err(FeatureError::TopDb(t));
             }
         }
@@ -540,8 +542,13 @@ impl SegmentExtractor {
             mel_db: vec![0.0; mel.len()],
             mel,
             dct,
-            ring_re: vec![0.0; n],
-            ring_im: if complex { vec![0.0; n] } else { Vec::new() },
+            ring_re: vec![0.0; 2 * n],
+            ring_im: if complex {
+                vec![0.0; 2 * n]
+            } else {
+                Vec::new()
+            },
+            slot: 0,
             frame_cols,
             seg_cols,
             pos: 0,
@@ -581,6 +588,7 @@ impl SegmentExtractor {
         } else {
             0
         };
+        self.slot = (self.pos % self.n_fft as u64) as usize;
         self.next_end = self.n_fft as u64;
         self.len = 0;
         self.first = 0.0;
@@ -710,11 +718,14 @@ impl SegmentExtractor {
         on_frame: &mut dyn FnMut(&FrameRow),
         emit: &mut dyn FnMut(&SegmentRow),
     ) {
-        let slot = (self.pos % self.n_fft as u64) as usize;
+        let (slot, n) = (self.slot, self.n_fft);
         self.ring_re[slot] = i;
+        self.ring_re[slot + n] = i;
         if self.complex {
             self.ring_im[slot] = q;
+            self.ring_im[slot + n] = q;
         }
+        self.slot = if slot + 1 == n { 0 } else { slot + 1 };
         self.pos += 1;
         if self.pos == self.next_end {
             self.next_end += self.hop as u64;
@@ -738,6 +749,29 @@ impl SegmentExtractor {
         }
     }
 
+    /// Zero-crossing rate of the frame starting at padded position `start` (its samples are
+    /// `frame` where not padding).
+    fn zcr(&self, start: u64, frame: &[f64]) -> f64 {
+        let n = self.n_fft as u64;
+        let front = if self.center { n / 2 } else { 0 };
+        let sign = |x: f64| x.abs() > 1e-10 && x.is_sign_negative();
+        let mut crossings = 0u32;
+        if start >= front && start + n <= front + self.len {
+            for w in frame.windows(2) {
+                crossings += u32::from(sign(w[0]) != sign(w[1]));
+            }
+        } else {
+            // A frame that reaches into the edge padding.
+            let mut prev = sign(self.zcr_value(start));
+            for p in start + 1..start + n {
+                let s = sign(self.zcr_value(p));
+                crossings += u32::from(s != prev);
+                prev = s;
+            }
+        }
+        crossings as f64 / n as f64
+    }
+
     fn frame(&mut self, on_frame: &mut dyn FnMut(&FrameRow), emit: &mut dyn FnMut(&SegmentRow)) {
         let n = self.n_fft;
         let start = self.pos - n as u64; // padded position of the frame's first sample
@@ -746,19 +780,26 @@ impl SegmentExtractor {
         let mut sq = 0.0;
         match &mut self.transform {
             Transform::Real { fft, input } => {
-                for (j, x) in input.iter_mut().enumerate() {
-                    let v = self.ring_re[(s0 + j) % n];
+                for ((x, v), w) in input
+                    .iter_mut()
+                    .zip(&self.ring_re[s0..s0 + n])
+                    .zip(&self.window)
+                {
                     sq += v * v;
-                    *x = v * self.window[j];
+                    *x = v * w;
                 }
                 let _ = fft.process_with_scratch(input, &mut self.spec, &mut self.scratch);
             }
             Transform::Complex { fft } => {
-                for (j, x) in self.spec.iter_mut().enumerate() {
-                    let k = (s0 + j) % n;
-                    let (re, im) = (self.ring_re[k], self.ring_im[k]);
+                for (((x, re), im), w) in self
+                    .spec
+                    .iter_mut()
+                    .zip(&self.ring_re[s0..s0 + n])
+                    .zip(&self.ring_im[s0..s0 + n])
+                    .zip(&self.window)
+                {
                     sq += re * re + im * im;
-                    *x = Complex64::new(re * self.window[j], im * self.window[j]);
+                    *x = Complex64::new(re * w, im * w);
                 }
                 fft.process_with_scratch(&mut self.spec, &mut self.scratch);
             }
@@ -767,21 +808,11 @@ impl SegmentExtractor {
         let zcr = if self.complex {
             0.0
         } else {
-            // Zero-crossing rate over the edge-padded frame.
-            let sign = |x: f64| x.abs() > 1e-10 && x.is_sign_negative();
-            let mut prev = sign(self.zcr_value(start));
-            let mut crossings = 0u32;
-            for p in start + 1..start + n as u64 {
-                let s = sign(self.zcr_value(p));
-                crossings += u32::from(s != prev);
-                prev = s;
-            }
-            crossings as f64 / n as f64
+            self.zcr(start, &self.ring_re[s0..s0 + n])
         };
         for ((m, p), &k) in self.mag.iter_mut().zip(&mut self.pow).zip(&self.order) {
-            let z = self.spec[k];
-            *p = z.norm_sqr();
-            *m = z.norm();
+            *p = self.spec[k].norm_sqr();
+            *m = p.sqrt();
         }
         let v = &mut self.frame.values;
         let mut c = 0;
@@ -812,11 +843,18 @@ impl SegmentExtractor {
             .sum::<f64>()
             .sqrt();
         let k = self.pow.len() as f64;
+        // Σ ln max(amin, P): one logarithm per 8 bins (a product of 8 values in
+        // [1e-10, ~3e15] — samples are bounded by ABSURD_LEVEL, n_fft by MAX_N_FFT — stays
+        // finite and normal).
         let (mut lsum, mut psum) = (0.0, 0.0);
-        for p in &self.pow {
-            let p = p.max(AMIN);
-            lsum += p.ln();
-            psum += p;
+        for group in self.pow.chunks(8) {
+            let mut prod = 1.0;
+            for p in group {
+                let p = p.max(AMIN);
+                prod *= p;
+                psum += p;
+            }
+            lsum += prod.ln();
         }
         let flatness = (lsum / k).exp() / (psum / k);
         // Roll-off: cumulative sums in order, threshold from the full (sequential) sum.
