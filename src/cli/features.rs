@@ -91,6 +91,11 @@ pub struct Args {
     /// one is closed early.
     #[arg(long, default_value_t = 0, help_heading = "Detector")]
     pub max_open: usize,
+    /// Instead of emissions: one row per fixed segment of this many seconds (band energies,
+    /// spectral centroid, bandwidth, flatness, roll-off, 13 MFCCs; librosa's definitions) of the
+    /// gated signal (`--reduction-db 0`: of the input itself).
+    #[arg(long, value_name = "SECONDS")]
+    pub segments: Option<f64>,
     /// Evaluate on synthetic I/Q scenes with these seeds (`101-110` or `1,5,9`) and print the
     /// table per family instead of reading an input.
     #[arg(long, value_name = "SEEDS", help_heading = "Evaluation")]
@@ -217,7 +222,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(f) => Box::new(std::io::BufWriter::new(f.file()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut table = TableWriter::new(writer, format, &Emission::COLUMNS)?;
     let pb = if a.quiet {
         None
     } else {
@@ -228,6 +232,70 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             p.inc(n)
         }
     };
+    if let Some(seg) = a.segments {
+        if !(seg.is_finite() && seg > 0.0 && seg <= 86_400.0) {
+            bail!("--segments must be a positive number of seconds (got {seg})");
+        }
+        let cfg = crate::features::segment::SegmentConfig {
+            segment_s: seg,
+            ..Default::default()
+        };
+        let writer = std::cell::RefCell::new(Some(writer));
+        let table = std::cell::RefCell::new(None::<TableWriter<Box<dyn Write>>>);
+        let r = features::segments(
+            src.as_mut(),
+            &params,
+            &a.stream_opts(),
+            &cfg,
+            &cancel,
+            Some(&mut tick),
+            &mut |c| {
+                let mut names: Vec<&str> = vec!["start_s", "end_s"];
+                names.extend(c.iter().map(|s| s.as_str()));
+                if let Some(w) = writer.borrow_mut().take() {
+                    *table.borrow_mut() = Some(TableWriter::new(w, format, &names)?);
+                }
+                Ok(())
+            },
+            &mut |row| {
+                use crate::features::table::Value;
+                let mut t = table.borrow_mut();
+                let Some(t) = t.as_mut() else {
+                    return Ok(());
+                };
+                let mut v = vec![Value::Float(row.start_s), Value::Float(row.end_s)];
+                v.extend(row.values.iter().map(|x| Value::Float(*x)));
+                t.row(&v)?;
+                if to_stdout {
+                    t.flush()?;
+                }
+                Ok(())
+            },
+        );
+        if let Some(p) = &pb {
+            p.finish_and_clear();
+        }
+        match r {
+            Ok(_) => {}
+            Err(e) if e.is_broken_pipe() => {
+                crate::cancel::record_broken_pipe();
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let t = table.into_inner().context("no table")?;
+        let rows = t.rows();
+        t.into_inner()?;
+        if let Some(f) = atomic {
+            f.commit()
+                .with_context(|| format!("cannot write {}", a.output.display()))?;
+        }
+        if !a.quiet {
+            eprintln!("specgate: {rows} segments of {seg} s");
+        }
+        return Ok(());
+    }
+    let mut table = TableWriter::new(writer, format, &Emission::COLUMNS)?;
     let summary = features::detect(
         src.as_mut(),
         &params,

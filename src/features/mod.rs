@@ -17,6 +17,7 @@ pub mod detect;
 pub mod scene;
 #[cfg(feature = "eval")]
 pub mod score;
+pub mod segment;
 pub mod table;
 
 pub use detect::{Detector, DetectorConfig, Emission, Geometry, Kind};
@@ -174,4 +175,116 @@ pub fn detect_all(
         Ok(())
     })?;
     Ok((out, s))
+}
+
+/// The samples the pump delivers (the gate's output, time-aligned) into a
+/// [`segment::SegmentExtractor`]: audio mixed down to mono, I/Q from the first pair.
+struct SegmentSink<'e> {
+    ex: segment::SegmentExtractor,
+    channels: usize,
+    complex: bool,
+    buf: Vec<f32>,
+    emit: &'e mut dyn FnMut(&segment::SegmentRow) -> std::io::Result<()>,
+    error: Option<std::io::Error>,
+}
+
+impl SegmentSink<'_> {
+    fn check(&mut self) -> Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Sink for SegmentSink<'_> {
+    fn write(&mut self, x: &[f32]) -> Result<()> {
+        let ch = self.channels.max(1);
+        let (emit, error) = (&mut self.emit, &mut self.error);
+        let mut out = |r: &segment::SegmentRow| {
+            if error.is_none() {
+                if let Err(e) = emit(r) {
+                    *error = Some(e);
+                }
+            }
+        };
+        self.buf.clear();
+        if self.complex {
+            if ch == 2 {
+                self.ex.push_complex(x, &mut out);
+            } else {
+                self.buf
+                    .extend(x.chunks_exact(ch).flat_map(|f| [f[0], f[1]]));
+                self.ex.push_complex(&self.buf, &mut out);
+            }
+        } else if ch == 1 {
+            self.ex.push(x, &mut out);
+        } else {
+            self.buf.extend(
+                x.chunks_exact(ch)
+                    .map(|f| f.iter().sum::<f32>() / ch as f32),
+            );
+            self.ex.push(&self.buf, &mut out);
+        }
+        self.check()
+    }
+    fn finish(mut self: Box<Self>) -> Result<SinkReport> {
+        let (emit, error) = (&mut self.emit, &mut self.error);
+        self.ex.finish(&mut |r| {
+            if error.is_none() {
+                if let Err(e) = emit(r) {
+                    *error = Some(e);
+                }
+            }
+        });
+        self.check()?;
+        Ok(SinkReport::default())
+    }
+}
+
+/// One row per fixed segment ([`segment`]: band energies, centroid, bandwidth, flatness,
+/// roll-off, MFCCs — librosa's definitions) of the gate's output, through the same priming and
+/// pump as `filter` (reduction 0 gives the input's own features). `columns` receives the
+/// column names (after `start_s`, `end_s`) before the first row.
+#[allow(clippy::too_many_arguments)]
+pub fn segments(
+    source: &mut dyn Source,
+    params: &Params,
+    opts: &FilterOptions,
+    cfg: &segment::SegmentConfig,
+    cancel: &Cancel,
+    progress: Option<&mut dyn FnMut(u64)>,
+    columns: &mut dyn FnMut(&[String]) -> std::io::Result<()>,
+    emit: &mut dyn FnMut(&segment::SegmentRow) -> std::io::Result<()>,
+) -> Result<filter::Summary> {
+    let info = source.info().clone();
+    let ex = if info.is_iq() {
+        segment::SegmentExtractor::new_complex(info.rate, cfg)
+    } else {
+        segment::SegmentExtractor::new(info.rate, cfg)
+    }
+    .map_err(|e| StreamError::Usage(e.to_string()))?;
+    columns(ex.columns())?;
+    let mut p = *params;
+    if p.reduction_db <= 0.0 {
+        p.bypass = true;
+    }
+    let sink = SegmentSink {
+        ex,
+        channels: info.channels,
+        complex: info.is_iq(),
+        buf: Vec::new(),
+        emit,
+        error: None,
+    };
+    filter::run_to_sink(
+        source,
+        Box::new(sink),
+        Timing::Aligned,
+        &p,
+        opts,
+        cancel,
+        progress,
+        None,
+    )
 }
