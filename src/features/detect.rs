@@ -216,9 +216,9 @@ pub fn kind_rule(k: Kind) -> &'static str {
     match k {
         Kind::Burst => "duration < burst_max",
         Kind::Wideband => "bandwidth >= wide_hz",
-        Kind::Carrier => "narrow, duty >= 0.7",
-        Kind::Cw => "narrow, keyed (>= 3 elements)",
-        Kind::Voice => "wider than narrow, level varies (cv >= 0.25)",
+        Kind::Carrier => "narrow; duty >= 0.7",
+        Kind::Cw => "narrow; keyed (>= 3 elements)",
+        Kind::Voice => "wider than narrow; level varies (cv >= 0.25)",
         Kind::Unknown => "none of the rules (e.g. FSK: centre hops)",
     }
 }
