@@ -303,6 +303,19 @@ impl<S: TimeSample> DelayLine<S> {
     }
 }
 
+/// One analysed frame as the gate saw it (see [`Engine::process_with_frames`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameView<'a> {
+    /// STFT channel: a real channel, or an I/Q pair.
+    pub channel: usize,
+    /// Per-bin amplitude gains applied (1 = passed).
+    pub mask: &'a [f32],
+    /// Per-bin power |X|² of the windowed frame.
+    pub power: &'a [f32],
+    /// Per-bin noise floor power used for this frame.
+    pub floor: &'a [f32],
+}
+
 /// Per-frame shared scratch (power and gain vectors).
 struct FrameScratch {
     power: Vec<f32>,
@@ -645,6 +658,19 @@ impl Engine {
         output: &mut [f32],
         mut on_mask: M,
     ) {
+        self.process_with_frames(input, output, |v| on_mask(v.channel, v.mask));
+    }
+
+    /// [`Engine::process`], and `on_frame` once per analysed frame with what the gate saw
+    /// ([`FrameView`]: the frame's power spectrum, its noise floor and the gains applied), in
+    /// stream order per channel. Bins are in FFT order (I/Q: `N/2..N` are the negative
+    /// frequencies). For detectors and measurements; generic, so `process` pays nothing for it.
+    pub fn process_with_frames<F: FnMut(&FrameView)>(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+        mut on_frame: F,
+    ) {
         assert_eq!(input.len(), output.len(), "input and output lengths differ");
         assert_eq!(
             input.len() % self.channels,
@@ -692,7 +718,14 @@ impl Engine {
                             &x[..n],
                             &mut wet[..n],
                             &mut dry[..n],
-                            &mut |g| on_mask(c, g),
+                            &mut |power, floor, mask| {
+                                on_frame(&FrameView {
+                                    channel: c,
+                                    mask,
+                                    power,
+                                    floor,
+                                })
+                            },
                         );
                         if mix0 == target && nch == 1 {
                             // Steady state, mono: a straight copy of one path.
@@ -750,7 +783,14 @@ impl Engine {
                             &x[..n],
                             &mut wet[..n],
                             &mut dry[..n],
-                            &mut |g| on_mask(c, g),
+                            &mut |power, floor, mask| {
+                                on_frame(&FrameView {
+                                    channel: c,
+                                    mask,
+                                    power,
+                                    floor,
+                                })
+                            },
                         );
                         if mix0 == target && (mix0 <= 0.0 || mix0 >= 1.0) {
                             // Steady state: one path, copied (what `blend` returns there).
@@ -827,7 +867,7 @@ fn run_channel<T: Transform>(
     x: &[T::Sample],
     wet: &mut [T::Sample],
     dry: &mut [T::Sample],
-    on_mask: &mut impl FnMut(&[f32]),
+    on_frame: &mut impl FnMut(&[f32], &[f32], &[f32]),
 ) {
     let ChannelDsp {
         stream,
@@ -837,22 +877,25 @@ fn run_channel<T: Transform>(
     } = ch;
     delay.process(x, dry);
     let FrameCtx { gp, scratch, stats } = ctx;
-    let mut on_frame =
-        |spec: &mut [Complex32]| on_mask(mask_frame(spec, gp, noise, scratch, stats, gain));
-    stream.process_block(stft, x, wet, &mut on_frame);
+    let mut on_spec = |spec: &mut [Complex32]| {
+        let (power, floor, mask) = mask_frame(spec, gp, noise, scratch, stats, gain);
+        on_frame(power, floor, mask)
+    };
+    stream.process_block(stft, x, wet, &mut on_spec);
 }
 
+/// Masks one frame; returns its power spectrum, the noise floor used and the gains applied.
 #[inline]
-fn mask_frame<'s>(
+fn mask_frame<'s, 'n>(
     spec: &mut [Complex32],
     gp: &GainParams,
-    noise: &mut ChannelNoise,
+    noise: &'n mut ChannelNoise,
     scratch: &'s mut FrameScratch,
     stats: &mut EngineStats,
     gain: &mut GainState,
-) -> &'s [f32] {
+) -> (&'s [f32], &'n [f32], &'s [f32]) {
     stats.frames += 1;
-    let power = &mut scratch.power;
+    let FrameScratch { power, gain: gains } = scratch;
     // Energies are summed in 8 lanes (a reassociated sum, so the loop vectorises).
     let mut lanes = [0.0f32; 8];
     for (p8, x8) in power.chunks_mut(8).zip(spec.chunks(8)) {
@@ -865,19 +908,15 @@ fn mask_frame<'s>(
     stats.energy_in += ein as f64;
     if gp.is_open() {
         // Still learn and track, so that closing the gate later starts from a settled floor.
-        noise.update(power);
+        let floor = noise.update(power);
         stats.energy_out += ein as f64;
-        scratch.gain.fill(1.0);
-        return &scratch.gain;
+        gains.fill(1.0);
+        return (power, floor, gains);
     }
     let floor = noise.update(power);
-    gain.compute(gp, power, floor, &mut scratch.gain);
+    gain.compute(gp, power, floor, gains);
     let mut lanes = [0.0f32; 8];
-    for ((x8, g8), p8) in spec
-        .chunks_mut(8)
-        .zip(scratch.gain.chunks(8))
-        .zip(power.chunks(8))
-    {
+    for ((x8, g8), p8) in spec.chunks_mut(8).zip(gains.chunks(8)).zip(power.chunks(8)) {
         for (((x, g), p), l) in x8.iter_mut().zip(g8).zip(p8).zip(lanes.iter_mut()) {
             *x = x.scale(*g);
             *l += *p * *g * *g;
@@ -885,7 +924,7 @@ fn mask_frame<'s>(
     }
     let eout: f32 = lanes.iter().sum();
     stats.energy_out += eout as f64;
-    &scratch.gain
+    (power, floor, gains)
 }
 
 /// Gain parameters in frame units.

@@ -50,6 +50,7 @@ pub mod dsp;
 pub mod engine;
 #[cfg(feature = "eval")]
 pub mod eval;
+pub mod features;
 pub mod io;
 pub mod live;
 pub mod params;

@@ -145,7 +145,7 @@ fn parse_format(s: &str) -> Result<RawFormat, String> {
 
 /// Audio names first (`u8`, `s16le` stay audio); the complex names (`cu8`, `cs16le`, `ci16_le`,
 /// `cf32`, `fc32`…) are IQ.
-fn parse_input_format(s: &str) -> Result<RawHint, String> {
+pub(crate) fn parse_input_format(s: &str) -> Result<RawHint, String> {
     if let Ok(f) = s.parse::<RawFormat>() {
         return Ok(RawHint::Audio(f));
     }
@@ -188,7 +188,7 @@ fn check_iq_flags(a: &FilterArgs, input_is_stdin: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn progress_bar(frames: Option<u64>, rate: u32) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(frames: Option<u64>, rate: u32) -> Option<indicatif::ProgressBar> {
     frames
         .filter(|&n| n as f64 > PROGRESS_MIN_S * rate as f64 && std::io::stderr().is_terminal())
         .map(|n| {

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod demo;
 pub mod devices;
 pub mod eval;
+pub mod features;
 pub mod filter;
 pub mod info;
 pub mod invert;
@@ -40,6 +41,12 @@ pub enum Command {
     Run(Box<run::Args>),
     /// Render a spectrogram PNG (optionally input/output/mask stacked).
     Spectrogram(spectrogram::Args),
+    /// Detect emissions (carriers, CW, bursts, voice…) and describe each: one table row each.
+    #[command(
+        after_help = "Examples (SDRuno I/Q WAV → features.csv, JSONL, pipes, evaluation): specgate features --help",
+        after_long_help = features::EXAMPLES
+    )]
+    Features(Box<features::Args>),
     /// Reconstruct audio from a magnitude spectrogram (fast Griffin-Lim).
     Invert(invert::Args),
     /// Measure the algorithmic latency and per-hop compute time of the engine.
@@ -65,6 +72,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Devices(a) => devices::run(a),
         Command::Run(a) => run::run(a),
         Command::Spectrogram(a) => spectrogram::run(a),
+        Command::Features(a) => features::run(*a),
         Command::Invert(a) => invert::run(a),
         Command::Latency(a) => latency::run(*a),
         Command::Info(a) => info::run(&a),

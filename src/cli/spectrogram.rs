@@ -56,6 +56,10 @@ pub struct Args {
     /// Title (default: the input file name).
     #[arg(long)]
     pub title: Option<String>,
+    /// Outline each emission `specgate features` detects (default gate preset: iq for I/Q,
+    /// voice for audio) on the input panel.
+    #[arg(long)]
+    pub emissions: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -78,6 +82,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         width: a.width,
         height: a.height,
         title: a.title,
+        emissions: a.emissions,
     };
     spectrogram::check(&req)?;
     // The output is written only at the end: a signal removes its temp file and exits at once.

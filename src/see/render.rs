@@ -810,3 +810,52 @@ where
     cm.finish();
     [ci, co, cm]
 }
+
+/// A box to outline on a panel: time span (s) and frequency span (Hz, on the axes' scale).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outline {
+    pub t0: f64,
+    pub t1: f64,
+    pub f_lo: f64,
+    pub f_hi: f64,
+}
+
+/// Outlines `boxes` on panel `panel` of `img` (e.g. detected emissions), clipped to the plot
+/// and at least 3 pixels on each side so a short or narrow emission stays visible.
+pub fn draw_outlines(
+    img: &mut Image,
+    panel: usize,
+    axes: &Axes,
+    boxes: &[Outline],
+    colour: [u8; 3],
+) {
+    let Some(&(px, py, pw, ph)) = img.plots.get(panel) else {
+        return;
+    };
+    if pw < 2 || ph < 2 || axes.t1 <= axes.t0 || axes.f_hi <= axes.f_lo {
+        return;
+    }
+    let xs = |t: f64| ((t - axes.t0) / (axes.t1 - axes.t0) * (pw - 1) as f64).round();
+    let ys = |f: f64| ((axes.f_hi - f) / (axes.f_hi - axes.f_lo) * (ph - 1) as f64).round();
+    let clip = |v: f64, n: usize| v.clamp(0.0, (n - 1) as f64) as usize;
+    for b in boxes {
+        let (mut x0, mut x1) = (xs(b.t0), xs(b.t1));
+        let (mut y0, mut y1) = (ys(b.f_hi), ys(b.f_lo));
+        if x1 < 0.0 || x0 > (pw - 1) as f64 || y1 < 0.0 || y0 > (ph - 1) as f64 {
+            continue;
+        }
+        if x1 - x0 < 2.0 {
+            let m = (x0 + x1) / 2.0;
+            (x0, x1) = (m - 1.0, m + 1.0);
+        }
+        if y1 - y0 < 2.0 {
+            let m = (y0 + y1) / 2.0;
+            (y0, y1) = (m - 1.0, m + 1.0);
+        }
+        let (x0, x1, y0, y1) = (clip(x0, pw), clip(x1, pw), clip(y0, ph), clip(y1, ph));
+        img.fill(px + x0, py + y0, x1 - x0 + 1, 1, colour);
+        img.fill(px + x0, py + y1, x1 - x0 + 1, 1, colour);
+        img.fill(px + x0, py + y0, 1, y1 - y0 + 1, colour);
+        img.fill(px + x1, py + y0, 1, y1 - y0 + 1, colour);
+    }
+}

@@ -57,6 +57,9 @@ pub struct Request {
     pub width: usize,
     pub height: usize,
     pub title: Option<String>,
+    /// Outline each emission the feature detector finds (`specgate features`, default gate
+    /// preset: iq for I/Q, voice for audio) on the input panel.
+    pub emissions: bool,
 }
 
 /// What was drawn.
@@ -238,7 +241,12 @@ pub fn run(req: &Request) -> Result<Report, SpectrogramError> {
             )
         })),
     };
-    let img = render(&panels, &axes, &style);
+    let mut img = render(&panels, &axes, &style);
+    if req.emissions {
+        let boxes = emission_outlines(req, center_freq)?;
+        notes.push(format!("{} emissions outlined", boxes.len()));
+        crate::see::render::draw_outlines(&mut img, 0, &axes, &boxes, [0, 255, 128]);
+    }
     let mut inputs: Vec<&Path> = vec![&req.input];
     if let Some(c) = &req.compare {
         inputs.push(c);
@@ -253,6 +261,51 @@ pub fn run(req: &Request) -> Result<Report, SpectrogramError> {
         seconds: len as f64 / rate,
         notes,
     })
+}
+
+/// The detected emissions of `req.input` as boxes on the spectrogram's axes.
+fn emission_outlines(
+    req: &Request,
+    center_freq: Option<f64>,
+) -> Result<Vec<crate::see::render::Outline>, SpectrogramError> {
+    use crate::features::{self, DetectorConfig};
+    let mut src = open_input(&req.input, req.force_iq, req.rate)?;
+    let info = src.info().clone();
+    let preset = if info.is_iq() {
+        "iq"
+    } else {
+        crate::params::DEFAULT_PRESET
+    };
+    let params = crate::params::resolve(preset, None, &crate::params::ParamsPatch::default())
+        .map_err(|e| request_err(e.to_string()))?;
+    let (found, _) = features::detect_all(
+        src.as_mut(),
+        &params,
+        &crate::stream::filter::FilterOptions::default(),
+        &DetectorConfig::default(),
+    )
+    .map_err(|error| SpectrogramError::Decode {
+        path: req.input.clone(),
+        error,
+    })?;
+    let rf0 = info.center_hz.unwrap_or(0.0);
+    let axis0 = if info.is_iq() {
+        center_freq.unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    Ok(found
+        .iter()
+        .map(|e| {
+            let c = e.center_hz - if e.freq_ref == "rf" { rf0 } else { 0.0 } + axis0;
+            crate::see::render::Outline {
+                t0: e.start_s,
+                t1: e.end_s,
+                f_lo: c - e.bandwidth_hz / 2.0,
+                f_hi: c + e.bandwidth_hz / 2.0,
+            }
+        })
+        .collect())
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {

@@ -155,7 +155,29 @@ pub fn run(
         "band": opts.band.map(|b| [b.lo_hz, b.hi_hz]),
         "outside_band": format!("{:?}", opts.outside).to_lowercase(),
     }));
-    let mut sink = sink::open(output, &info, &req)?;
+    let sink = sink::open(output, &info, &req)?;
+    run_to_sink(source, sink, timing, params, opts, cancel, progress, None)
+}
+
+/// [`run`] into a sink already open, with an optional observer of every analysed frame (the
+/// emission detector, `specgate features`): the same priming and the same pump.
+#[allow(clippy::too_many_arguments)]
+pub fn run_to_sink(
+    source: &mut dyn Source,
+    mut sink: Box<dyn super::Sink + '_>,
+    timing: Timing,
+    params: &Params,
+    opts: &FilterOptions,
+    cancel: &Cancel,
+    progress: Option<&mut dyn FnMut(u64)>,
+    mut observer: Option<&mut dyn pump::FrameObserver>,
+) -> Result<Summary> {
+    let info = source.info().clone();
+    if info.rate == 0 {
+        return Err(StreamError::Usage(
+            "the input's sample rate is unknown: give --rate".into(),
+        ));
+    }
     let mut engine = Engine::new(params, info.rate, info.channels, info.kind)?;
     let mut warnings = info.warnings.clone();
     if let Some(clip) = &opts.noise_clip {
@@ -186,7 +208,7 @@ pub fn run(
         let k = preroll_len(&engine);
         let head = source.read_at(0, k).unwrap_or_else(|| Ok(Vec::new()))?;
         let pre = floor::mirrored_preroll(&head, info.channels, k);
-        report = pump::run_with(
+        report = pump::run_observed(
             source,
             &mut engine,
             sink.as_mut(),
@@ -194,6 +216,7 @@ pub fn run(
             cancel,
             &pre,
             progress,
+            observer.take(),
         )?;
     } else if iq_prime {
         // A stream: the head is read ahead (bounded), analysed, and replayed.
@@ -219,7 +242,7 @@ pub fn run(
         };
         prime_floor(&mut engine, floor, opts, &mut warnings)?;
         let pre = floor::mirrored_preroll(head, info.channels, preroll_len(&engine));
-        report = pump::run_with(
+        report = pump::run_observed(
             &mut replay,
             &mut engine,
             sink.as_mut(),
@@ -227,9 +250,10 @@ pub fn run(
             cancel,
             &pre,
             progress,
+            observer.take(),
         )?;
     } else {
-        report = pump::run_with(
+        report = pump::run_observed(
             source,
             &mut engine,
             sink.as_mut(),
@@ -237,6 +261,7 @@ pub fn run(
             cancel,
             &[],
             progress,
+            observer.take(),
         )?;
     }
     warnings.extend(report.warnings.iter().cloned());

@@ -74,8 +74,43 @@ pub fn run_with(
     timing: Timing,
     cancel: &Cancel,
     preroll: &[f32],
-    mut progress: Option<&mut dyn FnMut(u64)>,
+    progress: Option<&mut dyn FnMut(u64)>,
 ) -> Result<PumpReport> {
+    run_observed(
+        source, engine, sink, timing, cancel, preroll, progress, None,
+    )
+}
+
+/// Watches every frame the engine analyses while the pump runs (a detector, a measurement):
+/// a consumer of the one loop beside the sink.
+pub trait FrameObserver {
+    /// Called once before the first frame: `frames` per channel of pre-roll come first (their
+    /// analysis frames precede the input's).
+    fn preroll(&mut self, _frames: u64) {}
+    /// One analysed frame (see [`Engine::process_with_frames`]).
+    fn frame(&mut self, view: &crate::engine::FrameView);
+}
+
+/// [`run_with`], with `observer` shown every analysed frame (pre-roll and flushed tail included;
+/// the observer maps frames to input time). The open gate is not analysed: no frames.
+#[allow(clippy::too_many_arguments)]
+pub fn run_observed(
+    source: &mut dyn Source,
+    engine: &mut Engine,
+    sink: &mut dyn Sink,
+    timing: Timing,
+    cancel: &Cancel,
+    preroll: &[f32],
+    mut progress: Option<&mut dyn FnMut(u64)>,
+    mut observer: Option<&mut dyn FrameObserver>,
+) -> Result<PumpReport> {
+    if let Some(o) = observer.as_mut() {
+        o.preroll((preroll.len() / engine.channels().max(1)) as u64);
+    }
+    let mut process = |engine: &mut Engine, x: &[f32], y: &mut [f32]| match observer.as_mut() {
+        Some(o) => engine.process_with_frames(x, y, |v| o.frame(v)),
+        None => engine.process(x, y),
+    };
     let ch = engine.channels();
     if source.info().channels != ch {
         return Err(StreamError::Usage(format!(
@@ -104,7 +139,7 @@ pub fn run_with(
     let mut inb = vec![0f32; block];
     let mut outb = vec![0f32; block];
     for p in preroll.chunks(block) {
-        engine.process(p, &mut outb[..p.len()]);
+        process(engine, p, &mut outb[..p.len()]);
         skip -= p.len();
     }
     if !preroll.is_empty() {
@@ -118,7 +153,7 @@ pub fn run_with(
             break;
         }
         let n = n - n % ch;
-        engine.process(&inb[..n], &mut outb[..n]);
+        process(engine, &inb[..n], &mut outb[..n]);
         st.emit(sink, &outb[..n], &mut skip)?;
         if !st.advance(source, n, &mut progress)? {
             break;
@@ -132,7 +167,7 @@ pub fn run_with(
     let mut left = lat;
     while left > 0 {
         let n = left.min(block);
-        engine.process(&inb[..n], &mut outb[..n]);
+        process(engine, &inb[..n], &mut outb[..n]);
         st.emit(sink, &outb[..n], &mut skip)?;
         left -= n;
     }

@@ -1,0 +1,230 @@
+//! The emission detector on synthetic scenes with known emitters, fed by the one pump.
+
+use specgate::engine::FrameView;
+use specgate::features::scene::{Family, Scene, SceneConfig};
+use specgate::features::{self, score, Detector, DetectorConfig, Emission, Geometry, Kind};
+use specgate::params::{self, ParamsPatch};
+use specgate::stream::filter::FilterOptions;
+use specgate::stream::{Result as SResult, Source, StreamInfo};
+
+fn iq_params() -> specgate::Params {
+    params::resolve("iq", None, &ParamsPatch::default()).unwrap()
+}
+
+fn geometry(rate: u32) -> Geometry {
+    let cfg = specgate::engine::stft_config(&iq_params(), rate);
+    Geometry::new(&cfg, rate, true, None)
+}
+
+fn strong(counts: [usize; 6], seed: u64, seconds: f64) -> Scene {
+    let mut c = SceneConfig::new(250_000, seconds, seed);
+    c.counts = counts;
+    c.snr_lo_db = 12.0;
+    c.snr_hi_db = 20.0;
+    Scene::generate(c)
+}
+
+fn detect(scene: &Scene) -> Vec<Emission> {
+    let mut src = scene.source();
+    features::detect_all(
+        &mut src,
+        &iq_params(),
+        &FilterOptions::default(),
+        &DetectorConfig::default(),
+    )
+    .unwrap()
+    .0
+}
+
+#[test]
+fn steady_carriers_at_positive_and_negative_offsets_are_found_at_their_frequency_as_carriers() {
+    let scene = strong([4, 0, 0, 0, 0, 0], 7, 4.0);
+    assert!(scene.emitters.iter().any(|e| e.center_hz < 0.0));
+    assert!(scene.emitters.iter().any(|e| e.center_hz > 0.0));
+    let found = detect(&scene);
+    let g = geometry(250_000);
+    for m in &scene.emitters {
+        let e = found
+            .iter()
+            .find(|e| (e.center_hz - m.center_hz).abs() <= g.bin_hz())
+            .unwrap_or_else(|| panic!("carrier at {} Hz not found in {found:?}", m.center_hz));
+        assert_eq!(e.kind, Kind::Carrier, "{e:?}");
+        assert_eq!(e.freq_ref, "offset");
+        assert!(e.duty_cycle > 0.9, "{e:?}");
+        let hop_s = g.hop as f64 / g.rate as f64;
+        assert!(
+            (e.start_s - m.start_s).abs() <= 3.0 * hop_s,
+            "{e:?} vs {m:?}"
+        );
+        assert!((e.end_s - m.end_s).abs() <= 3.0 * hop_s, "{e:?} vs {m:?}");
+    }
+}
+
+#[test]
+fn every_family_of_a_strong_scene_is_found_and_named() {
+    let scene = strong([1, 2, 2, 1, 1, 1], 11, 10.0);
+    let found = detect(&scene);
+    let s = score::score(&scene, &geometry(250_000), &found, 6.0);
+    let t = s.total();
+    assert!(t.recall() >= 0.9, "{s:?}");
+    // Measured 13 of 16 (0.81) on this scene at 250 kS/s: short noise regions near strong
+    // emitters remain (see the README's evaluation for the held-out numbers at 500 kS/s).
+    assert!(t.precision() >= 0.75, "{s:?}");
+    assert!(t.kind() >= 0.8, "{s:?}");
+    assert!(s.by_family.contains_key(&Family::Cw));
+}
+
+#[test]
+fn a_drifting_carrier_reports_its_drift_with_the_right_sign() {
+    let scene = strong([0, 0, 0, 0, 0, 2], 5, 8.0);
+    let found = detect(&scene);
+    for m in &scene.emitters {
+        let specgate::features::scene::Signal::Tone { drift, .. } = m.signal else {
+            panic!("not a tone")
+        };
+        let e = found
+            .iter()
+            .max_by(|a, b| {
+                let d = |e: &Emission| -(e.center_hz - m.center_hz).abs();
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap();
+        assert!(
+            (e.freq_drift_hz_per_s - drift).abs() < 0.2 * drift.abs() + 5.0,
+            "drift {drift} Hz/s measured {}",
+            e.freq_drift_hz_per_s
+        );
+    }
+}
+
+/// A source that hands out blocks of varying, odd sizes.
+struct Choppy<'a> {
+    inner: specgate::features::scene::SceneSource<'a>,
+    step: usize,
+}
+impl Source for Choppy<'_> {
+    fn info(&self) -> &StreamInfo {
+        self.inner.info()
+    }
+    fn read(&mut self, buf: &mut [f32]) -> SResult<usize> {
+        self.step = (self.step * 7 + 3) % 997 + 1;
+        let n = (2 * self.step).min(buf.len());
+        self.inner.read(&mut buf[..n])
+    }
+    fn read_at(&self, start: u64, n: usize) -> Option<SResult<Vec<f32>>> {
+        self.inner.read_at(start, n)
+    }
+}
+
+#[test]
+fn the_emissions_do_not_depend_on_how_the_input_is_chunked() {
+    let scene = strong([1, 1, 2, 1, 0, 0], 3, 6.0);
+    let whole = detect(&scene);
+    let mut src = Choppy {
+        inner: scene.source(),
+        step: 1,
+    };
+    let (chopped, _) = features::detect_all(
+        &mut src,
+        &iq_params(),
+        &FilterOptions::default(),
+        &DetectorConfig::default(),
+    )
+    .unwrap();
+    assert!(!whole.is_empty());
+    assert_eq!(whole, chopped);
+}
+
+#[test]
+fn emissions_come_out_in_the_order_they_close() {
+    let scene = strong([2, 2, 3, 1, 1, 1], 9, 10.0);
+    let found = detect(&scene);
+    // Each is handed out one hold time after its end: ends never go back by more than that.
+    let hold = DetectorConfig::default().hold_s;
+    let mut latest: f64 = 0.0;
+    for e in &found {
+        assert!(e.end_s + hold + 0.05 >= latest, "{e:?} after {latest}");
+        latest = latest.max(e.end_s);
+    }
+}
+
+/// Frames of a fabricated spectrogram: a new short emission every 40 frames at a moving bin.
+fn fabricated(frames: u64, bins: usize, mut f: impl FnMut(&FrameView)) {
+    let floor = vec![1.0f32; bins];
+    let mut power = vec![1.0f32; bins];
+    let mut mask = vec![0.03f32; bins];
+    for i in 0..frames {
+        power.fill(1.0);
+        mask.fill(0.03);
+        let phase = i % 40;
+        if phase < 10 {
+            let b = ((i / 40) * 37 % (bins as u64 - 4)) as usize;
+            for k in b..b + 3 {
+                power[k] = 100.0;
+                mask[k] = 1.0;
+            }
+        }
+        f(&FrameView {
+            channel: 0,
+            mask: &mask,
+            power: &power,
+            floor: &floor,
+        });
+    }
+}
+
+#[test]
+fn the_detector_state_stays_bounded_however_many_emissions_pass() {
+    let bins = 512;
+    let g = Geometry {
+        rate: 100_000,
+        hop: 100,
+        frame_len: 200,
+        fft_len: bins,
+        complex: true,
+        window_sum: 100.0,
+        center_hz: None,
+    };
+    let cfg = DetectorConfig {
+        hold_s: 0.05,
+        max_open: 8,
+        ..DetectorConfig::default()
+    };
+    let mut d = Detector::new(cfg, g, 0);
+    let mut n = 0u64;
+    let mut most_open = 0;
+    fabricated(200_000, bins, |v| {
+        d.push(v, &mut |_| n += 1);
+        most_open = most_open.max(d.open_regions());
+    });
+    assert!(n >= 4_900, "{n} emissions");
+    assert!(most_open <= 8);
+    assert!(d.slots() <= 8 + 1, "{} slots", d.slots());
+}
+
+#[test]
+fn at_the_open_region_bound_the_oldest_region_is_closed_and_counted() {
+    let bins = 256;
+    let g = Geometry {
+        rate: 100_000,
+        hop: 100,
+        frame_len: 200,
+        fft_len: bins,
+        complex: true,
+        window_sum: 100.0,
+        center_hz: None,
+    };
+    let cfg = DetectorConfig {
+        hold_s: 10.0,
+        max_open: 4,
+        ..DetectorConfig::default()
+    };
+    let mut d = Detector::new(cfg, g, 0);
+    let mut out = Vec::new();
+    // Ten emissions at separate bins, each 10 frames, all within the hold time.
+    fabricated(400, bins, |v| d.push(v, &mut |e| out.push(e)));
+    assert!(d.forced() > 0);
+    assert!(d.open_regions() <= 4);
+    d.finish(&mut |e| out.push(e));
+    assert_eq!(out.len(), 10, "{out:?}");
+}
