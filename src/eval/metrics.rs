@@ -651,3 +651,242 @@ pub fn stoi(clean: &[f32], processed: &[f32], rate: u32) -> Option<f64> {
     }
     Some(acc / (segments * BANDS) as f64)
 }
+
+/// Half-width of the band around the tone that [`key_edges`] calls the tone, Hz (a 3 ms raised
+/// cosine edge spreads ±330 Hz to its first null; the band is tapered, Hann-shaped, so it does not
+/// ring).
+pub const KEY_BAND_HZ: f64 = 400.0;
+/// Clicks are reported down to this level under the tone (a residual-noise-free edge reads
+/// this).
+pub const KEY_CLICK_FLOOR_DB: f64 = -60.0;
+/// Half-width of the window around each key edge that [`key_edges`] scores, s.
+pub const KEY_EDGE_WIN_S: f64 = 0.025;
+
+/// Keying edges of a Morse signal, clean and filtered, as a CW operator hears them (see
+/// [`key_edges`]). Times in ms, frequencies in Hz, levels in dB; medians over the edges.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct KeyEdges {
+    /// Number of rising and falling edges scored.
+    pub edges: usize,
+    /// 10–90 % rise time of the envelope, clean and estimate.
+    pub rise_clean_ms: f64,
+    pub rise_out_ms: f64,
+    /// 90–10 % fall time.
+    pub fall_clean_ms: f64,
+    pub fall_out_ms: f64,
+    /// Clicks: energy outside the tone's band within ±25 ms of an edge over the tone's energy
+    /// there, dB; the same-length energy out of band in the key-up gaps (the residual noise) is
+    /// subtracted first, so only what the edge adds counts. Floored at
+    /// [`KEY_CLICK_FLOOR_DB`].
+    pub click_clean_db: f64,
+    pub click_out_db: f64,
+    /// Chirp: largest deviation of the instantaneous frequency from the tone's (its median over
+    /// the element's key-down) while the envelope is above 30 % of key-down within 25 ms of the
+    /// edge.
+    pub chirp_clean_hz: f64,
+    pub chirp_out_hz: f64,
+}
+
+/// Analytic signal of `x` limited to a Hann-tapered band `f0 ± half` (`inband`) and everything
+/// else on the positive frequencies (`outband`).
+fn analytic_split(
+    x: &[f32],
+    rate: u32,
+    f0: f64,
+    half: f64,
+) -> (Vec<num_complex::Complex64>, Vec<num_complex::Complex64>) {
+    use num_complex::Complex64;
+    let n = x.len();
+    let mut planner = rustfft::FftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    let mut spec: Vec<Complex64> = x.iter().map(|&v| Complex64::new(v as f64, 0.0)).collect();
+    fwd.process(&mut spec);
+    let mut ib = vec![Complex64::new(0.0, 0.0); n];
+    let mut ob = vec![Complex64::new(0.0, 0.0); n];
+    let scale = 2.0 / n as f64;
+    for k in 1..n.div_ceil(2) {
+        let f = k as f64 * rate as f64 / n as f64;
+        let d = (f - f0).abs() / half;
+        let w = if d < 1.0 {
+            0.5 + 0.5 * (std::f64::consts::PI * d).cos()
+        } else {
+            0.0
+        };
+        ib[k] = spec[k] * (w * scale);
+        ob[k] = spec[k] * ((1.0 - w) * scale);
+    }
+    inv.process(&mut ib);
+    inv.process(&mut ob);
+    (ib, ob)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
+}
+
+/// Keying edges kept? Compares every key edge of a Morse signal in `clean` with the same edge in
+/// `estimate` (time-aligned, equal length): rise and fall time, clicks (energy splattered out of
+/// the tone's band around the edge) and chirp (frequency excursion during the edge).
+///
+/// The tone is the clean signal's spectral peak; both signals are split into the analytic signal
+/// within [`KEY_BAND_HZ`] of it (envelope, instantaneous frequency) and the rest (clicks). Edges
+/// are where the clean envelope crosses half its key-down level; only elements and gaps of at
+/// least 2·[`KEY_EDGE_WIN_S`] are scored, so each edge's window holds one edge. `None` when the
+/// clean signal has no such edge.
+pub fn key_edges(clean: &[f32], estimate: &[f32], rate: u32) -> Option<KeyEdges> {
+    let n = clean.len().min(estimate.len());
+    if n < 16 {
+        return None;
+    }
+    let fs = rate as f64;
+    // Tone: the clean signal's strongest bin (the key-down carrier).
+    let f0 = {
+        let mut planner = RealFftPlanner::<f64>::new();
+        let fft = planner.plan_fft_forward(n);
+        let mut buf: Vec<f64> = clean[..n].iter().map(|&v| v as f64).collect();
+        let mut spec = fft.make_output_vec();
+        fft.process(&mut buf, &mut spec).ok()?;
+        let k =
+            (1..spec.len()).max_by(|&a, &b| spec[a].norm_sqr().total_cmp(&spec[b].norm_sqr()))?;
+        k as f64 * fs / n as f64
+    };
+    let (ci, co) = analytic_split(&clean[..n], rate, f0, KEY_BAND_HZ);
+    let (ei, eo) = analytic_split(&estimate[..n], rate, f0, KEY_BAND_HZ);
+    let env = |z: &[num_complex::Complex64]| z.iter().map(|c| c.norm()).collect::<Vec<f64>>();
+    let (cenv, eenv) = (env(&ci), env(&ei));
+    let ifreq = |z: &[num_complex::Complex64], i: usize| {
+        (z[i + 1] * z[i].conj()).arg() * fs / (2.0 * std::f64::consts::PI)
+    };
+    let top = cenv.iter().cloned().fold(0.0, f64::max);
+    if top <= 0.0 {
+        return None;
+    }
+    // Key-down intervals of the clean signal (half-level crossings).
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, &e) in cenv.iter().enumerate() {
+        match (start, e > 0.5 * top) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                runs.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let w = (KEY_EDGE_WIN_S * fs).round() as usize;
+    let long = 2 * w;
+    // Out-of-band power density in the key-up gaps (away from the edges): the residual noise.
+    let gap_density = |o: &[num_complex::Complex64]| {
+        let (mut p, mut c) = (0.0f64, 0usize);
+        for pair in runs.windows(2) {
+            let (a, b) = (pair[0].1 + w, pair[1].0.saturating_sub(w));
+            for z in o.iter().take(b).skip(a) {
+                p += z.norm_sqr();
+                c += 1;
+            }
+        }
+        if c > 0 {
+            p / c as f64
+        } else {
+            0.0
+        }
+    };
+    let (gap_c, gap_e) = (gap_density(&co), gap_density(&eo));
+    let (mut rc, mut ro, mut fc, mut fo) = (vec![], vec![], vec![], vec![]);
+    let (mut kc, mut ko, mut hc, mut ho) = (vec![], vec![], vec![], vec![]);
+    for (j, &(on, off)) in runs.iter().enumerate() {
+        let gap_before = if j == 0 { on } else { on - runs[j - 1].1 };
+        let gap_after = runs.get(j + 1).map_or(n - off, |r| r.0 - off);
+        if off - on < long || on < w || off + w + 1 >= n {
+            continue;
+        }
+        // Key-down level and tone of this element, each signal's own.
+        let level = |e: &[f64]| {
+            let mut v = e[on + w..off - w].to_vec();
+            median(&mut v)
+        };
+        let tone = |z: &[num_complex::Complex64]| {
+            let mut v: Vec<f64> = (on + w..off - w).map(|i| ifreq(z, i)).collect();
+            median(&mut v)
+        };
+        for (edge, rising, gap) in [(on, true, gap_before), (off, false, gap_after)] {
+            if gap < long {
+                continue;
+            }
+            let win = edge - w..edge + w;
+            for (z, o, e, gap, out) in [
+                (&ci, &co, &cenv, gap_c, false),
+                (&ei, &eo, &eenv, gap_e, true),
+            ] {
+                let l = level(e);
+                if l <= 0.0 {
+                    continue;
+                }
+                // 10–90 % time: from the last sample under 10 % before the first over 90 % (rising),
+                // mirrored for falling edges.
+                let t = if rising {
+                    let hi = win.clone().find(|&i| e[i] >= 0.9 * l);
+                    hi.and_then(|h| {
+                        (win.start..h)
+                            .rev()
+                            .find(|&i| e[i] < 0.1 * l)
+                            .map(|lo| h - lo)
+                    })
+                } else {
+                    let lo = win.clone().find(|&i| e[i] < 0.1 * l);
+                    lo.and_then(|lo| {
+                        (win.start..lo)
+                            .rev()
+                            .find(|&i| e[i] >= 0.9 * l)
+                            .map(|h| lo - h)
+                    })
+                };
+                let p_in: f64 = z[win.clone()].iter().map(|c| c.norm_sqr()).sum();
+                let p_out: f64 = o[win.clone()].iter().map(|c| c.norm_sqr()).sum();
+                let p_out = (p_out - gap * (2 * w) as f64).max(0.0);
+                let click = ratio_db(p_out, p_in).max(KEY_CLICK_FLOOR_DB);
+                let f_tone = tone(z);
+                let chirp = win
+                    .clone()
+                    .filter(|&i| e[i] > 0.3 * l && e[i + 1] > 0.3 * l)
+                    .map(|i| (ifreq(z, i) - f_tone).abs())
+                    .fold(0.0, f64::max);
+                let (rv, kv, hv) = if out {
+                    (if rising { &mut ro } else { &mut fo }, &mut ko, &mut ho)
+                } else {
+                    (if rising { &mut rc } else { &mut fc }, &mut kc, &mut hc)
+                };
+                if let Some(t) = t {
+                    rv.push(1e3 * t as f64 / fs);
+                }
+                kv.push(click);
+                hv.push(chirp);
+            }
+        }
+    }
+    if kc.is_empty() {
+        return None;
+    }
+    Some(KeyEdges {
+        edges: kc.len(),
+        rise_clean_ms: median(&mut rc),
+        rise_out_ms: median(&mut ro),
+        fall_clean_ms: median(&mut fc),
+        fall_out_ms: median(&mut fo),
+        click_clean_db: median(&mut kc),
+        click_out_db: median(&mut ko),
+        chirp_clean_hz: median(&mut hc),
+        chirp_out_hz: median(&mut ho),
+    })
+}
