@@ -102,18 +102,21 @@ fn a_raw_threshold_mask_makes_many_flecks_and_the_same_mask_smoothed_few_at_equa
     // Smoothed: the same decisions averaged over ±3 frames and ±3 bins, then scaled so the output
     // has the raw mask's noise power (equal noise reduction).
     let (nt, nk) = (raw.len(), raw[0].len());
-    let mut smooth = vec![vec![0.0f64; nk]; nt];
-    for t in 0..nt {
-        for k in 0..nk {
-            let (t0, t1) = (t.saturating_sub(3), (t + 3).min(nt - 1));
-            let (k0, k1) = (k.saturating_sub(3), (k + 3).min(nk - 1));
-            let mut acc = 0.0;
-            for row in &raw[t0..=t1] {
-                acc += row[k0..=k1].iter().sum::<f64>();
-            }
-            smooth[t][k] = acc / ((t1 - t0 + 1) * (k1 - k0 + 1)) as f64;
-        }
-    }
+    let smooth: Vec<Vec<f64>> = (0..nt)
+        .map(|t| {
+            (0..nk)
+                .map(|k| {
+                    let (t0, t1) = (t.saturating_sub(3), (t + 3).min(nt - 1));
+                    let (k0, k1) = (k.saturating_sub(3), (k + 3).min(nk - 1));
+                    let acc: f64 = raw[t0..=t1]
+                        .iter()
+                        .map(|row| row[k0..=k1].iter().sum::<f64>())
+                        .sum();
+                    acc / ((t1 - t0 + 1) * (k1 - k0 + 1)) as f64
+                })
+                .collect()
+        })
+        .collect();
     let out_raw = apply(&noise, &raw);
     let target = power(&out_raw);
     let out_smooth = scaled_to(&apply(&noise, &smooth), target);
