@@ -187,12 +187,12 @@ fn print_table(preset: &str, results: &[CaseResult], mean: Option<&Scores>) {
         println!("families (each with its own preset unless --preset; blind tracking); dB except MN and STOI");
     } else {
         println!(
-            "preset {preset} (blind tracking); dB except MN (log kurtosis ratio; 0 = none) and STOI"
+            "preset {preset} (blind tracking); dB except MN (log kurtosis ratio; 0 = none), STOI and FLK‰ (isolated flecks per 1000 noise-only cells; noise itself ≈ 0.1); NR = noise reduction in those cells"
         );
     }
     let lcol = if learned { " | learned    gap" } else { "" };
     println!(
-        "{:<9} {:<9} {:<9} {:>5} {:>6} {:>5} | {:>7} {:>7} {:>7} | {:>7} | {:>6} {:>6} | {:>6} | {:>5} {:>5}{lcol}{}",
+        "{:<9} {:<9} {:<9} {:>5} {:>6} {:>5} | {:>7} {:>7} {:>7} | {:>7} | {:>6} {:>6} | {:>6} | {:>5} {:>5} | {:>5} {:>5}{lcol}{}",
         "signal",
         "noise",
         "event",
@@ -208,6 +208,8 @@ fn print_table(preset: &str, results: &[CaseResult], mean: Option<&Scores>) {
         "MN",
         "STOIi",
         "STOIo",
+        "FLK‰",
+        "NR",
         if families { " | case" } else { "" }
     );
     let row = |sig: &str,
@@ -230,7 +232,7 @@ fn print_table(preset: &str, results: &[CaseResult], mean: Option<&Scores>) {
             String::new()
         };
         println!(
-            "{:<9} {:<9} {:<9} {:>5} {:>6} {:>5} | {:7.2} {:7.2} {:+7.2} | {:+7.2} | {:6.2} {:6.2} | {} | {} {}{l}{d}",
+            "{:<9} {:<9} {:<9} {:>5} {:>6} {:>5} | {:7.2} {:7.2} {:+7.2} | {:+7.2} | {:6.2} {:6.2} | {} | {} {} | {} {}{l}{d}",
             sig,
             noise,
             event,
@@ -245,7 +247,13 @@ fn print_table(preset: &str, results: &[CaseResult], mean: Option<&Scores>) {
             s.lsd_out,
             fmt_opt(s.musical_noise),
             fmt_stoi(s.stoi_in),
-            fmt_stoi(s.stoi_out)
+            fmt_stoi(s.stoi_out),
+            s.flecks
+                .map(|f| format!("{:5.1}", f.output))
+                .unwrap_or_else(|| "  n/a".into()),
+            s.flecks
+                .map(|f| format!("{:5.1}", f.noise_reduction_db))
+                .unwrap_or_else(|| "  n/a".into())
         );
     };
     for r in results {

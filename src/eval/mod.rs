@@ -214,6 +214,15 @@ pub fn mean_scores(results: &[CaseResult]) -> Option<Scores> {
         lsd_in: avg(|s| s.lsd_in),
         lsd_out: avg(|s| s.lsd_out),
         musical_noise: opt_mean(|s| s.musical_noise),
+        flecks: {
+            let v: Vec<metrics::Flecks> = results.iter().filter_map(|r| r.scores.flecks).collect();
+            let m = |f: fn(&metrics::Flecks) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+            (!v.is_empty()).then(|| metrics::Flecks {
+                input: m(|f| f.input),
+                output: m(|f| f.output),
+                noise_reduction_db: m(|f| f.noise_reduction_db),
+            })
+        },
         stoi_in: opt_mean(|s| s.stoi_in),
         stoi_out: opt_mean(|s| s.stoi_out),
     })
