@@ -1,7 +1,11 @@
 //! Options shared by the commands that run the filter (`filter`, `run`, `demo`, `latency`).
 
+use crate::io::iq::RawIq;
+use crate::io::RawFormat;
 use crate::params::{self, ParamFlags, Params, ParamsPatch};
+use crate::stream::probe::RawHint;
 use anyhow::Context;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Preset, config file and per-key overrides: flag > config file > preset > built-in default.
@@ -74,4 +78,36 @@ pub fn print_presets() -> anyhow::Result<()> {
         println!("         {}", keys.join(" "));
     }
     Ok(())
+}
+
+/// Audio names first (`u8`, `s16le` stay audio); the complex names (`cu8`, `cs16le`, `ci16_le`,
+/// `cf32`, `fc32`…) are IQ.
+pub fn parse_input_format(s: &str) -> Result<RawHint, String> {
+    if let Ok(f) = s.parse::<RawFormat>() {
+        return Ok(RawHint::Audio(f));
+    }
+    RawIq::parse(s.trim()).map(RawHint::Iq).ok_or_else(|| {
+        let names: Vec<&str> = RawFormat::ALL.iter().map(|(_, n, _)| *n).collect();
+        format!(
+            "unknown sample format '{s}' (audio: {}; IQ: cu8, cs8, cs16le, cf32le)",
+            names.join(", ")
+        )
+    })
+}
+
+/// Inputs longer than this (seconds) get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_S: f64 = 10.0;
+
+pub fn progress_bar(frames: Option<u64>, rate: u32) -> Option<indicatif::ProgressBar> {
+    frames
+        .filter(|&n| n as f64 > PROGRESS_MIN_S * rate as f64 && std::io::stderr().is_terminal())
+        .map(|n| {
+            let pb = indicatif::ProgressBar::new(n);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent:>3}% {elapsed_precise} eta {eta}",
+            ) {
+                pb.set_style(style);
+            }
+            pb
+        })
 }

@@ -6,7 +6,7 @@
 //! output (or stdout).
 
 use super::common::FilterOptions;
-use super::filter::{parse_input_format, progress_bar};
+use super::common::{parse_input_format, progress_bar};
 use crate::dsp::floor::{Band, Outside};
 use crate::features::scene::{Family, Scene, SceneConfig};
 use crate::features::score::{self, Counts, Score};

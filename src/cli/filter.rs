@@ -3,9 +3,8 @@
 //! Every input — WAV/RF64 audio or I/Q, SigMF, raw audio or I/Q, file, FIFO or stdin — takes the
 //! same path: `stream::open` (probe) → `stream::filter::run` (engine primed, one pump, one sink).
 
-use super::common::FilterOptions;
+use super::common::{parse_input_format, progress_bar, FilterOptions};
 use crate::dsp::floor::{Band, Outside};
-use crate::io::iq::RawIq;
 use crate::io::RawFormat;
 use crate::stream::filter::{self, Summary};
 use crate::stream::probe::RawHint;
@@ -15,9 +14,6 @@ use anyhow::{anyhow, bail, Context};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Inputs longer than this get a progress bar (when stderr is a terminal).
-const PROGRESS_MIN_S: f64 = 10.0;
 
 /// Examples shown by `specgate filter --help`.
 pub const EXAMPLES: &str = "\
@@ -143,21 +139,6 @@ fn parse_format(s: &str) -> Result<RawFormat, String> {
     s.parse()
 }
 
-/// Audio names first (`u8`, `s16le` stay audio); the complex names (`cu8`, `cs16le`, `ci16_le`,
-/// `cf32`, `fc32`…) are IQ.
-pub(crate) fn parse_input_format(s: &str) -> Result<RawHint, String> {
-    if let Ok(f) = s.parse::<RawFormat>() {
-        return Ok(RawHint::Audio(f));
-    }
-    RawIq::parse(s.trim()).map(RawHint::Iq).ok_or_else(|| {
-        let names: Vec<&str> = RawFormat::ALL.iter().map(|(_, n, _)| *n).collect();
-        format!(
-            "unknown sample format '{s}' (audio: {}; IQ: cu8, cs8, cs16le, cf32le)",
-            names.join(", ")
-        )
-    })
-}
-
 fn is_stdio(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
@@ -186,20 +167,6 @@ fn check_iq_flags(a: &FilterArgs, input_is_stdin: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn progress_bar(frames: Option<u64>, rate: u32) -> Option<indicatif::ProgressBar> {
-    frames
-        .filter(|&n| n as f64 > PROGRESS_MIN_S * rate as f64 && std::io::stderr().is_terminal())
-        .map(|n| {
-            let pb = indicatif::ProgressBar::new(n);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {percent:>3}% {elapsed_precise} eta {eta}",
-            ) {
-                pb.set_style(style);
-            }
-            pb
-        })
 }
 
 pub fn run(a: FilterArgs) -> anyhow::Result<()> {
