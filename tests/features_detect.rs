@@ -173,10 +173,9 @@ fn fabricated(frames: u64, bins: usize, mut f: impl FnMut(&FrameView)) {
     }
 }
 
-#[test]
-fn the_detector_state_stays_bounded_however_many_emissions_pass() {
-    let bins = 512;
-    let g = Geometry {
+/// The geometry of the fabricated frames: 100 kS/s complex, hop 100.
+fn fabricated_geometry(bins: usize) -> Geometry {
+    Geometry {
         rate: 100_000,
         hop: 100,
         frame_len: 200,
@@ -184,7 +183,13 @@ fn the_detector_state_stays_bounded_however_many_emissions_pass() {
         complex: true,
         window_sum: 100.0,
         center_hz: None,
-    };
+    }
+}
+
+#[test]
+fn the_detector_state_stays_bounded_however_many_emissions_pass() {
+    let bins = 512;
+    let g = fabricated_geometry(bins);
     let cfg = DetectorConfig {
         hold_s: 0.05,
         max_open: 8,
@@ -205,15 +210,7 @@ fn the_detector_state_stays_bounded_however_many_emissions_pass() {
 #[test]
 fn at_the_open_region_bound_the_oldest_region_is_closed_and_counted() {
     let bins = 256;
-    let g = Geometry {
-        rate: 100_000,
-        hop: 100,
-        frame_len: 200,
-        fft_len: bins,
-        complex: true,
-        window_sum: 100.0,
-        center_hz: None,
-    };
+    let g = fabricated_geometry(bins);
     let cfg = DetectorConfig {
         hold_s: 10.0,
         max_open: 4,

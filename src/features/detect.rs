@@ -600,24 +600,7 @@ impl Detector {
         let slot = match self.touched.len() {
             0 => self.new_region(now, emit),
             1 => self.touched[0] - 1,
-            _ => {
-                // Keep the oldest region; merge the others into it.
-                let keep = *self
-                    .touched
-                    .iter()
-                    .min_by_key(|&&l| self.regions[(l - 1) as usize].first)
-                    .unwrap_or(&self.touched[0]);
-                let others: Vec<u32> = self
-                    .touched
-                    .iter()
-                    .copied()
-                    .filter(|&l| l != keep)
-                    .collect();
-                for l in others {
-                    self.merge_into(keep - 1, l - 1);
-                }
-                keep - 1
-            }
+            _ => self.merge_touched(),
         };
         let r = &mut self.regions[slot as usize];
         let confirmed = r.confirmed;
@@ -667,20 +650,24 @@ impl Detector {
             return;
         }
         self.touched.push(slot + 1);
+        self.merge_touched();
+    }
+
+    /// Merges every region in `touched` (labels, ≥ 2 of them) into the oldest one and returns
+    /// its slot. No allocation: `merge_into` does not change `touched`.
+    fn merge_touched(&mut self) -> u32 {
         let keep = *self
             .touched
             .iter()
             .min_by_key(|&&l| self.regions[(l - 1) as usize].first)
             .unwrap_or(&self.touched[0]);
-        let others: Vec<u32> = self
-            .touched
-            .iter()
-            .copied()
-            .filter(|&l| l != keep)
-            .collect();
-        for l in others {
-            self.merge_into(keep - 1, l - 1);
+        for i in 0..self.touched.len() {
+            let l = self.touched[i];
+            if l != keep {
+                self.merge_into(keep - 1, l - 1);
+            }
         }
+        keep - 1
     }
 
     fn merge_into(&mut self, keep: u32, gone: u32) {
