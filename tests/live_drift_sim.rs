@@ -132,7 +132,9 @@ fn simulate(ppm_in: f64, ppm_out: f64, seconds: f64) -> Outcome {
             }
         },
     );
-    let drift_ppm = worker.drift_ppm();
+    let drift_ppm = worker
+        .drift_ppm()
+        .expect("the drift is measured after an hour");
     let st = (worker.out_overruns(), worker.snaps());
     Outcome {
         seconds,
@@ -188,10 +190,11 @@ fn input_clock_200_ppm_slow_holds_latency_for_an_hour() {
 }
 
 /// On a loaded machine the callbacks and the worker run late, in bursts: the drift estimate
-/// must not read that as drift. One clock (true drift 0), 12 s: 4 % of the callbacks late by
-/// up to 25 ms, the worker by up to 15 ms; the estimate after 10 s is within ±20 ppm.
+/// must not read that as drift. One clock (true drift 0), 30 s: 4 % of the callbacks late by
+/// up to 25 ms, the worker by up to 15 ms; the estimate (made from about 15 s on) is within
+/// ±20 ppm.
 #[test]
-fn scheduling_jitter_on_one_clock_reads_as_less_than_20_ppm_after_10_seconds() {
+fn scheduling_jitter_on_one_clock_reads_as_less_than_20_ppm() {
     let rate = 48_000u32;
     let dev = |period| VirtualDevice {
         actual_rate: rate as f64,
@@ -231,7 +234,7 @@ fn scheduling_jitter_on_one_clock_reads_as_less_than_20_ppm_after_10_seconds() {
         dev(320),
         dev(320),
         wake,
-        12.0,
+        30.0,
         (&mut inp, &mut worker, &mut out),
         |_, buf| buf.fill(0.1),
         |_, _| {},
@@ -248,9 +251,11 @@ fn scheduling_jitter_on_one_clock_reads_as_less_than_20_ppm_after_10_seconds() {
             }
         },
     );
-    let drift = worker.drift_ppm();
+    let drift = worker
+        .drift_ppm()
+        .expect("the drift is measured after 30 s");
     eprintln!(
-        "drift estimate after 12 s of jitter: {:+.2} ppm; cushion {:.1} ms; underruns {}",
+        "drift estimate after 30 s of jitter: {:+.2} ppm; cushion {:.1} ms; underruns {}",
         drift,
         worker.cushion_s() * 1e3,
         h.shared.out_underruns.load(Relaxed)

@@ -5,14 +5,15 @@
 //!
 //! - silent gaps (runs of ≥ 1 ms of exact digital silence in the output while the stimulus
 //!   plays) total at most 0.1 % of the output time;
-//! - every drift figure after 10 s is within ±50 ppm (both ends run on one clock: true drift 0);
+//! - every drift figure after 10 s is within ±25 ppm (both ends run on one clock: true drift
+//!   0; the figure is 0 until measured, from about 15 s on);
 //! - no negative latency, buffer, cushion or attenuation figure in any status or `--stats` line;
 //! - every noise-only stretch after the first second is attenuated by at least 10 dB.
 //!
 //! Without the rig it prints SKIPPED and why (it cannot pass or fail then; it is not counted
 //! as a pass). It runs in the suite (`./dev.sh test` and `.ci/run` start the rig). With the two
 //! busy loops on an otherwise idle 2-core machine it passed 3 runs in a row: 0 gaps, 0 dropouts,
-//! 0 xruns, worst drift 11–15 ppm, noise-only attenuation 19.9–20.1 dB. On a far heavier load
+//! 0 xruns, worst drift 1.9–7.9 ppm, noise-only attenuation 19.9–20.2 dB. On a far heavier load
 //! (seven parallel builds besides the two loops, load average 15–22) it measured 0.16–0.53 %
 //! silent gaps from specgate's own ring underruns (1–4 per minute): that load is beyond what
 //! this test asks, and is the next step for issue 9 (native hosts, real-time callbacks).
@@ -319,7 +320,7 @@ fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_fi
     }
     assert!(gap_pct <= 0.1, "silent gaps: {gap_pct:.3} % of the output");
     assert!(
-        worst_drift <= 50.0,
+        worst_drift <= 25.0,
         "drift estimate reached {worst_drift:.1} ppm"
     );
     assert!(

@@ -14,7 +14,7 @@
 //! Real time: `push`, `pull` and `step` never allocate, lock, block or print; everything is sized
 //! in [`build`]. Control messages arrive with `try_recv`, statistics leave with `try_send`.
 
-use super::drift::{self, Action, DriftController, RateFit};
+use super::drift::{Action, DriftController, DriftMeter};
 use crate::engine::Engine;
 use crate::params::Params;
 use crossbeam_channel::{Receiver, Sender};
@@ -495,8 +495,7 @@ pub struct Worker<P: Processor> {
     buf_out: Vec<f32>,
     ctl: DriftController,
     /// The devices' frame rates, measured from their callbacks (the drift estimate).
-    rate_in: RateFit,
-    rate_out: RateFit,
+    drift_meter: DriftMeter,
     seen_in_overruns: u64,
     control_rx: Receiver<Control>,
     stats_tx: Sender<Stats>,
@@ -635,8 +634,7 @@ pub fn build<P: Processor>(
         buf_eng: vec![0.0; CHUNK * ch],
         buf_out: vec![0.0; out_max * ch],
         ctl: DriftController::new(cfg.cushion_s, cfg.out_rate as f64),
-        rate_in: RateFit::new(cfg.in_rate as f64),
-        rate_out: RateFit::new(cfg.out_rate as f64),
+        drift_meter: DriftMeter::new(cfg.in_rate as f64, cfg.out_rate as f64),
         seen_in_overruns: 0,
         control_rx,
         stats_tx,
@@ -687,9 +685,10 @@ impl<P: Processor> Worker<P> {
         a + p + b
     }
 
-    /// Estimated clock drift, ppm (input faster than output is positive).
-    pub fn drift_ppm(&self) -> f64 {
-        drift::drift_ppm(&self.rate_in, &self.rate_out)
+    /// Estimated clock drift, ppm (input faster than output is positive); `None` until
+    /// measured (the first 15 s or so; the statistics show 0 until then).
+    pub fn drift_ppm(&self) -> Option<f64> {
+        self.drift_meter.drift_ppm()
     }
     /// Output-ring overruns (produced audio dropped because the ring was full).
     pub fn out_overruns(&self) -> u64 {
@@ -846,20 +845,20 @@ impl<P: Processor> Worker<P> {
             self.seen_underruns = dropouts;
             self.seen_host_xruns = host;
             self.resync_at = Some(self.now_ns + 150_000_000);
-            self.rate_in.break_segment();
-            self.rate_out.break_segment();
+            self.drift_meter.break_all();
         }
         let overruns = self.shared.in_overruns.load(Relaxed);
         if overruns != self.seen_in_overruns {
             self.seen_in_overruns = overruns;
-            self.rate_in.break_segment();
+            self.drift_meter.break_input();
         }
         let (ti, ni) = self.shared.input.read();
-        self.rate_in.add(ti as f64 * 1e-9, ni);
         let (to, no) = self.shared.output.read();
-        if no > 0 {
-            self.rate_out.add(to as f64 * 1e-9, no);
-        }
+        self.drift_meter.add(
+            t,
+            (ti as f64 * 1e-9, ni),
+            (no > 0).then_some((to as f64 * 1e-9, no)),
+        );
         if let Some(at) = self.resync_at {
             if self.now_ns >= at {
                 self.resync_at = None;
@@ -919,7 +918,7 @@ impl<P: Processor> Worker<P> {
             } else {
                 0.0
             },
-            drift_ppm: self.drift_ppm(),
+            drift_ppm: self.drift_ppm().unwrap_or(0.0),
             correction_ppm: self.ctl.correction_ppm(),
             buffered_ms: self.ctl.buffered_s().max(0.0) * 1e3,
             cushion_ms: self.cushion_s * 1e3,
