@@ -37,12 +37,16 @@ case "${1:-}" in
   test)
     ensure_build_deps
     # The live end-to-end tests need real, real-time-clocked audio devices: a private PulseAudio
-    # server with null sinks (.ci/audio-rig.sh). Without it those tests print SKIPPED.
+    # server with null sinks (.ci/audio-rig.sh). Without it those tests print SKIPPED, unless
+    # SPECGATE_REQUIRE_RIG=1 (CI), where a missing rig is a failure, not a skip.
     if [ "${SPECGATE_NO_RIG:-0}" != 1 ]; then
       # shellcheck source=.ci/audio-rig.sh
       source .ci/audio-rig.sh
       if { [ "$(id -u)" = 0 ] || command -v pulseaudio >/dev/null; } && audio_rig_install && audio_rig_start; then
         trap audio_rig_stop EXIT
+      elif [ "${SPECGATE_REQUIRE_RIG:-0}" = 1 ]; then
+        echo "dev.sh: SPECGATE_REQUIRE_RIG=1 but the audio rig did not start" >&2
+        exit 1
       else
         echo "dev.sh: no audio rig (needs root to install pulseaudio); live end-to-end tests will be skipped" >&2
       fi

@@ -11,6 +11,8 @@
 //! With the rig, the test loads its own null sink (`pactl load-module module-null-sink`) and two
 //! hinted ALSA PCMs, one playing into the sink and one capturing its monitor: a real loopback.
 
+mod common;
+
 use specgate::cli::latency::{clock_offset_ns, locate, log_chirp};
 use std::process::Command;
 use std::sync::Mutex;
@@ -87,16 +89,6 @@ fn clock_offset_skips_the_start_up_burst_and_late_callbacks() {
     assert_eq!(clock_offset_ns(&[], RATE), None);
 }
 
-fn rig() -> bool {
-    let ok = std::env::var("AUDIO_RIG_DIR").is_ok() && std::env::var("PULSE_SERVER").is_ok();
-    if !ok {
-        eprintln!(
-            "latency_roundtrip: SKIPPED — no audio rig (source .ci/audio-rig.sh; audio_rig_start)"
-        );
-    }
-    ok
-}
-
 /// A null sink with ALSA PCMs on both sides; unloaded on drop.
 struct Loopback {
     module: String,
@@ -169,7 +161,7 @@ fn latency(input: &str, output: &str, alsa_path: Option<&str>) -> std::process::
 
 #[test]
 fn loopback_round_trip_is_found_positive_bounded_and_repeatable() {
-    if !rig() {
+    if common::audio_rig("latency_roundtrip").is_none() {
         return;
     }
     let _g = RIG.lock().unwrap_or_else(|e| e.into_inner());
@@ -215,7 +207,7 @@ fn loopback_round_trip_is_found_positive_bounded_and_repeatable() {
 
 #[test]
 fn devices_without_a_loopback_fail_with_no_loopback_signal() {
-    if !rig() {
+    if common::audio_rig("latency_roundtrip").is_none() {
         return;
     }
     let _g = RIG.lock().unwrap_or_else(|e| e.into_inner());

@@ -12,6 +12,8 @@
 //! stimulus in both channels, so the delay is exact; the noise-only stretch after the chirp
 //! gives the reduction, compared with the engine run offline on the same stimulus.
 
+mod common;
+
 use specgate::engine::{Engine, SignalKind};
 use specgate::params::{resolve, ParamsPatch};
 use specgate::stream::process_aligned;
@@ -21,23 +23,6 @@ use std::time::Duration;
 
 const RATE: u32 = 48_000;
 static BUS: Mutex<()> = Mutex::new(());
-
-fn rig() -> Option<(String, String)> {
-    let ok = std::env::var("AUDIO_RIG_DIR").is_ok() && std::env::var("PULSE_SERVER").is_ok();
-    match (
-        ok,
-        std::env::var("AUDIO_RIG_CPAL_IN"),
-        std::env::var("AUDIO_RIG_CPAL_OUT"),
-    ) {
-        (true, Ok(i), Ok(o)) => Some((i, o)),
-        _ => {
-            eprintln!(
-                "live_e2e: SKIPPED — no audio rig (source .ci/audio-rig.sh; audio_rig_start)"
-            );
-            None
-        }
-    }
-}
 
 /// Deterministic white noise (xorshift, uniform, scaled to the given RMS).
 fn stimulus() -> Vec<f32> {
@@ -290,7 +275,9 @@ fn budget_cushion_ms(stderr: &str) -> f64 {
 
 #[test]
 fn rig_passes_the_signal_reduces_the_noise_and_matches_the_latency_budget() {
-    let Some((inp, out)) = rig() else { return };
+    let Some((inp, out)) = common::audio_rig("live_e2e") else {
+        return;
+    };
     let _bus = BUS.lock().unwrap_or_else(|e| e.into_inner());
     let stim = stimulus();
     let run = run_through_rig(&inp, &out, &[]);
@@ -323,7 +310,9 @@ fn rig_passes_the_signal_reduces_the_noise_and_matches_the_latency_budget() {
 
 #[test]
 fn rig_works_with_a_processing_rate_different_from_the_device_rate() {
-    let Some((inp, out)) = rig() else { return };
+    let Some((inp, out)) = common::audio_rig("live_e2e") else {
+        return;
+    };
     let _bus = BUS.lock().unwrap_or_else(|e| e.into_inner());
     let stim = stimulus();
     let run = run_through_rig(&inp, &out, &["--rate", "16k"]);

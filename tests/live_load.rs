@@ -11,7 +11,7 @@
 //! - every noise-only stretch after the first second is attenuated by at least 10 dB.
 //!
 //! Without the rig it prints SKIPPED and why (it cannot pass or fail then; it is not counted
-//! as a pass). It runs in the suite (`./dev.sh test` and `.ci/run` start the rig). With the two
+//! as a pass), and with `SPECGATE_REQUIRE_RIG=1` (as `.ci/run` sets) it fails instead. It runs in the suite (`./dev.sh test` and `.ci/run` start the rig). With the two
 //! busy loops on an otherwise idle 2-core machine it passed 3 runs in a row: 0 gaps, 0 dropouts,
 //! 0 xruns, worst drift 1.9–7.9 ppm, noise-only attenuation 19.9–20.2 dB. On a far heavier load
 //! (seven parallel builds besides the two loops, load average 15–22) it measured 0.16–0.53 %
@@ -29,6 +29,8 @@
 //! of the recording (the stimulus as the server played it) would be the recorder's or the
 //! player's, not specgate's.
 
+mod common;
+
 use specgate::eval::signals::{speech_like, Rng};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -38,24 +40,6 @@ const SECONDS: f64 = 60.0;
 /// Speech plays in [4k + 1.5, 4k + 4) s; [4k, 4k + 1.5) is noise only.
 const CYCLE: f64 = 4.0;
 const NOISE_ONLY: f64 = 1.5;
-
-fn rig() -> Option<(String, String)> {
-    let up = std::env::var("AUDIO_RIG_DIR").is_ok() && std::env::var("PULSE_SERVER").is_ok();
-    match (
-        up,
-        std::env::var("AUDIO_RIG_CPAL_IN"),
-        std::env::var("AUDIO_RIG_CPAL_OUT"),
-    ) {
-        (true, Ok(i), Ok(o)) => Some((i, o)),
-        _ => {
-            eprintln!(
-                "live_load: SKIPPED (not a pass) — no audio rig: AUDIO_RIG_DIR/PULSE_SERVER/AUDIO_RIG_CPAL_IN/OUT are not set \
-                 (source .ci/audio-rig.sh; audio_rig_install; audio_rig_start)"
-            );
-            None
-        }
-    }
-}
 
 /// 60 s: white noise at −40 dBFS RMS throughout, speech (RMS −20 dBFS while on) in the second
 /// part of every 4 s cycle, and a −10 dBFS chirp in the first 100 ms to locate the stimulus.
@@ -143,7 +127,9 @@ fn figure(line: &str, key: &str) -> Option<f64> {
 
 #[test]
 fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_figures() {
-    let Some((inp, out)) = rig() else { return };
+    let Some((inp, out)) = common::audio_rig("live_load") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let stim = stimulus();
     let stim_path = dir.path().join("stim.wav");

@@ -266,3 +266,24 @@ pub fn filter_iq_stream<'a>(
         None,
     )
 }
+
+/// The audio rig's capture and playback devices for cpal (`.ci/audio-rig.sh`), or `None` with a
+/// SKIPPED notice naming `test`. With `SPECGATE_REQUIRE_RIG=1` (set by `.ci/run`) a missing rig
+/// fails the test instead: in CI a skip must not count as a pass.
+pub fn audio_rig(test: &str) -> Option<(String, String)> {
+    let up = std::env::var("AUDIO_RIG_DIR").is_ok() && std::env::var("PULSE_SERVER").is_ok();
+    let devices = (
+        std::env::var("AUDIO_RIG_CPAL_IN"),
+        std::env::var("AUDIO_RIG_CPAL_OUT"),
+    );
+    if let (true, (Ok(i), Ok(o))) = (up, devices) {
+        return Some((i, o));
+    }
+    let why = "no audio rig: AUDIO_RIG_DIR/PULSE_SERVER/AUDIO_RIG_CPAL_IN/OUT are not set \
+               (source .ci/audio-rig.sh; audio_rig_install; audio_rig_start)";
+    if std::env::var("SPECGATE_REQUIRE_RIG").as_deref() == Ok("1") {
+        panic!("{test}: SPECGATE_REQUIRE_RIG=1 but {why}");
+    }
+    eprintln!("{test}: SKIPPED (not a pass) — {why}");
+    None
+}
