@@ -297,44 +297,37 @@ fn type_code(t: Type) -> &'static str {
 fn table(py: Python<'_>, columns: &[(String, Type)], rows: &[Vec<Value>]) -> PyResult<Table> {
     let mut cells = Vec::with_capacity(columns.len());
     for (j, (name, t)) in columns.iter().enumerate() {
-        let cell = |r: &Vec<Value>| -> PyResult<Value> {
-            match r.get(j) {
-                Some(v) if v.type_of() == *t => Ok(v.clone()),
-                _ => Err(value_err(format!(
-                    "column {name}: a cell of the wrong type"
-                ))),
-            }
-        };
+        let wrong = || value_err(format!("column {name}: a cell of another type"));
         let col: Py<PyAny> = match t {
             Type::Float => {
-                let v: PyResult<Vec<f64>> = rows
+                let v = rows
                     .iter()
-                    .map(|r| match cell(r)? {
-                        Value::Float(f) => Ok(f),
-                        _ => unreachable!("checked"),
+                    .map(|r| match r.get(j) {
+                        Some(Value::Float(f)) => Ok(*f),
+                        _ => Err(wrong()),
                     })
-                    .collect();
-                PyArray1::from_vec(py, v?).into_any().unbind()
+                    .collect::<PyResult<Vec<f64>>>()?;
+                PyArray1::from_vec(py, v).into_any().unbind()
             }
             Type::Int => {
-                let v: PyResult<Vec<u64>> = rows
+                let v = rows
                     .iter()
-                    .map(|r| match cell(r)? {
-                        Value::Int(i) => Ok(i),
-                        _ => unreachable!("checked"),
+                    .map(|r| match r.get(j) {
+                        Some(Value::Int(i)) => Ok(*i),
+                        _ => Err(wrong()),
                     })
-                    .collect();
-                PyArray1::from_vec(py, v?).into_any().unbind()
+                    .collect::<PyResult<Vec<u64>>>()?;
+                PyArray1::from_vec(py, v).into_any().unbind()
             }
             Type::Text => {
-                let v: PyResult<Vec<String>> = rows
+                let v = rows
                     .iter()
-                    .map(|r| match cell(r)? {
-                        Value::Text(s) => Ok(s),
-                        _ => unreachable!("checked"),
+                    .map(|r| match r.get(j) {
+                        Some(Value::Text(s)) => Ok(s.as_str()),
+                        _ => Err(wrong()),
                     })
-                    .collect();
-                v?.into_pyobject(py)?.into_any().unbind()
+                    .collect::<PyResult<Vec<&str>>>()?;
+                v.into_pyobject(py)?.into_any().unbind()
             }
         };
         cells.push(col);
