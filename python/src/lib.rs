@@ -297,36 +297,41 @@ fn type_code(t: Type) -> &'static str {
 fn table(py: Python<'_>, columns: &[(String, Type)], rows: &[Vec<Value>]) -> PyResult<Table> {
     let mut cells = Vec::with_capacity(columns.len());
     for (j, (name, t)) in columns.iter().enumerate() {
-        let wrong = || value_err(format!("column {name}: a cell of another type"));
+        // Column j of every row, each cell taken out by `pick` (None: a cell of another type).
+        fn column<'a, T>(
+            rows: &'a [Vec<Value>],
+            j: usize,
+            name: &str,
+            pick: impl Fn(&'a Value) -> Option<T>,
+        ) -> PyResult<Vec<T>> {
+            rows.iter()
+                .map(|r| {
+                    r.get(j)
+                        .and_then(&pick)
+                        .ok_or_else(|| value_err(format!("column {name}: a cell of another type")))
+                })
+                .collect()
+        }
         let col: Py<PyAny> = match t {
             Type::Float => {
-                let v = rows
-                    .iter()
-                    .map(|r| match r.get(j) {
-                        Some(Value::Float(f)) => Ok(*f),
-                        _ => Err(wrong()),
-                    })
-                    .collect::<PyResult<Vec<f64>>>()?;
+                let v = column(rows, j, name, |c| match c {
+                    Value::Float(f) => Some(*f),
+                    _ => None,
+                })?;
                 PyArray1::from_vec(py, v).into_any().unbind()
             }
             Type::Int => {
-                let v = rows
-                    .iter()
-                    .map(|r| match r.get(j) {
-                        Some(Value::Int(i)) => Ok(*i),
-                        _ => Err(wrong()),
-                    })
-                    .collect::<PyResult<Vec<u64>>>()?;
+                let v = column(rows, j, name, |c| match c {
+                    Value::Int(i) => Some(*i),
+                    _ => None,
+                })?;
                 PyArray1::from_vec(py, v).into_any().unbind()
             }
             Type::Text => {
-                let v = rows
-                    .iter()
-                    .map(|r| match r.get(j) {
-                        Some(Value::Text(s)) => Ok(s.as_str()),
-                        _ => Err(wrong()),
-                    })
-                    .collect::<PyResult<Vec<&str>>>()?;
+                let v = column(rows, j, name, |c| match c {
+                    Value::Text(s) => Some(s.as_str()),
+                    _ => None,
+                })?;
                 v.into_pyobject(py)?.into_any().unbind()
             }
         };
