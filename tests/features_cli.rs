@@ -28,7 +28,7 @@ fn scene(dir: &std::path::Path) -> std::path::PathBuf {
 
 const COLUMNS: &str = "channel,start_s,end_s,duration_s,center_hz,freq_ref,bandwidth_hz,\
 bandwidth_3db_hz,peak_dbfs,snr_db,duty_cycle,on_off_count,freq_drift_hz_per_s,\
-spectral_flatness,freq_spread_hz,frame_width_hz,level_cv,kind,kind_rule";
+spectral_flatness,freq_spread_hz,frame_width_hz,level_cv,significance,kind,kind_rule";
 
 #[test]
 fn the_csv_has_the_documented_columns_and_absolute_frequencies_from_the_auxi_chunk() {
@@ -54,7 +54,7 @@ fn the_csv_has_the_documented_columns_and_absolute_frequencies_from_the_auxi_chu
     assert!(rows.len() >= 3, "{text}");
     let kinds = ["carrier", "cw", "burst", "voice", "wideband", "unknown"];
     for r in &rows {
-        assert_eq!(r.len(), 19, "{r:?}");
+        assert_eq!(r.len(), 20, "{r:?}");
         assert_eq!(r[5], "rf", "{r:?}");
         let c: f64 = r[4].parse().unwrap();
         assert!((c - 7_100_000.0).abs() < 125_000.0, "{r:?}");
@@ -64,8 +64,8 @@ fn the_csv_has_the_documented_columns_and_absolute_frequencies_from_the_auxi_chu
             r[3].parse().unwrap(),
         );
         assert!(s >= 0.0 && e > s && (e - s - d).abs() < 1e-5, "{r:?}");
-        assert!(kinds.contains(&r[17]), "{r:?}");
-        for i in [6, 7, 8, 9, 10, 12, 13, 14, 15, 16] {
+        assert!(kinds.contains(&r[18]), "{r:?}");
+        for i in [6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17] {
             let v: f64 = r[i].parse().unwrap();
             assert!(v.is_finite(), "{r:?}");
         }

@@ -175,15 +175,11 @@ fn fabricated(frames: u64, bins: usize, mut f: impl FnMut(&FrameView)) {
 
 /// The geometry of the fabricated frames: 100 kS/s complex, hop 100.
 fn fabricated_geometry(bins: usize) -> Geometry {
-    Geometry {
-        rate: 100_000,
-        hop: 100,
-        frame_len: 200,
-        fft_len: bins,
-        complex: true,
-        window_sum: 100.0,
-        center_hz: None,
-    }
+    // A periodic Hann window of 200 samples (Σw = 100).
+    let w: Vec<f32> = (0..200)
+        .map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / 200.0).cos()) as f32)
+        .collect();
+    Geometry::from_window(&w, 100_000, 100, bins, true, None)
 }
 
 #[test]
@@ -224,4 +220,55 @@ fn at_the_open_region_bound_the_oldest_region_is_closed_and_counted() {
     assert!(d.open_regions() <= 4);
     d.finish(&mut |e| out.push(e));
     assert_eq!(out.len(), 10, "{out:?}");
+}
+
+/// A scene of hand-placed bursts (complex tones keyed with 1 ms edges) at `snr_db` in one bin.
+fn bursts(rate: u32, seconds: f64, snr_db: f64, at: &[(f64, f64, f64)]) -> Scene {
+    use specgate::features::scene::{Emitter, Signal};
+    let mut cfg = SceneConfig::new(rate, seconds, 7);
+    cfg.counts = [0; 6];
+    let n0 = cfg.noise_power / rate as f64;
+    let p = 10f64.powf(snr_db / 10.0) * n0 * cfg.bin_hz;
+    let emitters = at
+        .iter()
+        .map(|&(t, len, f)| Emitter {
+            family: Family::Burst,
+            start_s: t,
+            end_s: t + len + 0.0005,
+            center_hz: f,
+            bw_hz: cfg.bin_hz,
+            snr_db,
+            amp: p.sqrt(),
+            signal: Signal::Keyed {
+                f,
+                elements: vec![(t, t + len)],
+                edge: 0.001,
+            },
+        })
+        .collect();
+    Scene { cfg, emitters }
+}
+
+#[test]
+fn strong_bursts_start_and_end_within_about_a_hop_of_their_edges() {
+    // The gate opens about a hop late and its release lingers; the edges come from fitting the
+    // band's excess power frame by frame.
+    let at = [
+        (0.7, 0.012, 20_000.0),
+        (2.2, 0.035, -60_000.0),
+        (4.05, 0.050, 90_000.0),
+        (5.9, 0.095, -100_000.0),
+    ];
+    let scene = bursts(500_000, 7.0, 16.0, &at);
+    let g = geometry(500_000);
+    let found = detect(&scene);
+    let s = score::score(&scene, &g, &found, 6.0);
+    let t = s.total();
+    assert_eq!((t.detected, t.false_pos), (4, 0), "{s:?}");
+    let hop_s = g.hop as f64 / g.rate as f64;
+    for p in &s.pairs {
+        assert!(p.start_err_s.abs() <= 1.5 * hop_s, "{p:?} (hop {hop_s} s)");
+        assert!(p.end_err_s.abs() <= 1.5 * hop_s, "{p:?} (hop {hop_s} s)");
+    }
+    assert!(t.start_ok >= 3 && t.end_ok >= 3, "{s:?}");
 }

@@ -37,7 +37,7 @@ Examples:
 Columns: channel, start_s, end_s, duration_s, center_hz, freq_ref (rf: absolute, the recording
 knows its centre frequency; offset: from 0 Hz / the I/Q centre), bandwidth_hz (99 % power),
 bandwidth_3db_hz, peak_dbfs, snr_db (over the local floor), duty_cycle, on_off_count,
-freq_drift_hz_per_s, spectral_flatness, freq_spread_hz, frame_width_hz, level_cv, kind, kind_rule.
+freq_drift_hz_per_s, spectral_flatness, freq_spread_hz, frame_width_hz, level_cv, significance, kind, kind_rule.
 
 Kinds (first rule that matches): burst (shorter than 250 ms); wideband (occupied bandwidth
 >= 10 kHz); narrow (per-frame RMS width <= max(1 bin, 150 Hz)): unknown if its centre hops
@@ -376,12 +376,15 @@ fn eval(a: &Args, seeds: &str) -> anyhow::Result<()> {
         let g = Geometry::new(&cfg, a.scene_rate, true, None);
         let s = score::score(&scene, &g, &found, 6.0);
         if a.verbose {
-            for (f, snr) in &s.missed {
-                eprintln!("seed {seed}: missed {} at {snr:.1} dB", f.name());
+            for (f, snr, dur, hz, t) in &s.missed {
+                eprintln!(
+                    "seed {seed}: missed {} at {snr:.1} dB, {t:.3} s for {dur:.3} s at {hz:.0} Hz",
+                    f.name()
+                );
             }
             for (c, t, d, snr, k) in &s.fps {
                 eprintln!(
-                    "seed {seed}: false {k} at {c:.0} Hz, {t:.3} s for {d:.3} s, {snr:.1} dB"
+                    "seed {seed}: false {k} at {c:.0} Hz, {t:.3} s for {d:.3} s, significance {snr:.1}"
                 );
             }
         }
@@ -392,13 +395,14 @@ fn eval(a: &Args, seeds: &str) -> anyhow::Result<()> {
     if a.verbose {
         for p in &total.pairs {
             eprintln!(
-                "{:<16} {:>6.1} dB  centre {:>+8.1} Hz  start {:>+7.4} s  end {:>+7.4} s  {}",
+                "{:<16} {:>6.1} dB  centre {:>+8.1} Hz  start {:>+7.4} s  end {:>+7.4} s  {}  significance {:.1}",
                 p.family.name(),
                 p.snr_db,
                 p.centre_err_hz,
                 p.start_err_s,
                 p.end_err_s,
-                p.kind
+                p.kind,
+                p.significance
             );
         }
     }

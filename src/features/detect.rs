@@ -53,6 +53,12 @@ pub struct DetectorConfig {
     /// decision-directed smoothing is slow to open on weak, short signals). Default 99: off —
     /// single strong noise cells then join emissions and chain them together.
     pub strong_ratio_db: f64,
+    /// An emission whose onset significance (see [`Emission::significance`]) is under this is
+    /// dropped (noise flecks); under `short_s` it needs `short_factor` times as much (a short
+    /// fleck is the best of many chances). 0 = off.
+    pub min_significance: f64,
+    pub short_s: f64,
+    pub short_factor: f64,
     /// A region with fewer active frames than this is tentative: it closes after two silent
     /// frames instead of the hold time, and is never emitted (noise flecks).
     pub min_frames: u64,
@@ -75,6 +81,9 @@ impl Default for DetectorConfig {
             open_gain: 0.5,
             min_ratio_db: 3.0,
             strong_ratio_db: 99.0,
+            min_significance: 7.5,
+            short_s: 0.015,
+            short_factor: 1.6,
             min_frames: 3,
             join_bins: 2,
             max_open: 0,
@@ -157,12 +166,16 @@ pub struct Emission {
     pub frame_width_hz: f64,
     /// Coefficient of variation of the per-frame power (amplitude modulation).
     pub level_cv: f64,
+    /// Matched-filter significance of the onset, in standard deviations of the noise: the
+    /// fitted on-interval's energy in the onset band over the spread noise alone would give
+    /// there (a confidence for the row; see [`DetectorConfig::min_significance`]).
+    pub significance: f64,
     pub kind: Kind,
 }
 
 impl Emission {
     /// Column names, in table order.
-    pub const COLUMNS: [&'static str; 19] = [
+    pub const COLUMNS: [&'static str; 20] = [
         "channel",
         "start_s",
         "end_s",
@@ -180,6 +193,7 @@ impl Emission {
         "freq_spread_hz",
         "frame_width_hz",
         "level_cv",
+        "significance",
         "kind",
         "kind_rule",
     ];
@@ -205,6 +219,7 @@ impl Emission {
             Float(self.freq_spread_hz),
             Float(self.frame_width_hz),
             Float(self.level_cv),
+            Float(self.significance),
             Text(self.kind.name().into()),
             Text(kind_rule(self.kind).into()),
         ]
@@ -235,7 +250,13 @@ pub struct Geometry {
     pub window_sum: f64,
     /// Receiver centre frequency (I/Q), added to the offsets.
     pub center_hz: Option<f64>,
+    /// Cumulative energy of the analysis window: `energy_cdf[i]` is the share of Σw² in the
+    /// first `i·frame_len/CDF_STEPS` samples (for sub-hop edge timing, see [`Geometry::energy_before`]).
+    pub energy_cdf: [f32; CDF_STEPS + 1],
 }
+
+/// Resolution of [`Geometry::energy_cdf`].
+pub const CDF_STEPS: usize = 64;
 
 impl Geometry {
     /// From an engine configuration.
@@ -246,16 +267,46 @@ impl Geometry {
         center_hz: Option<f64>,
     ) -> Geometry {
         let (a, _) = cfg.windows();
+        Geometry::from_window(&a, rate, cfg.hop, cfg.fft_len, complex, center_hz)
+    }
+
+    /// From the analysis window itself (its length is the frame length).
+    pub fn from_window(
+        a: &[f32],
+        rate: u32,
+        hop: usize,
+        fft_len: usize,
+        complex: bool,
+        center_hz: Option<f64>,
+    ) -> Geometry {
+        let total: f64 = a
+            .iter()
+            .map(|&v| (v as f64) * (v as f64))
+            .sum::<f64>()
+            .max(1e-30);
+        let mut energy_cdf = [0f32; CDF_STEPS + 1];
+        let mut acc = 0.0;
+        let mut n = 0usize;
+        for (i, c) in energy_cdf.iter_mut().enumerate() {
+            let end = (i * a.len()).div_ceil(CDF_STEPS).min(a.len());
+            while n < end {
+                acc += (a[n] as f64) * (a[n] as f64);
+                n += 1;
+            }
+            *c = (acc / total) as f32;
+        }
         Geometry {
+            energy_cdf,
             rate,
-            hop: cfg.hop,
-            frame_len: cfg.frame_len,
-            fft_len: cfg.fft_len,
+            hop,
+            frame_len: a.len(),
+            fft_len,
             complex,
             window_sum: a.iter().map(|&v| v as f64).sum(),
             center_hz: if complex { center_hz } else { None },
         }
     }
+
     pub fn bins(&self) -> usize {
         if self.complex {
             self.fft_len
@@ -284,6 +335,23 @@ impl Geometry {
         };
         k * self.bin_hz()
     }
+    /// Share of the analysis window's energy in its first `u` samples (0 for u ≤ 0, 1 for
+    /// u ≥ frame_len): the part of a steady signal that a frame starting `u` samples before the
+    /// signal's end still holds.
+    pub fn energy_before(&self, u: f64) -> f64 {
+        let x = u / self.frame_len.max(1) as f64 * CDF_STEPS as f64;
+        if x <= 0.0 {
+            return 0.0;
+        }
+        if x >= CDF_STEPS as f64 {
+            return 1.0;
+        }
+        let i = x as usize;
+        let f = x - i as f64;
+        let (a, b) = (self.energy_cdf[i] as f64, self.energy_cdf[i + 1] as f64);
+        a + (b - a) * f
+    }
+
     /// Power of a full-scale tone in its bin.
     fn full_scale(&self) -> f64 {
         let s = if self.complex {
@@ -332,20 +400,67 @@ struct Region {
     lvl: f64,
     lvl2: f64,
     cur: FrameAcc,
+    /// Onset band (bins in frequency order) and its excess power over the floor for frames
+    /// `first − LOOK + 1 ..= first + ON − 1` (NaN: not seen).
+    on_lo: usize,
+    on_hi: usize,
+    /// Σ floor² over the onset band (the variance of its excess power under noise).
+    on_floor2: f64,
+    on_x: Vec<f32>,
+    /// Bins of the latest frame with signal, for the excess power after it.
+    band_frame: u64,
+    band_lo: usize,
+    band_hi: usize,
+    /// Ring (by frame % TAIL) of the excess power in that band and the frame it belongs to.
+    tail_x: Vec<f32>,
+    tail_f: Vec<u64>,
 }
+
+/// Frames before a region's first signal frame kept for its onset (the gate opens late on
+/// weak signals: up to this many hops).
+const LOOK: usize = 32;
+/// Frames from the first signal frame on kept for the onset fit, and before the last one for
+/// the end fit.
+const ON: usize = 8;
+/// Frames after the last signal frame kept for the end fit.
+const AFTER: usize = 16;
+const TAIL: usize = ON + AFTER;
 
 impl Region {
     fn start(&mut self, now: u64) {
         let spec = std::mem::take(&mut self.spec);
+        let on_x = std::mem::take(&mut self.on_x);
+        let tail_x = std::mem::take(&mut self.tail_x);
+        let tail_f = std::mem::take(&mut self.tail_f);
         *self = Region {
             live: true,
             first: now,
             last: now,
             spec,
+            on_x,
+            tail_x,
+            tail_f,
             ..Region::default()
         };
         self.spec.clear();
+        self.on_x.clear();
+        self.on_x.resize(LOOK + ON - 1, f32::NAN);
+        self.tail_x.clear();
+        self.tail_x.resize(TAIL, f32::NAN);
+        self.tail_f.clear();
+        self.tail_f.resize(TAIL, u64::MAX);
+        self.band_frame = u64::MAX;
         self.cur.frame = u64::MAX;
+    }
+
+    /// The bins `[a, b)` had signal in frame `now`.
+    fn note_band(&mut self, now: u64, a: usize, b: usize) {
+        if self.band_frame != now {
+            (self.band_frame, self.band_lo, self.band_hi) = (now, a, b);
+        } else {
+            self.band_lo = self.band_lo.min(a);
+            self.band_hi = self.band_hi.max(b);
+        }
     }
 
     /// Folds the current frame's partial sums into the region.
@@ -418,6 +533,19 @@ impl Region {
         self.lvl += o.lvl;
         self.lvl2 += o.lvl2;
         self.confirmed |= o.confirmed;
+        if o.last > self.last {
+            // The end is o's: its band and the excess after it.
+            std::mem::swap(&mut self.tail_x, &mut o.tail_x);
+            std::mem::swap(&mut self.tail_f, &mut o.tail_f);
+            (self.band_frame, self.band_lo, self.band_hi) = (o.band_frame, o.band_lo, o.band_hi);
+        } else if o.last == self.last && o.band_frame == self.band_frame {
+            self.band_lo = self.band_lo.min(o.band_lo);
+            self.band_hi = self.band_hi.max(o.band_hi);
+        }
+        if o.first < self.first {
+            std::mem::swap(&mut self.on_x, &mut o.on_x);
+            (self.on_lo, self.on_hi, self.on_floor2) = (o.on_lo, o.on_hi, o.on_floor2);
+        }
         if o.first > self.last || self.first > o.last {
             // One after the other (a new element joining across a gap): counts add up.
             self.active += o.active;
@@ -480,6 +608,10 @@ pub struct Detector {
     touched: Vec<u32>,
     forced: u64,
     emitted: u64,
+    /// The last LOOK frames' excess power over the floor (frequency order), by frame % LOOK,
+    /// and the first frame of the input (frames before it are pre-roll).
+    hist: Vec<f32>,
+    first_frame: Option<u64>,
 }
 
 impl Detector {
@@ -513,6 +645,8 @@ impl Detector {
             touched: Vec::new(),
             forced: 0,
             emitted: 0,
+            hist: vec![0.0; LOOK * bins],
+            first_frame: None,
         }
     }
 
@@ -558,11 +692,14 @@ impl Detector {
         }
         let bins = self.label.len().min(v.mask.len());
         let og = self.cfg.open_gain;
+        self.first_frame.get_or_insert(now);
+        let row = (now as usize % LOOK) * self.label.len();
         for j in 0..bins {
             let k = self.geo.fft_bin(j);
             let (p, f) = (v.power[k], v.floor[k]);
             self.sig[j] =
                 (v.mask[k] >= og && p >= f * self.min_ratio) || p >= f * self.strong_ratio;
+            self.hist[row + j] = p - f;
         }
         let mut j = 0;
         while j < bins {
@@ -576,7 +713,51 @@ impl Detector {
             }
             self.run(now, a, j, v, emit);
         }
+        self.track_edges(now);
         self.close_stale(now, emit);
+    }
+
+    /// Excess power over the floor in bins `[lo, hi)` of frame `f` (NaN when not in the
+    /// history: older than LOOK frames, or pre-roll).
+    fn excess(&self, now: u64, f: u64, lo: usize, hi: usize) -> f32 {
+        let ok = f <= now
+            && now - f < LOOK as u64
+            && self.first_frame.is_some_and(|f0| f >= f0)
+            && hi <= self.label.len();
+        if !ok {
+            return f32::NAN;
+        }
+        let row = (f as usize % LOOK) * self.label.len();
+        self.hist[row + lo..row + hi].iter().sum()
+    }
+
+    /// Bins `[a, b)` widened by the join tolerance.
+    fn widen(&self, a: usize, b: usize) -> (usize, usize) {
+        let t = self.cfg.join_bins;
+        (a.saturating_sub(t), (b + t).min(self.label.len()))
+    }
+
+    /// Records, for every open region, the excess power in its onset band while its onset is
+    /// recent and in its latest band while its end is recent (for [`fit_interval`]).
+    fn track_edges(&mut self, now: u64) {
+        for i in 0..self.open.len() {
+            let s = self.open[i] as usize;
+            let r = &self.regions[s];
+            if now < r.first + ON as u64 {
+                let x = self.excess(now, now, r.on_lo, r.on_hi);
+                let idx = LOOK - 1 + (now - r.first) as usize;
+                self.regions[s].on_x[idx] = x;
+            }
+            let r = &self.regions[s];
+            if now <= r.last + AFTER as u64 && r.band_frame != u64::MAX {
+                let (lo, hi) = self.widen(r.band_lo, r.band_hi);
+                let x = self.excess(now, now, lo, hi);
+                let r = &mut self.regions[s];
+                let k = now as usize % TAIL;
+                r.tail_x[k] = x;
+                r.tail_f[k] = now;
+            }
+        }
     }
 
     /// A run of signal cells `[a, b)` in frame `now`.
@@ -597,12 +778,36 @@ impl Detector {
                 self.touched.push(l);
             }
         }
+        let fresh = self.touched.is_empty();
         let slot = match self.touched.len() {
             0 => self.new_region(now, emit),
             1 => self.touched[0] - 1,
             _ => self.merge_touched(),
         };
+        if fresh {
+            // The onset band's excess over the frames before this one.
+            let (lo, hi) = self.widen(a, b);
+            let mut on_x = std::mem::take(&mut self.regions[slot as usize].on_x);
+            for (i, x) in on_x.iter_mut().enumerate().take(LOOK) {
+                let back = (LOOK - 1 - i) as u64;
+                *x = if back <= now {
+                    self.excess(now, now - back, lo, hi)
+                } else {
+                    f32::NAN
+                };
+            }
+            let f2: f64 = (lo..hi)
+                .map(|j| {
+                    let f = v.floor[self.geo.fft_bin(j)] as f64;
+                    f * f
+                })
+                .sum();
+            let r = &mut self.regions[slot as usize];
+            r.on_x = on_x;
+            (r.on_lo, r.on_hi, r.on_floor2) = (lo, hi, f2);
+        }
         let r = &mut self.regions[slot as usize];
+        r.note_band(now, a, b);
         let confirmed = r.confirmed;
         for j in a..b {
             let k = self.geo.fft_bin(j);
@@ -782,6 +987,68 @@ impl Detector {
     }
 }
 
+/// Fits one on-interval `[t0, t1]` (in samples) to frames' excess power over the floor: a
+/// frame whose window starts at sample `s` holds `S·(C(t1 − s) − C(t0 − s))` of a signal of
+/// level `S` that is on during the interval, `C` being the window's cumulative energy
+/// ([`Geometry::energy_before`]). Least squares over `S` in closed form, over `t0 < t1` on a
+/// grid of half a hop, then of 1/32 hop around the best; the interval must overlap `must` (a
+/// frame that had signal). `obs`: (window start, excess). For a step the fitted edge sits where
+/// the window holds half the signal's energy; for a ramped edge, near its middle.
+fn fit_interval(g: &Geometry, obs: &[(f64, f64)], must: (f64, f64)) -> Option<(f64, f64, f64)> {
+    if obs.len() < 3 {
+        return None;
+    }
+    let n = g.frame_len as f64;
+    let lo = obs.iter().map(|o| o.0).fold(f64::INFINITY, f64::min) - n;
+    let hi = obs.iter().map(|o| o.0).fold(f64::NEG_INFINITY, f64::max) + 2.0 * n;
+    let score = |t0: f64, t1: f64| -> f64 {
+        if !(t0 < t1 && t0 < must.1 && t1 > must.0) {
+            return f64::NEG_INFINITY;
+        }
+        let (mut eh, mut hh) = (0.0, 0.0);
+        for &(s, e) in obs {
+            let h = g.energy_before(t1 - s) - g.energy_before(t0 - s);
+            eh += e * h;
+            hh += h * h;
+        }
+        if eh <= 0.0 || hh <= 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            eh * eh / hh
+        }
+    };
+    let search = |a0: f64, a1: f64, b0: f64, b1: f64, step: f64, best: &mut (f64, f64, f64)| {
+        let mut t0 = a0;
+        while t0 <= a1 {
+            let mut t1 = b0.max(t0 + step);
+            while t1 <= b1 {
+                let v = score(t0, t1);
+                if v > best.2 {
+                    *best = (t0, t1, v);
+                }
+                t1 += step;
+            }
+            t0 += step;
+        }
+    };
+    let hop = g.hop.max(1) as f64;
+    let mut best = (0.0, 0.0, f64::NEG_INFINITY);
+    search(lo, hi, lo, hi, hop / 2.0, &mut best);
+    if !best.2.is_finite() {
+        return None;
+    }
+    let (c0, c1) = (best.0, best.1);
+    search(
+        c0 - hop / 2.0,
+        c0 + hop / 2.0,
+        c1 - hop / 2.0,
+        c1 + hop / 2.0,
+        hop / 32.0,
+        &mut best,
+    );
+    Some(best)
+}
+
 /// Measures a closed region; `None` when it is below the minimum duration or bandwidth.
 fn measure(
     r: &Region,
@@ -795,10 +1062,48 @@ fn measure(
     if r.active < cfg.min_frames {
         return None;
     }
-    // The gate opens about a hop late on an onset: the start is the first frame's centre less
-    // one hop, the end the last frame's centre plus half a hop.
-    let start_s = ((centre(r.first) - 2.0 * half_hop) / rate).max(0.0);
-    let end_s = (centre(r.last) + half_hop) / rate;
+    // Edges to a fraction of a hop: the excess power in the emission's band, frame by frame
+    // around its first and last signal frames, fitted with an on-interval (see
+    // `fit_interval`). Without enough history: the first frame's centre less one hop (the gate
+    // opens about a hop late) and the last frame's centre plus half a hop.
+    let n = g.frame_len as f64;
+    let frame_start = |f: u64| centre(f) - n / 2.0;
+    let mut obs = [(0.0, 0.0); LOOK + ON];
+    let mut k = 0;
+    for (i, &x) in r.on_x.iter().enumerate() {
+        let f = r.first as i64 - (LOOK as i64 - 1) + i as i64;
+        if f >= 0 && x.is_finite() {
+            obs[k] = (frame_start(f as u64), x as f64);
+            k += 1;
+        }
+    }
+    let s0 = frame_start(r.first);
+    let on_fit = fit_interval(g, &obs[..k], (s0, s0 + n));
+    let start = on_fit.map(|f| f.0);
+    // Matched-filter significance of the onset: fitted energy over the band's noise spread.
+    let onset_z = on_fit.map_or(0.0, |f| (f.2 / r.on_floor2.max(1e-30)).sqrt());
+    k = 0;
+    let lo = r.last.saturating_sub(ON as u64 - 1);
+    for f in lo..=r.last + AFTER as u64 {
+        let i = f as usize % TAIL;
+        if r.tail_f.get(i) == Some(&f) && r.tail_x[i].is_finite() {
+            obs[k] = (frame_start(f), r.tail_x[i] as f64);
+            k += 1;
+        }
+    }
+    let s1 = frame_start(r.last);
+    let end = fit_interval(g, &obs[..k], (s1, s1 + n)).map(|f| f.1);
+    let start_s = (start.unwrap_or(centre(r.first) - 2.0 * half_hop) / rate).max(0.0);
+    let end_s = (end.unwrap_or(centre(r.last) + half_hop) / rate).max(start_s);
+    let need = cfg.min_significance
+        * if end_s - start_s < cfg.short_s {
+            cfg.short_factor
+        } else {
+            1.0
+        };
+    if on_fit.is_some() && onset_z < need {
+        return None;
+    }
     let duration_s = end_s - start_s;
     if duration_s < cfg.min_duration_s || r.spec.is_empty() || r.sum_p <= 0.0 {
         return None;
@@ -919,6 +1224,69 @@ fn measure(
         freq_spread_hz: spread,
         frame_width_hz,
         level_cv,
+        significance: onset_z,
         kind,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hann_geometry(n: usize, hop: usize) -> Geometry {
+        let w: Vec<f32> = (0..n)
+            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32)
+            .collect();
+        Geometry::from_window(&w, 500_000, hop, n, true, None)
+    }
+
+    #[test]
+    fn the_window_energy_share_runs_from_zero_to_one_and_is_half_at_the_middle_of_a_hann() {
+        let g = hann_geometry(4096, 2048);
+        assert_eq!(g.energy_before(-5.0), 0.0);
+        assert_eq!(g.energy_before(5000.0), 1.0);
+        assert!((g.energy_before(2048.0) - 0.5).abs() < 1e-3);
+        let mut last = 0.0;
+        for u in 0..=4096 {
+            let e = g.energy_before(u as f64);
+            assert!(e >= last - 1e-9, "not monotone at {u}");
+            last = e;
+        }
+    }
+
+    #[test]
+    fn an_on_interval_is_recovered_from_noiseless_frames_to_a_sixteenth_of_a_hop() {
+        let g = hann_geometry(4096, 2048);
+        let (t0, t1, level) = (40_000.3, 61_234.7, 5.0);
+        let obs: Vec<(f64, f64)> = (10..40)
+            .map(|k| {
+                let s = (k * 2048) as f64;
+                let h = g.energy_before(t1 - s) - g.energy_before(t0 - s);
+                (s, level * h)
+            })
+            .collect();
+        // Must overlap the frame starting at 40960 (the first frame with signal).
+        let (a, b, _) = fit_interval(&g, &obs, (40_960.0 - 4096.0, 40_960.0)).unwrap();
+        assert!((a - t0).abs() <= 2048.0 / 16.0, "start {a} vs {t0}");
+        assert!((b - t1).abs() <= 2048.0 / 16.0, "end {b} vs {t1}");
+    }
+
+    #[test]
+    fn the_fitted_end_is_that_of_the_pulse_in_the_required_frame_not_of_a_stronger_one() {
+        let g = hann_geometry(4096, 2048);
+        // Two pulses; the end must be the end of the one overlapping the required frame.
+        let pulse = |s: f64, a: f64, b: f64| g.energy_before(b - s) - g.energy_before(a - s);
+        let obs: Vec<(f64, f64)> = (0..40)
+            .map(|k| {
+                let s = (k * 2048) as f64;
+                (
+                    s,
+                    9.0 * pulse(s, 10_000.0, 20_000.0) + 3.0 * pulse(s, 50_000.0, 60_000.0),
+                )
+            })
+            .collect();
+        let (a, b, _) = fit_interval(&g, &obs, (49_152.0, 53_248.0)).unwrap();
+        assert!((b - 60_000.0).abs() < 2048.0 / 2.0, "end {b}");
+        assert!(a <= 50_000.0 + 2048.0 / 4.0, "start {a}");
+    }
 }

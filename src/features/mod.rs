@@ -49,6 +49,7 @@ pub fn emission_columns() -> Vec<(&'static str, table::Type)> {
         freq_spread_hz: 0.0,
         frame_width_hz: 0.0,
         level_cv: 0.0,
+        significance: 0.0,
         kind: Kind::Unknown,
     };
     let types = probe.values();

@@ -106,6 +106,26 @@ pub struct Emitter {
     pub signal: Signal,
 }
 
+impl Emitter {
+    /// The emitter's first rising and last falling edge, each at its middle (50 % of the
+    /// amplitude, as pulse timing is measured: IEEE 181): what the detector's `start_s` and
+    /// `end_s` are scored against. Edges: 2 ms for carriers and FSK, `edge` for keyed tones
+    /// (5 ms CW, 1 ms bursts), 10 ms for the voice channel's syllables.
+    pub fn edges_s(&self) -> (f64, f64) {
+        match &self.signal {
+            Signal::Tone { .. } | Signal::Fsk { .. } => (self.start_s + 0.001, self.end_s - 0.001),
+            Signal::Keyed { elements, edge, .. } => (
+                elements[0].0 + edge / 2.0,
+                elements[elements.len() - 1].1 + edge / 2.0,
+            ),
+            Signal::Voice { syllables, .. } => (
+                syllables[0].0 + 0.005,
+                syllables[syllables.len() - 1].1 + 0.005,
+            ),
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SceneConfig {

@@ -5,7 +5,11 @@
 //! (6 dB) count for recall; each takes the overlapping emission with the most time overlap.
 //! An emission that matches no emitter, or only one already taken (a fragment), is a false
 //! positive; one that matches only emitters under `min_snr_db` counts neither way. Of the
-//! matched pairs: centre within one analysis bin, start and end within one hop, and the kind.
+//! matched pairs: centre within one analysis bin, start and end within one hop of the middle of
+//! the first rising and last falling edge ([`Emitter::edges_s`]), and the kind.
+
+#[cfg(doc)]
+use super::scene::Emitter;
 
 use super::detect::{Emission, Geometry};
 use super::scene::{Family, Scene};
@@ -70,6 +74,7 @@ pub struct Pair {
     pub start_err_s: f64,
     pub end_err_s: f64,
     pub kind: super::detect::Kind,
+    pub significance: f64,
 }
 
 /// A scene's score, per family; false positives that match no emitter are under `None`.
@@ -78,8 +83,9 @@ pub struct Score {
     pub by_family: BTreeMap<Family, Counts>,
     pub unattributed_fp: usize,
     pub pairs: Vec<Pair>,
-    pub missed: Vec<(Family, f64)>,
-    /// False positives: (offset centre Hz, start s, duration s, snr dB, kind).
+    /// Missed emitters: (family, SNR dB, duration s, offset centre Hz, start s).
+    pub missed: Vec<(Family, f64, f64, f64, f64)>,
+    /// False positives: (offset centre Hz, start s, duration s, significance, kind).
     pub fps: Vec<(f64, f64, f64, f64, super::detect::Kind)>,
 }
 
@@ -130,13 +136,20 @@ pub fn score(scene: &Scene, geo: &Geometry, found: &[Emission], min_snr_db: f64)
                 ov(a.1).total_cmp(&ov(b.1))
             });
         let Some((i, e)) = best else {
-            s.missed.push((m.family, m.snr_db));
+            s.missed.push((
+                m.family,
+                m.snr_db,
+                m.end_s - m.start_s,
+                m.center_hz,
+                m.start_s,
+            ));
             continue;
         };
         taken[i] = true;
         c.detected += 1;
         let ce = off(e) - m.center_hz;
-        let (se, ee) = (e.start_s - m.start_s, e.end_s - m.end_s);
+        let (m0, m1) = m.edges_s();
+        let (se, ee) = (e.start_s - m0, e.end_s - m1);
         c.centre_ok += usize::from(ce.abs() <= bin);
         c.start_ok += usize::from(se.abs() <= hop_s);
         c.end_ok += usize::from(ee.abs() <= hop_s);
@@ -148,6 +161,7 @@ pub fn score(scene: &Scene, geo: &Geometry, found: &[Emission], min_snr_db: f64)
             start_err_s: se,
             end_err_s: ee,
             kind: e.kind,
+            significance: e.significance,
         });
     }
     for (i, e) in found.iter().enumerate() {
@@ -156,7 +170,7 @@ pub fn score(scene: &Scene, geo: &Geometry, found: &[Emission], min_snr_db: f64)
         }
         let near: Vec<&super::scene::Emitter> =
             scene.emitters.iter().filter(|m| overlaps(e, m)).collect();
-        let fp = (off(e), e.start_s, e.duration_s, e.snr_db, e.kind);
+        let fp = (off(e), e.start_s, e.duration_s, e.significance, e.kind);
         if near.is_empty() {
             s.unattributed_fp += 1;
             s.fps.push(fp);
