@@ -272,3 +272,79 @@ fn strong_bursts_start_and_end_within_about_a_hop_of_their_edges() {
     }
     assert!(t.start_ok >= 3 && t.end_ok >= 3, "{s:?}");
 }
+
+/// Real audio (not I/Q): 12 s at 8 kHz of white noise with a CW call at 700 Hz (20 WPM,
+/// 5 ms edges) from 2 s and a steady 1500 Hz tone from 5.5 to 10 s, both 15 dB over the
+/// noise in one bin of the cw preset.
+#[test]
+fn in_real_audio_a_cw_call_and_a_steady_tone_are_found_at_their_frequencies_and_edges() {
+    use specgate::engine::SignalKind;
+    use specgate::stream::source::SliceSource;
+    let rate = 8000u32;
+    let params = params::resolve("cw", None, &ParamsPatch::default()).unwrap();
+    let cfg = specgate::engine::stft_config(&params, rate);
+    let g = Geometry::new(&cfg, rate, false, None);
+    let (bin, hop_s) = (g.bin_hz(), g.hop as f64 / rate as f64);
+    let sigma = 0.01f64;
+    // Per-bin SNR 15 dB: a real tone of amplitude a has power a²/2 against σ²·bin/(rate/2).
+    let a = (2.0 * 10f64.powf(1.5) * sigma * sigma * bin / (rate as f64 / 2.0)).sqrt();
+    let dit = 1.2 / 20.0;
+    let (on, _) = specgate::eval::signals::morse_timing("CQ CQ");
+    let elements: Vec<(f64, f64)> = on
+        .iter()
+        .map(|&(x, y)| (2.0 + x as f64 * dit, 2.0 + y as f64 * dit))
+        .collect();
+    let edge = 0.005;
+    let env = |t: f64, s: f64, e: f64| {
+        if t < s || t > e + edge {
+            0.0
+        } else if t < s + edge {
+            0.5 - 0.5 * (std::f64::consts::PI * (t - s) / edge).cos()
+        } else if t > e {
+            0.5 + 0.5 * (std::f64::consts::PI * (t - e) / edge).cos()
+        } else {
+            1.0
+        }
+    };
+    let mut rng = specgate::eval::signals::Rng::new(11);
+    let n = 12 * rate as usize;
+    let x: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = i as f64 / rate as f64;
+            let cw: f64 = elements.iter().map(|&(s, e)| env(t, s, e)).sum();
+            let tone = env(t, 5.5, 10.0 - edge);
+            let w = 2.0 * std::f64::consts::PI * t;
+            (a * (cw * (700.0 * w).sin() + tone * (1500.0 * w).sin()) + sigma * rng.gauss()) as f32
+        })
+        .collect();
+    let mut src = SliceSource::new(&x, rate, 1, SignalKind::Real);
+    let (found, _) = features::detect_all(
+        &mut src,
+        &params,
+        &FilterOptions::default(),
+        &DetectorConfig::default(),
+    )
+    .unwrap();
+    let near = |hz: f64| found.iter().find(|e| (e.center_hz - hz).abs() <= bin);
+    let cw = near(700.0).unwrap_or_else(|| panic!("no CW at 700 Hz: {found:?}"));
+    assert_eq!(cw.kind, Kind::Cw, "{cw:?}");
+    assert_eq!(cw.freq_ref, "offset");
+    let (s0, e0) = (
+        elements[0].0 + edge / 2.0,
+        elements[elements.len() - 1].1 + edge / 2.0,
+    );
+    assert!((cw.start_s - s0).abs() <= hop_s, "{cw:?} vs {s0}");
+    assert!((cw.end_s - e0).abs() <= hop_s, "{cw:?} vs {e0}");
+    let tone = near(1500.0).unwrap_or_else(|| panic!("no tone at 1500 Hz: {found:?}"));
+    assert_eq!(tone.kind, Kind::Carrier, "{tone:?}");
+    assert!(
+        (tone.start_s - (5.5 + edge / 2.0)).abs() <= hop_s,
+        "{tone:?}"
+    );
+    assert!(
+        (tone.end_s - (10.0 - edge / 2.0)).abs() <= hop_s,
+        "{tone:?}"
+    );
+    // Nothing else in the noise.
+    assert_eq!(found.len(), 2, "{found:?}");
+}

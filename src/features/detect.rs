@@ -54,8 +54,9 @@ pub struct DetectorConfig {
     /// single strong noise cells then join emissions and chain them together.
     pub strong_ratio_db: f64,
     /// An emission whose onset significance (see [`Emission::significance`]) is under this is
-    /// dropped (noise flecks); under `short_s` it needs `short_factor` times as much (a short
-    /// fleck is the best of many chances). 0 = off.
+    /// dropped (noise flecks); shorter than `short_s` or than one analysis frame it needs
+    /// `short_factor` times as much (a short fleck is the best of many chances, and one noise
+    /// event spans several overlapping frames). 0 = off.
     pub min_significance: f64,
     pub short_s: f64,
     pub short_factor: f64,
@@ -253,6 +254,9 @@ pub struct Geometry {
     /// Cumulative energy of the analysis window: `energy_cdf[i]` is the share of Σw² in the
     /// first `i·frame_len/CDF_STEPS` samples (for sub-hop edge timing, see [`Geometry::energy_before`]).
     pub energy_cdf: [f32; CDF_STEPS + 1],
+    /// How much overlapping frames inflate the variance of a sum of a bin's noise powers over
+    /// frames: Σ over frame lags k of ρ_k², ρ_k = Σ w[n]·w[n+k·hop] / Σ w² (1 without overlap).
+    pub noise_corr: f64,
 }
 
 /// Resolution of [`Geometry::energy_cdf`].
@@ -295,8 +299,21 @@ impl Geometry {
             }
             *c = (acc / total) as f32;
         }
+        let mut noise_corr = 1.0;
+        let mut lag = hop.max(1);
+        while lag < a.len() {
+            let r: f64 = a[..a.len() - lag]
+                .iter()
+                .zip(&a[lag..])
+                .map(|(&x, &y)| x as f64 * y as f64)
+                .sum::<f64>()
+                / total;
+            noise_corr += 2.0 * r * r;
+            lag += hop.max(1);
+        }
         Geometry {
             energy_cdf,
+            noise_corr,
             rate,
             hop,
             frame_len: a.len(),
@@ -701,6 +718,15 @@ impl Detector {
                 (v.mask[k] >= og && p >= f * self.min_ratio) || p >= f * self.strong_ratio;
             self.hist[row + j] = p - f;
         }
+        if !self.geo.complex {
+            // A real signal's 0 Hz and Nyquist bins are real-valued: their noise power has
+            // twice the relative spread of the others (one degree of freedom, not two), and
+            // nothing is transmitted there. They are never signal.
+            self.sig[0] = false;
+            if bins == self.geo.fft_len / 2 + 1 {
+                self.sig[bins - 1] = false;
+            }
+        }
         let mut j = 0;
         while j < bins {
             if !self.sig[j] {
@@ -1081,7 +1107,9 @@ fn measure(
     let on_fit = fit_interval(g, &obs[..k], (s0, s0 + n));
     let start = on_fit.map(|f| f.0);
     // Matched-filter significance of the onset: fitted energy over the band's noise spread.
-    let onset_z = on_fit.map_or(0.0, |f| (f.2 / r.on_floor2.max(1e-30)).sqrt());
+    let onset_z = on_fit.map_or(0.0, |f| {
+        (f.2 / (r.on_floor2 * g.noise_corr).max(1e-30)).sqrt()
+    });
     k = 0;
     let lo = r.last.saturating_sub(ON as u64 - 1);
     for f in lo..=r.last + AFTER as u64 {
@@ -1096,7 +1124,7 @@ fn measure(
     let start_s = (start.unwrap_or(centre(r.first) - 2.0 * half_hop) / rate).max(0.0);
     let end_s = (end.unwrap_or(centre(r.last) + half_hop) / rate).max(start_s);
     let need = cfg.min_significance
-        * if end_s - start_s < cfg.short_s {
+        * if end_s - start_s < cfg.short_s.max(n / rate) {
             cfg.short_factor
         } else {
             1.0
