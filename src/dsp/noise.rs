@@ -41,6 +41,9 @@ pub struct TrackerParams {
     pub tone_ratio: f32,
     /// Bins below this one are not capped: steady lines there are taken to be mains hum (noise).
     pub tone_min_bin: usize,
+    /// Bins from DC up to [`INFRA_HZ`] (one-sided audio spectra; 0 for two-sided I/Q, whose DC
+    /// bin is the tuned frequency): always noise, see [`McraTracker::update`].
+    pub infra_bins: usize,
 }
 
 impl Default for TrackerParams {
@@ -54,6 +57,7 @@ impl Default for TrackerParams {
             decision_delay: 1,
             tone_ratio: 0.0,
             tone_min_bin: 0,
+            infra_bins: 0,
         }
     }
 }
@@ -61,6 +65,22 @@ impl Default for TrackerParams {
 /// Steady lines below this frequency are mains hum (50/60 Hz and harmonics up to the 7th) and are
 /// learned as noise; above it a steady line is a signal (a carrier, a held note, a long dash).
 pub const HUM_ZONE_HZ: f32 = 450.0;
+
+/// Audio bins centred below this frequency carry no signal anyone listens to, only infrasound:
+/// DC offset and its drift, AGC pumping, and coloured band noise reaching down to fractions of a
+/// Hz. Their power wanders over seconds, faster than any minimum search follows and unlike a
+/// learned second of it, so the tracker takes all of it as noise.
+pub const INFRA_HZ: f32 = 20.0;
+
+/// The number of [`INFRA_HZ`] bins of a one-sided spectrum with `bin_hz` spacing (DC at least).
+pub fn infra_bins(bin_hz: f32) -> usize {
+    (INFRA_HZ / bin_hz).ceil().max(1.0) as usize
+}
+
+/// The published estimate is the 3-bin smoothed one held within this factor (±1.5 dB) of the
+/// bin's own: smoothing cuts the variance of a smooth floor, but next to a strong line (mains hum,
+/// a carrier) it would lift the bins between the lines by up to a quarter of the line's power.
+const SPREAD: f32 = 1.41;
 
 /// Neighbourhood of [`cap_peaks`]: bins `NEAR..=FAR` away on each side (outside a tone's main
 /// lobe, ±2 bins for the project's windows).
@@ -108,6 +128,19 @@ pub struct McraTracker {
     skip0: usize,
     tone_ratio: f32,
     tone_min_bin: usize,
+    infra_bins: usize,
+    /// Frames left before the smoothed power enters the minimum search (see `update`).
+    settle: u32,
+    /// `settle` as built.
+    settle0: u32,
+}
+
+/// Frames the power smoothing needs to forget its start (three time constants, at least one).
+fn settle_frames(p: &TrackerParams) -> u32 {
+    if p.hop_s <= 0.0 {
+        return 1;
+    }
+    (3.0 * p.smoothing_s / p.hop_s).ceil().max(1.0) as u32
 }
 
 fn coef(hop_s: f32, tau_s: f32) -> f32 {
@@ -145,6 +178,9 @@ impl McraTracker {
             skip0: p.decision_delay,
             tone_ratio: p.tone_ratio,
             tone_min_bin: p.tone_min_bin,
+            infra_bins: p.infra_bins,
+            settle: settle_frames(&p),
+            settle0: settle_frames(&p),
         }
     }
 
@@ -164,6 +200,7 @@ impl McraTracker {
         self.history.fill(0.0);
         self.hist_pos = 0;
         self.skip = self.skip0;
+        self.settle = self.settle0;
     }
 
     /// Window minimum of the smoothed power (debug/diagnostics).
@@ -223,11 +260,16 @@ impl McraTracker {
             for i in 0..k {
                 let p = freq_smooth3(power, i).max(1e-30);
                 self.smooth[i] = p;
-                self.cur_min[i] = p;
-                self.win_min[i] = p;
                 self.noise[i] = p;
                 self.raw[i] = p;
             }
+            // The minimum search starts once the smoothing has settled: one periodogram is an
+            // exponential variate (a tenth of its mean one bin in ten; the DC bin's is wilder
+            // still), and as the first window minimum it would hold those bins' estimates low and
+            // flag them as signal for a whole window (3 s for cw, 12 s for am: the first seconds
+            // of a stream passed noise that a learned profile removes).
+            self.cur_min.fill(f32::MAX);
+            self.win_min.fill(f32::MAX);
             for d in 0..self.delay {
                 self.history[d * k..(d + 1) * k].copy_from_slice(&self.smooth);
             }
@@ -237,6 +279,10 @@ impl McraTracker {
             return;
         }
         let (a_s, a_d, a_p, ratio) = (self.a_s, self.a_d, self.a_p, self.ratio);
+        // Until the smoothing has settled the minimum search sees nothing (f32::MAX is neutral
+        // for the minimum and keeps both tests and the cap below open).
+        let settled = self.settle == 0;
+        self.settle = self.settle.saturating_sub(1);
         // Frequency-smoothed periodogram (a separate pass, so the main loop vectorises).
         smooth3_into(power, &mut self.pf);
         // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
@@ -258,7 +304,7 @@ impl McraTracker {
             let s = a_s * *sm + (1.0 - a_s) * pf;
             *sm = s;
             *h = s;
-            let cm = fmin(*cmin, s);
+            let cm = if settled { fmin(*cmin, s) } else { *cmin };
             *cmin = cm;
             let m = fmax(fmin(*wmin, cm), 1e-30);
             // Decide presence on the smoothed power of the last frame that does not overlap this
@@ -295,9 +341,20 @@ impl McraTracker {
                 self.tone_min_bin,
             );
         }
+        // Infrasonic bins: everything there is noise, including what the minimum search cannot
+        // follow (see INFRA_HZ): the estimate is at least this frame's power, so their gain stays
+        // at the floor.
+        let infra = self.infra_bins.min(k);
+        for (r, p) in self.raw[..infra].iter_mut().zip(power) {
+            *r = fmax(*r, *p);
+        }
         // Publish the estimate smoothed across neighbouring bins: noise floors are smooth in
-        // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open).
+        // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open);
+        // held within SPREAD of the bin's own estimate, so strong lines do not spill over.
         smooth3_into(&self.raw, &mut self.noise);
+        for (n, r) in self.noise.iter_mut().zip(&self.raw) {
+            *n = fmax(fmin(*n, SPREAD * *r), *r * (1.0 / SPREAD));
+        }
         self.hist_pos = (self.hist_pos + 1) % self.delay;
         self.sub_count += 1;
         if self.sub_count >= self.sub_len {
