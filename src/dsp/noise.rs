@@ -129,18 +129,23 @@ pub struct McraTracker {
     tone_ratio: f32,
     tone_min_bin: usize,
     infra_bins: usize,
-    /// Frames left before the smoothed power enters the minimum search (see `update`).
+    /// Frames averaged so far while starting up (see [`settle_frames`]).
+    frames: u32,
+    /// [`settle_frames`] as built.
     settle: u32,
-    /// `settle` as built.
-    settle0: u32,
 }
 
-/// Frames the power smoothing needs to forget its start (three time constants, at least one).
+/// Start-up length of the power smoothing, in frames: the exponential smoother's equivalent
+/// number of averaged frames, `(1 + a) / (1 − a)` (8 for am's 12.5 ms hops, 10 for 10 ms), at
+/// least one. For that many frames the smoothed power is the plain mean of the frames so far (the
+/// exponential seeded with one periodogram would weigh that single exponential variate for three
+/// time constants), and the minimum search takes it from half that many frames on, where the mean
+/// already has half the settled smoother's degrees of freedom. Waiting for three time constants
+/// instead (0.15 s) missed the noise-only start of a stream: music that faded in within it had its
+/// held chords learned as noise for a whole window (am, 12 s: music −16 dB).
 fn settle_frames(p: &TrackerParams) -> u32 {
-    if p.hop_s <= 0.0 {
-        return 1;
-    }
-    (3.0 * p.smoothing_s / p.hop_s).ceil().max(1.0) as u32
+    let a = coef(p.hop_s, p.smoothing_s);
+    ((1.0 + a) / (1.0 - a).max(1e-3)).round().clamp(1.0, 1000.0) as u32
 }
 
 fn coef(hop_s: f32, tau_s: f32) -> f32 {
@@ -179,8 +184,8 @@ impl McraTracker {
             tone_ratio: p.tone_ratio,
             tone_min_bin: p.tone_min_bin,
             infra_bins: p.infra_bins,
+            frames: 0,
             settle: settle_frames(&p),
-            settle0: settle_frames(&p),
         }
     }
 
@@ -200,7 +205,7 @@ impl McraTracker {
         self.history.fill(0.0);
         self.hist_pos = 0;
         self.skip = self.skip0;
-        self.settle = self.settle0;
+        self.frames = 0;
     }
 
     /// Window minimum of the smoothed power (debug/diagnostics).
@@ -263,7 +268,8 @@ impl McraTracker {
                 self.noise[i] = p;
                 self.raw[i] = p;
             }
-            // The minimum search starts once the smoothing has settled: one periodogram is an
+            // The minimum search starts once the start-up mean has enough frames (settle_frames):
+            // one periodogram is an
             // exponential variate (a tenth of its mean one bin in ten; the DC bin's is wilder
             // still), and as the first window minimum it would hold those bins' estimates low and
             // flag them as signal for a whole window (3 s for cw, 12 s for am: the first seconds
@@ -278,11 +284,19 @@ impl McraTracker {
             }
             return;
         }
-        let (a_s, a_d, a_p, ratio) = (self.a_s, self.a_d, self.a_p, self.ratio);
-        // Until the smoothing has settled the minimum search sees nothing (f32::MAX is neutral
-        // for the minimum and keeps both tests and the cap below open).
-        let settled = self.settle == 0;
-        self.settle = self.settle.saturating_sub(1);
+        let (a_d, a_p, ratio) = (self.a_d, self.a_p, self.ratio);
+        // Start-up (see settle_frames): the smoothed power is the running mean of the frames so
+        // far (the first one included), and the minimum search sees it from half the smoother's
+        // length on; before that, f32::MAX is neutral for the minimum and keeps both tests and the
+        // cap below open.
+        self.frames = self.frames.saturating_add(1);
+        let n = self.frames + 1;
+        let a_s = if n < self.settle {
+            1.0 - 1.0 / n as f32
+        } else {
+            self.a_s
+        };
+        let settled = 2 * n >= self.settle;
         // Frequency-smoothed periodogram (a separate pass, so the main loop vectorises).
         smooth3_into(power, &mut self.pf);
         // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
@@ -671,6 +685,107 @@ mod tests {
         for k in [12usize, 30, 60, 120] {
             let r = tr.noise()[k] / floor[k];
             assert!((0.6..1.5).contains(&r), "bin {k}: estimate/true = {r}");
+        }
+    }
+
+    #[test]
+    fn no_bin_is_held_low_by_the_first_periodogram_one_second_into_a_stream() {
+        // 3 s window, 10 ms hops: before the fix the first frame's periodogram was the window
+        // minimum for 3 s, and the bins where it fell low (one in ten below a tenth of the mean)
+        // stayed far under the floor, flagged as signal.
+        let mut tr = McraTracker::new(
+            513,
+            TrackerParams {
+                window_s: 3.0,
+                noise_tau_s: 0.15,
+                ..Default::default()
+            },
+        );
+        let mut rng = Rng(5);
+        run(&mut tr, &mut rng, 1.0, 100);
+        let low = tr.noise().iter().filter(|v| **v < 0.5).count();
+        assert!(low <= 5, "{low} of 513 bins below half the floor after 1 s");
+    }
+
+    #[test]
+    fn infrasonic_bins_are_never_below_their_power() {
+        let mut tr = McraTracker::new(
+            65,
+            TrackerParams {
+                infra_bins: 1,
+                ..Default::default()
+            },
+        );
+        let mut rng = Rng(13);
+        let mut p = vec![0.0; 65];
+        for f in 0..1000 {
+            // The DC bin wanders by 30 dB over 4 s (infrasound); the rest is a steady floor.
+            let wander = 10f32.powf(1.5 * (f as f32 * 0.0157).sin());
+            p.iter_mut().for_each(|v| *v = rng.expo(1.0));
+            p[0] *= wander;
+            tr.update(&p);
+            // Frame 0 is the skipped decision delay, frame 1 starts the estimate.
+            if f >= 2 {
+                assert!(tr.raw[0] >= p[0], "frame {f}: {} < {}", tr.raw[0], p[0]);
+            }
+        }
+        let r = tr.noise()[40];
+        assert!((0.6..1.4).contains(&r), "floor elsewhere: {r}");
+    }
+
+    #[test]
+    fn a_strong_line_does_not_lift_the_floor_of_its_neighbours_by_more_than_1_5_db() {
+        let floor = vec![1.0f32; 129];
+        let mut tr = McraTracker::new(129, protected(0.0, 0));
+        // A steady hum line 30 dB over the floor is learned as noise in its own bin...
+        run_with_tone(&mut tr, &floor, 6, 1000.0, 600);
+        assert!(tr.noise()[6] > 300.0, "line bin: {}", tr.noise()[6]);
+        // ... but two bins away (between harmonics) the floor stays the floor.
+        for b in [4usize, 8] {
+            let r = tr.noise()[b];
+            assert!(r < 1.41 * 1.4, "bin {b}: {r}");
+        }
+    }
+
+    #[test]
+    fn a_chord_that_starts_100_ms_into_a_stream_is_not_learned_as_noise() {
+        // am's geometry: 12.5 ms hops, 12 s window. Noise from t = 0, a held chord (three notes,
+        // four harmonics each, 30 dB over the floor) from 100 ms on, no tone protection: only
+        // the minimum search can tell the chord from the floor, so it must have seen the
+        // noise-only start. Waiting three smoothing time constants (150 ms) before searching
+        // missed it, and every chord bin was learned as noise for the whole window.
+        let k = 129;
+        let mut tr = McraTracker::new(
+            k,
+            TrackerParams {
+                hop_s: 0.0125,
+                window_s: 12.0,
+                noise_tau_s: 0.5,
+                ..Default::default()
+            },
+        );
+        let chord: Vec<usize> = [10usize, 13, 15]
+            .iter()
+            .flat_map(|&f| (1..=4).map(move |h| f * h))
+            .filter(|&b| b < k)
+            .collect();
+        let mut rng = Rng(21);
+        let mut p = vec![0.0; k];
+        for f in 0..400 {
+            p.iter_mut().for_each(|v| *v = rng.expo(1.0));
+            if f >= 8 {
+                for &b in &chord {
+                    p[b] += 1000.0;
+                }
+            }
+            tr.update(&p);
+        }
+        for &b in &chord {
+            let r = tr.noise()[b];
+            assert!(
+                r < 4.0,
+                "chord bin {b}: noise estimate {r} (floor 1, chord 1000)"
+            );
         }
     }
 
