@@ -13,7 +13,7 @@
 
 mod common;
 
-use specgate::cli::latency::{clock_offset_ns, locate, log_chirp};
+use specgate::live::roundtrip::{clock_offset_ns, locate, log_chirp};
 use std::process::Command;
 use std::sync::Mutex;
 

@@ -11,7 +11,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     #[cfg(feature = "device")]
     {
-        crate::live::device::print_devices(args.verbose)
+        Ok(crate::live::device::print_devices(args.verbose)?)
     }
     #[cfg(not(feature = "device"))]
     {

@@ -126,25 +126,13 @@ fn parse_table_format(s: &str) -> Result<Format, String> {
 
 impl Args {
     fn detector(&self) -> anyhow::Result<DetectorConfig> {
-        for (name, v) in [
-            ("--min-duration-ms", self.min_duration_ms),
-            ("--min-bandwidth-hz", self.min_bandwidth_hz),
-            ("--hold-ms", self.hold_ms),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                bail!("{name} must be a non-negative number (got {v})");
-            }
-        }
-        if self.hold_ms > 3_600_000.0 {
-            bail!("--hold-ms must be at most an hour");
-        }
-        Ok(DetectorConfig {
-            min_duration_s: self.min_duration_ms / 1000.0,
-            min_bandwidth_hz: self.min_bandwidth_hz,
-            hold_s: self.hold_ms / 1000.0,
-            max_open: self.max_open,
-            ..DetectorConfig::default()
-        })
+        DetectorConfig::from_flags(
+            self.min_duration_ms,
+            self.min_bandwidth_hz,
+            self.hold_ms,
+            self.max_open,
+        )
+        .map_err(anyhow::Error::msg)
     }
 
     fn stream_opts(&self) -> stream::filter::FilterOptions {
@@ -250,22 +238,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             &cancel,
             Some(&mut tick),
             &mut |c| {
-                let mut names: Vec<&str> = vec!["start_s", "end_s"];
-                names.extend(c.iter().map(|s| s.as_str()));
+                let header = features::segment_header(c);
+                let names: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
                 if let Some(w) = writer.borrow_mut().take() {
                     *table.borrow_mut() = Some(TableWriter::new(w, format, &names)?);
                 }
                 Ok(())
             },
             &mut |row| {
-                use crate::features::table::Value;
                 let mut t = table.borrow_mut();
                 let Some(t) = t.as_mut() else {
                     return Ok(());
                 };
-                let mut v = vec![Value::Float(row.start_s), Value::Float(row.end_s)];
-                v.extend(row.values.iter().map(|x| Value::Float(*x)));
-                t.row(&v)?;
+                t.row(&features::segment_values(row))?;
                 if to_stdout {
                     t.flush()?;
                 }

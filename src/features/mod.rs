@@ -28,6 +28,87 @@ use crate::stream::filter::{self, FilterOptions};
 use crate::stream::pump::{Cancel, FrameObserver, Timing};
 use crate::stream::{Result, Sink, SinkReport, Source, StreamError};
 
+/// The emission table's header — the columns `specgate features` prints, in order — with each
+/// column's cell type, for typed readers (the Python package builds its numpy dtype from it).
+pub fn emission_columns() -> Vec<(&'static str, table::Type)> {
+    let probe = Emission {
+        channel: 0,
+        start_s: 0.0,
+        end_s: 0.0,
+        duration_s: 0.0,
+        center_hz: 0.0,
+        freq_ref: "offset",
+        bandwidth_hz: 0.0,
+        bandwidth_3db_hz: 0.0,
+        peak_dbfs: 0.0,
+        snr_db: 0.0,
+        duty_cycle: 0.0,
+        on_off_count: 0,
+        freq_drift_hz_per_s: 0.0,
+        spectral_flatness: 0.0,
+        freq_spread_hz: 0.0,
+        frame_width_hz: 0.0,
+        level_cv: 0.0,
+        kind: Kind::Unknown,
+    };
+    let types = probe.values();
+    Emission::COLUMNS
+        .iter()
+        .zip(&types)
+        .map(|(c, v)| (*c, v.type_of()))
+        .collect()
+}
+
+/// The segment table's header (`specgate features --segments`): `start_s`, `end_s`, then the
+/// extractor's feature columns ([`segment::SegmentExtractor::columns`]); every cell is a float.
+pub fn segment_header(feature_columns: &[String]) -> Vec<String> {
+    ["start_s", "end_s"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(feature_columns.iter().cloned())
+        .collect()
+}
+
+/// A segment row's values, in [`segment_header`] order.
+pub fn segment_values(row: &segment::SegmentRow) -> Vec<table::Value> {
+    [row.start_s, row.end_s]
+        .iter()
+        .chain(&row.values)
+        .map(|v| table::Value::Float(*v))
+        .collect()
+}
+
+impl DetectorConfig {
+    /// The detector settings `specgate features` takes as flags, in the flags' units (ms, Hz),
+    /// checked (the CLI and the Python package share this): the rest are the defaults.
+    pub fn from_flags(
+        min_duration_ms: f64,
+        min_bandwidth_hz: f64,
+        hold_ms: f64,
+        max_open: usize,
+    ) -> std::result::Result<Self, String> {
+        for (name, v) in [
+            ("min_duration_ms", min_duration_ms),
+            ("min_bandwidth_hz", min_bandwidth_hz),
+            ("hold_ms", hold_ms),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be a non-negative number (got {v})"));
+            }
+        }
+        if hold_ms > 3_600_000.0 {
+            return Err("hold_ms must be at most an hour".into());
+        }
+        Ok(DetectorConfig {
+            min_duration_s: min_duration_ms / 1000.0,
+            min_bandwidth_hz,
+            hold_s: hold_ms / 1000.0,
+            max_open,
+            ..DetectorConfig::default()
+        })
+    }
+}
+
 /// A sink that keeps nothing: the detector only needs the engine's frames.
 #[derive(Debug, Default)]
 pub struct NullSink;

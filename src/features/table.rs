@@ -11,6 +11,24 @@ pub enum Value {
     Text(String),
 }
 
+/// A column's cell type: what a typed reader (numpy, Arrow, a database) stores it as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    Float,
+    Int,
+    Text,
+}
+
+impl Value {
+    pub fn type_of(&self) -> Type {
+        match self {
+            Value::Float(_) => Type::Float,
+            Value::Int(_) => Type::Int,
+            Value::Text(_) => Type::Text,
+        }
+    }
+}
+
 /// The table's text format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

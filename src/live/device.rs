@@ -4,12 +4,55 @@
 //! boundary into preallocated buffers.
 
 use crate::live::core::{monotonic_ns, InputEnd, OutputEnd, Shared, MAX_CALLBACK_FRAMES};
-use crate::live::select::{select, Candidate, Selection};
-use anyhow::{anyhow, bail, Context};
+use crate::live::select::{select, Candidate, SelectError, Selection};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+
+/// Why a device could not be found, opened, started or measured.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// `--host` names no host this build has.
+    #[error("unknown audio host '{name}'; available: {available}")]
+    UnknownHost { name: String, available: String },
+    /// The device query matches no device, or several.
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// `default` was asked of a host that has none.
+    #[error("host {host} has no default {kind} device")]
+    NoDefault { host: String, kind: &'static str },
+    /// The device offers no configuration we can open.
+    #[error("{kind} device {id} (\"{name}\") has no usable configuration: {reason}")]
+    NoConfig {
+        kind: &'static str,
+        id: String,
+        name: String,
+        reason: String,
+    },
+    #[error("sample format {0} is not supported")]
+    UnsupportedFormat(String),
+    /// The audio API failed (the host went away, the device is busy, a stream would not start).
+    #[error("{0}")]
+    Backend(String),
+    /// The round-trip measurement could not be made (see [`play_and_record`]).
+    #[error("{0}")]
+    RoundTrip(String),
+}
+
+impl DeviceError {
+    /// The request itself is wrong (an unknown host or device name): retrying cannot help.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            DeviceError::UnknownHost { .. } | DeviceError::Select(_)
+        )
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> DeviceError {
+    DeviceError::Backend(e.to_string())
+}
 
 /// Flags the error and data callbacks set (atomics only).
 #[derive(Debug, Default)]
@@ -44,7 +87,7 @@ impl Opened {
     }
 }
 
-fn pick_host(host: Option<&str>) -> anyhow::Result<cpal::Host> {
+fn pick_host(host: Option<&str>) -> Result<cpal::Host, DeviceError> {
     let ids = cpal::available_hosts();
     match host {
         None => Ok(cpal::default_host()),
@@ -54,13 +97,11 @@ fn pick_host(host: Option<&str>) -> anyhow::Result<cpal::Host> {
                 .find(|id| {
                     id.name().eq_ignore_ascii_case(h) || id.to_string().eq_ignore_ascii_case(h)
                 })
-                .ok_or_else(|| {
-                    anyhow!(
-                        "unknown audio host '{h}'; available: {}",
-                        ids.iter().map(|i| i.name()).collect::<Vec<_>>().join(", ")
-                    )
+                .ok_or_else(|| DeviceError::UnknownHost {
+                    name: h.to_string(),
+                    available: ids.iter().map(|i| i.name()).collect::<Vec<_>>().join(", "),
                 })?;
-            Ok(cpal::host_from_id(*id)?)
+            cpal::host_from_id(*id).map_err(backend)
         }
     }
 }
@@ -165,7 +206,7 @@ fn summarise(cfgs: &[cpal::SupportedStreamConfigRange]) -> String {
 /// `specgate devices`: one line per device of every host (id, name, default marks, what it
 /// can capture and play, summarised), the default host named first. Library noise on stderr
 /// is suppressed unless `verbose`.
-pub fn print_devices(verbose: bool) -> anyhow::Result<()> {
+pub fn print_devices(verbose: bool) -> Result<(), DeviceError> {
     let default_host = cpal::default_host().id();
     let mut lines = vec![];
     {
@@ -238,7 +279,7 @@ pub fn find(
     host: Option<&str>,
     query: &str,
     input: bool,
-) -> anyhow::Result<(cpal::Device, String, String)> {
+) -> Result<(cpal::Device, String, String), DeviceError> {
     let kind = if input { "input" } else { "output" };
     // A full cpal id names its own host.
     if host.is_none() {
@@ -252,9 +293,9 @@ pub fn find(
     }
     let h = pick_host(host)?;
     let devs: Vec<cpal::Device> = if input {
-        h.input_devices()?.collect()
+        h.input_devices().map_err(backend)?.collect()
     } else {
-        h.output_devices()?.collect()
+        h.output_devices().map_err(backend)?.collect()
     };
     let cands: Vec<Candidate> = devs
         .iter()
@@ -270,7 +311,10 @@ pub fn find(
         } else {
             h.default_output_device()
         }
-        .ok_or_else(|| anyhow!("host {} has no default {kind} device", h.id().name()))?,
+        .ok_or_else(|| DeviceError::NoDefault {
+            host: h.id().name().to_string(),
+            kind,
+        })?,
     };
     Ok((d.clone(), device_id(&d), device_name(&d)))
 }
@@ -283,7 +327,7 @@ pub fn open(
     query: &str,
     input: bool,
     rate: Option<u32>,
-) -> anyhow::Result<Opened> {
+) -> Result<Opened, DeviceError> {
     open_with_period(host, query, input, rate, 10.0)
 }
 
@@ -294,7 +338,7 @@ pub fn open_with_period(
     input: bool,
     rate: Option<u32>,
     period_ms: f64,
-) -> anyhow::Result<Opened> {
+) -> Result<Opened, DeviceError> {
     let (device, id, name) = find(host, query, input)?;
     let kind = if input { "input" } else { "output" };
     let def = if input {
@@ -302,11 +346,19 @@ pub fn open_with_period(
     } else {
         device.default_output_config()
     }
-    .with_context(|| format!("{kind} device {id} (\"{name}\") has no usable configuration"))?;
+    .map_err(|e| DeviceError::NoConfig {
+        kind,
+        id: id.clone(),
+        name: name.clone(),
+        reason: e.to_string(),
+    })?;
     let ranges: Vec<cpal::SupportedStreamConfigRange> = if input {
-        device.supported_input_configs()?.collect()
+        device.supported_input_configs().map_err(backend)?.collect()
     } else {
-        device.supported_output_configs()?.collect()
+        device
+            .supported_output_configs()
+            .map_err(backend)?
+            .collect()
     };
     let channels = def.channels();
     let mut sr = def.sample_rate();
@@ -395,7 +447,7 @@ macro_rules! by_format {
             SampleFormat::U64 => $f::<u64>($($arg),*),
             SampleFormat::I24 => $f::<cpal::I24>($($arg),*),
             SampleFormat::U24 => $f::<cpal::U24>($($arg),*),
-            other => bail!("sample format {other:?} is not supported"),
+            other => Err(DeviceError::UnsupportedFormat(format!("{other:?}"))),
         }
     };
 }
@@ -405,12 +457,12 @@ pub fn start_input(
     o: &Opened,
     end: InputEnd,
     status: Arc<DeviceStatus>,
-) -> anyhow::Result<cpal::Stream> {
+) -> Result<cpal::Stream, DeviceError> {
     fn build<T>(
         o: &Opened,
         mut end: InputEnd,
         status: Arc<DeviceStatus>,
-    ) -> anyhow::Result<cpal::Stream>
+    ) -> Result<cpal::Stream, DeviceError>
     where
         T: SizedSample + Send + 'static,
         f32: FromSample<T>,
@@ -420,28 +472,31 @@ pub fn start_input(
         let rate = o.config.sample_rate as u64;
         let st = status.clone();
         let shared = end.shared();
-        let s = o.device.build_input_stream::<T, _, _>(
-            o.config,
-            move |data: &[T], info: &cpal::InputCallbackInfo| {
-                // Stamp with the callback time. (The host-reported capture time would be free
-                // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
-                // and it stops tracking reality; lateness only biases the drift loop slightly.)
-                let now = monotonic_ns();
-                // Delay from the capture of the block's last frame to this callback.
-                let block = (data.len() / ch) as u64 * 1_000_000_000 / rate;
-                st.in_latency_ns
-                    .store(capture_delay_ns(info, block), Relaxed);
-                for block in data.chunks(buf.len()) {
-                    for (y, x) in buf.iter_mut().zip(block) {
-                        *y = x.to_sample::<f32>();
+        let s = o
+            .device
+            .build_input_stream::<T, _, _>(
+                o.config,
+                move |data: &[T], info: &cpal::InputCallbackInfo| {
+                    // Stamp with the callback time. (The host-reported capture time would be free
+                    // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
+                    // and it stops tracking reality; lateness only biases the drift loop slightly.)
+                    let now = monotonic_ns();
+                    // Delay from the capture of the block's last frame to this callback.
+                    let block = (data.len() / ch) as u64 * 1_000_000_000 / rate;
+                    st.in_latency_ns
+                        .store(capture_delay_ns(info, block), Relaxed);
+                    for block in data.chunks(buf.len()) {
+                        for (y, x) in buf.iter_mut().zip(block) {
+                            *y = x.to_sample::<f32>();
+                        }
+                        end.push(&buf[..block.len()], now);
                     }
-                    end.push(&buf[..block.len()], now);
-                }
-            },
-            on_error(status, shared, true),
-            None,
-        )?;
-        s.play()?;
+                },
+                on_error(status, shared, true),
+                None,
+            )
+            .map_err(backend)?;
+        s.play().map_err(backend)?;
         Ok(s)
     }
     by_format!(o.format, build, o, end, status)
@@ -452,12 +507,12 @@ pub fn start_output(
     o: &Opened,
     end: OutputEnd,
     status: Arc<DeviceStatus>,
-) -> anyhow::Result<cpal::Stream> {
+) -> Result<cpal::Stream, DeviceError> {
     fn build<T>(
         o: &Opened,
         mut end: OutputEnd,
         status: Arc<DeviceStatus>,
-    ) -> anyhow::Result<cpal::Stream>
+    ) -> Result<cpal::Stream, DeviceError>
     where
         T: SizedSample + FromSample<f32> + Send + 'static,
     {
@@ -466,26 +521,29 @@ pub fn start_output(
         let rate = o.config.sample_rate as u64;
         let st = status.clone();
         let shared = end.shared();
-        let s = o.device.build_output_stream::<T, _, _>(
-            o.config,
-            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
-                let now = monotonic_ns();
-                st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
-                // Stamp with the callback time (see the input side); the host-reported delay
-                // to playback goes into the latency budget.
-                let mut t = now;
-                for block in data.chunks_mut(buf.len()) {
-                    end.pull(&mut buf[..block.len()], t);
-                    for (y, x) in block.iter_mut().zip(&buf) {
-                        *y = T::from_sample(*x);
+        let s = o
+            .device
+            .build_output_stream::<T, _, _>(
+                o.config,
+                move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+                    let now = monotonic_ns();
+                    st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
+                    // Stamp with the callback time (see the input side); the host-reported delay
+                    // to playback goes into the latency budget.
+                    let mut t = now;
+                    for block in data.chunks_mut(buf.len()) {
+                        end.pull(&mut buf[..block.len()], t);
+                        for (y, x) in block.iter_mut().zip(&buf) {
+                            *y = T::from_sample(*x);
+                        }
+                        t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
                     }
-                    t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
-                }
-            },
-            on_error(status, shared, false),
-            None,
-        )?;
-        s.play()?;
+                },
+                on_error(status, shared, false),
+                None,
+            )
+            .map_err(backend)?;
+        s.play().map_err(backend)?;
         Ok(s)
     }
     by_format!(o.format, build, o, end, status)
@@ -519,18 +577,17 @@ pub fn play_and_record(
     output: &Opened,
     play: Vec<f32>,
     after_s: f64,
-) -> anyhow::Result<Recording> {
+) -> Result<Recording, DeviceError> {
     use ringbuf::traits::{Consumer, Producer, Split};
     use ringbuf::HeapRb;
     use std::time::{Duration, Instant};
 
     let rate = input.config.sample_rate;
     if output.config.sample_rate != rate {
-        bail!(
+        return Err(DeviceError::RoundTrip(format!(
             "the devices run at different rates (input {} Hz, output {} Hz); pass --rate one of them supports",
-            rate,
-            output.config.sample_rate
-        );
+            rate, output.config.sample_rate
+        )));
     }
     let play_s = play.len() as f64 / rate as f64;
     let cap_s = 3.0 + after_s + play_s;
@@ -556,77 +613,84 @@ pub fn play_and_record(
         }
     };
     if input.format != SampleFormat::F32 || output.format != SampleFormat::F32 {
-        bail!(
+        return Err(DeviceError::RoundTrip(format!(
             "the round trip needs f32 streams (input offers {:?}, output {:?})",
-            input.format,
-            output.format
-        );
+            input.format, output.format
+        )));
     }
 
     let ich = input.config.channels as usize;
     let ins = {
         let (st, frames) = (status.clone(), in_frames.clone());
         let mut total = 0u64;
-        input.device.build_input_stream::<f32, _, _>(
-            input.config,
-            move |data: &[f32], info: &cpal::InputCallbackInfo| {
-                let now = monotonic_ns();
-                let n = data.len() / ich;
-                let block = n as u64 * 1_000_000_000 / rate as u64;
-                st.in_latency_ns
-                    .store(capture_delay_ns(info, block), Relaxed);
-                for f in data.chunks_exact(ich) {
-                    let _ = rec_p.try_push(f.iter().sum::<f32>() / ich as f32);
-                }
-                total += n as u64;
-                let _ = icb_p.try_push((total, now));
-                frames.store(total, Relaxed);
-            },
-            err(status.clone()),
-            None,
-        )?
+        input
+            .device
+            .build_input_stream::<f32, _, _>(
+                input.config,
+                move |data: &[f32], info: &cpal::InputCallbackInfo| {
+                    let now = monotonic_ns();
+                    let n = data.len() / ich;
+                    let block = n as u64 * 1_000_000_000 / rate as u64;
+                    st.in_latency_ns
+                        .store(capture_delay_ns(info, block), Relaxed);
+                    for f in data.chunks_exact(ich) {
+                        let _ = rec_p.try_push(f.iter().sum::<f32>() / ich as f32);
+                    }
+                    total += n as u64;
+                    let _ = icb_p.try_push((total, now));
+                    frames.store(total, Relaxed);
+                },
+                err(status.clone()),
+                None,
+            )
+            .map_err(backend)?
     };
     let och = output.config.channels as usize;
     let outs = {
         let (st, go, start) = (status.clone(), go.clone(), start_frame.clone());
         let mut pos = 0u64;
         let mut k = usize::MAX; // next index into `play`; MAX = not started
-        output.device.build_output_stream::<f32, _, _>(
-            output.config,
-            move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
-                let now = monotonic_ns();
-                st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
-                let _ = ocb_p.try_push((pos, now));
-                if k == usize::MAX && go.load(Relaxed) {
-                    k = 0;
-                    start.store(pos, Relaxed);
-                }
-                for f in data.chunks_exact_mut(och) {
-                    let v = if k < play.len() {
-                        k += 1;
-                        play[k - 1]
-                    } else {
-                        0.0
-                    };
-                    f.fill(v);
-                }
-                pos += (data.len() / och) as u64;
-            },
-            err(status.clone()),
-            None,
-        )?
+        output
+            .device
+            .build_output_stream::<f32, _, _>(
+                output.config,
+                move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
+                    let now = monotonic_ns();
+                    st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
+                    let _ = ocb_p.try_push((pos, now));
+                    if k == usize::MAX && go.load(Relaxed) {
+                        k = 0;
+                        start.store(pos, Relaxed);
+                    }
+                    for f in data.chunks_exact_mut(och) {
+                        let v = if k < play.len() {
+                            k += 1;
+                            play[k - 1]
+                        } else {
+                            0.0
+                        };
+                        f.fill(v);
+                    }
+                    pos += (data.len() / och) as u64;
+                },
+                err(status.clone()),
+                None,
+            )
+            .map_err(backend)?
     };
-    ins.play()?;
-    outs.play()?;
+    ins.play().map_err(backend)?;
+    outs.play().map_err(backend)?;
 
     let wait_until = |cond: &dyn Fn() -> bool, limit: Duration, what: &str| {
         let t0 = Instant::now();
         while !cond() {
             if status.lost.load(Relaxed) {
-                bail!("a device went away during the round trip");
+                return Err(DeviceError::RoundTrip(
+                    "a device went away during the round trip".into(),
+                ));
             }
             if t0.elapsed() > limit {
-                bail!("{what}");
+                return Err(DeviceError::RoundTrip(what.to_string()));
             }
             std::thread::sleep(Duration::from_millis(5));
         }

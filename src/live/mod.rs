@@ -5,6 +5,7 @@ pub mod core;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod drift;
+pub mod roundtrip;
 pub mod select;
 pub mod session;
 pub mod sim;

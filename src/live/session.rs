@@ -623,13 +623,9 @@ fn session(
     #[cfg(feature = "device")]
     let open_dev = |q: &str, input: bool, rate: Option<u32>| -> Result<device::Opened, Failure> {
         device::open_with_period(host, q, input, rate, cfg.period_ms).map_err(|e| {
-            let msg = format!("{e:#}");
+            let msg = e.to_string();
             // Unknown/ambiguous names are user errors; an absent or failing device may return.
-            if e.downcast_ref::<crate::live::select::SelectError>()
-                .is_some()
-                || msg.contains("matches")
-                || msg.contains("unknown audio host")
-            {
+            if e.is_usage() {
                 usage(msg)
             } else {
                 Failure::Lost(format!(
