@@ -394,6 +394,11 @@ impl Engine {
             },
             tone_min_bin: (crate::dsp::noise::HUM_ZONE_HZ * cfg.fft_len as f32 / rate as f32).ceil()
                 as usize,
+            infra_bins: if kind == SignalKind::Real {
+                crate::dsp::noise::infra_bins(rate as f32 / cfg.fft_len as f32)
+            } else {
+                0
+            },
         };
         let complex = kind == SignalKind::Complex;
         let bins = cfg.bins(complex);

@@ -66,6 +66,18 @@ fn noise_colours_have_their_spectral_slopes() {
 }
 
 #[test]
+fn pink_noise_reaches_down_into_the_infrasound() {
+    // 1/f from the clip's lowest frequency (0.1 Hz in 10 s) up to 4 kHz: the share below 20 Hz is
+    // about ln(200)/ln(40 000) ≈ 0.52 (flat below 20 Hz it was 1/(1 + ln 200) ≈ 0.16).
+    let rate = 8_000;
+    let x = noise(NoiseColour::Pink, rate, rate as usize * 10, 3);
+    // band_power is the mean per bin: 200 bins of 0.1 Hz below 20 Hz, 40 000 below 4 kHz.
+    let share =
+        200.0 * band_power(&x, rate, 0.0, 20.0) / (40_000.0 * band_power(&x, rate, 0.0, 4000.0));
+    assert!((0.35..0.7).contains(&share), "share below 20 Hz: {share}");
+}
+
+#[test]
 fn ssb_noise_stays_inside_300_to_2700_hz() {
     let rate = 8_000;
     let x = noise(NoiseColour::Ssb, rate, rate as usize * 4, 2);

@@ -41,6 +41,9 @@ pub struct TrackerParams {
     pub tone_ratio: f32,
     /// Bins below this one are not capped: steady lines there are taken to be mains hum (noise).
     pub tone_min_bin: usize,
+    /// Bins from DC up to [`INFRA_HZ`] (one-sided audio spectra; 0 for two-sided I/Q, whose DC
+    /// bin is the tuned frequency): always noise, see [`McraTracker::update`].
+    pub infra_bins: usize,
 }
 
 impl Default for TrackerParams {
@@ -54,6 +57,7 @@ impl Default for TrackerParams {
             decision_delay: 1,
             tone_ratio: 0.0,
             tone_min_bin: 0,
+            infra_bins: 0,
         }
     }
 }
@@ -61,6 +65,22 @@ impl Default for TrackerParams {
 /// Steady lines below this frequency are mains hum (50/60 Hz and harmonics up to the 7th) and are
 /// learned as noise; above it a steady line is a signal (a carrier, a held note, a long dash).
 pub const HUM_ZONE_HZ: f32 = 450.0;
+
+/// Audio bins centred below this frequency carry no signal anyone listens to, only infrasound:
+/// DC offset and its drift, AGC pumping, and coloured band noise reaching down to fractions of a
+/// Hz. Their power wanders over seconds, faster than any minimum search follows and unlike a
+/// learned second of it, so the tracker takes all of it as noise.
+pub const INFRA_HZ: f32 = 20.0;
+
+/// The number of [`INFRA_HZ`] bins of a one-sided spectrum with `bin_hz` spacing (DC at least).
+pub fn infra_bins(bin_hz: f32) -> usize {
+    (INFRA_HZ / bin_hz).ceil().max(1.0) as usize
+}
+
+/// The published estimate is the 3-bin smoothed one held within this factor (±1.5 dB) of the
+/// bin's own: smoothing cuts the variance of a smooth floor, but next to a strong line (mains hum,
+/// a carrier) it would lift the bins between the lines by up to a quarter of the line's power.
+const SPREAD: f32 = 1.41;
 
 /// Neighbourhood of [`cap_peaks`]: bins `NEAR..=FAR` away on each side (outside a tone's main
 /// lobe, ±2 bins for the project's windows).
@@ -73,6 +93,15 @@ const ONSET_RATIO: f32 = 10.0;
 /// Per-bin power below which a whole frame counts as digital silence (≈ −200 dBFS; 16-bit
 /// quantisation noise alone is 80 dB above it).
 const SILENCE_POWER: f32 = 1e-14;
+
+/// The minimum search starts from the lower of the start-up mean and this many times the first
+/// frame's (3-bin smoothed) periodogram. The first frame is the only look at the noise before a
+/// signal that fades in within the start-up (music: chords rising over 100 ms were in the
+/// start-up mean and learned as noise, `specgate eval --family music --seed 101..110` +6.60 →
+/// +3.29 dB); the factor keeps one low periodogram from holding the floor far down for a whole
+/// window (the defect the start-up mean fixed: 1.5 keeps the blind-vs-learned gap closed, 1.0
+/// reopens part of it on cw, see the am preset's notes).
+const FIRST_FRAME_SLACK: f32 = 1.5;
 
 /// Upper bound of the noise estimate over the window minimum of the smoothed power.
 const MAX_OVER_MIN: f32 = 4.0;
@@ -108,6 +137,29 @@ pub struct McraTracker {
     skip0: usize,
     tone_ratio: f32,
     tone_min_bin: usize,
+    infra_bins: usize,
+    /// Frames averaged so far while starting up (see [`settle_frames`]).
+    frames: u32,
+    /// [`settle_frames`] as built.
+    settle: u32,
+    /// The first frame's smoothed periodogram × [`FIRST_FRAME_SLACK`]: the minimum search's
+    /// first candidate, with the start-up mean (see [`FIRST_FRAME_SLACK`]).
+    first: Vec<f32>,
+    /// Whether the minimum search has started (the start-up mean is settled enough).
+    searching: bool,
+}
+
+/// Start-up length of the power smoothing, in frames: the exponential smoother's equivalent
+/// number of averaged frames, `(1 + a) / (1 − a)` (8 for am's 12.5 ms hops, 10 for 10 ms), at
+/// least one. For that many frames the smoothed power is the plain mean of the frames so far (the
+/// exponential seeded with one periodogram would weigh that single exponential variate for three
+/// time constants), and the minimum search takes it from half that many frames on, where the mean
+/// already has half the settled smoother's degrees of freedom. Waiting for three time constants
+/// instead (0.15 s) missed the noise-only start of a stream: music that faded in within it had its
+/// held chords learned as noise for a whole window (am, 12 s: music −16 dB).
+fn settle_frames(p: &TrackerParams) -> u32 {
+    let a = coef(p.hop_s, p.smoothing_s);
+    ((1.0 + a) / (1.0 - a).max(1e-3)).round().clamp(1.0, 1000.0) as u32
 }
 
 fn coef(hop_s: f32, tau_s: f32) -> f32 {
@@ -145,6 +197,11 @@ impl McraTracker {
             skip0: p.decision_delay,
             tone_ratio: p.tone_ratio,
             tone_min_bin: p.tone_min_bin,
+            infra_bins: p.infra_bins,
+            frames: 0,
+            settle: settle_frames(&p),
+            first: vec![0.0; bins],
+            searching: false,
         }
     }
 
@@ -164,6 +221,9 @@ impl McraTracker {
         self.history.fill(0.0);
         self.hist_pos = 0;
         self.skip = self.skip0;
+        self.frames = 0;
+        self.first.fill(0.0);
+        self.searching = false;
     }
 
     /// Window minimum of the smoothed power (debug/diagnostics).
@@ -223,11 +283,18 @@ impl McraTracker {
             for i in 0..k {
                 let p = freq_smooth3(power, i).max(1e-30);
                 self.smooth[i] = p;
-                self.cur_min[i] = p;
-                self.win_min[i] = p;
                 self.noise[i] = p;
                 self.raw[i] = p;
+                self.first[i] = FIRST_FRAME_SLACK * p;
             }
+            // The minimum search starts once the start-up mean has enough frames (settle_frames):
+            // one periodogram is an
+            // exponential variate (a tenth of its mean one bin in ten; the DC bin's is wilder
+            // still), and as the first window minimum it would hold those bins' estimates low and
+            // flag them as signal for a whole window (3 s for cw, 12 s for am: the first seconds
+            // of a stream passed noise that a learned profile removes).
+            self.cur_min.fill(f32::MAX);
+            self.win_min.fill(f32::MAX);
             for d in 0..self.delay {
                 self.history[d * k..(d + 1) * k].copy_from_slice(&self.smooth);
             }
@@ -236,7 +303,25 @@ impl McraTracker {
             }
             return;
         }
-        let (a_s, a_d, a_p, ratio) = (self.a_s, self.a_d, self.a_p, self.ratio);
+        let (a_d, a_p, ratio) = (self.a_d, self.a_p, self.ratio);
+        // Start-up (see settle_frames): the smoothed power is the running mean of the frames so
+        // far (the first one included), and the minimum search sees it from half the smoother's
+        // length on; before that, f32::MAX is neutral for the minimum and keeps both tests and the
+        // cap below open.
+        self.frames = self.frames.saturating_add(1);
+        let n = self.frames + 1;
+        let a_s = if n < self.settle {
+            1.0 - 1.0 / n as f32
+        } else {
+            self.a_s
+        };
+        let settled = 2 * n >= self.settle;
+        if settled && !self.searching {
+            // The search starts from the first frame (× FIRST_FRAME_SLACK); the loop below
+            // takes the lower of it and the start-up mean.
+            self.searching = true;
+            self.cur_min.copy_from_slice(&self.first);
+        }
         // Frequency-smoothed periodogram (a separate pass, so the main loop vectorises).
         smooth3_into(power, &mut self.pf);
         // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
@@ -258,7 +343,7 @@ impl McraTracker {
             let s = a_s * *sm + (1.0 - a_s) * pf;
             *sm = s;
             *h = s;
-            let cm = fmin(*cmin, s);
+            let cm = if settled { fmin(*cmin, s) } else { *cmin };
             *cmin = cm;
             let m = fmax(fmin(*wmin, cm), 1e-30);
             // Decide presence on the smoothed power of the last frame that does not overlap this
@@ -295,9 +380,20 @@ impl McraTracker {
                 self.tone_min_bin,
             );
         }
+        // Infrasonic bins: everything there is noise, including what the minimum search cannot
+        // follow (see INFRA_HZ): the estimate is at least this frame's power, so their gain stays
+        // at the floor.
+        let infra = self.infra_bins.min(k);
+        for (r, p) in self.raw[..infra].iter_mut().zip(power) {
+            *r = fmax(*r, *p);
+        }
         // Publish the estimate smoothed across neighbouring bins: noise floors are smooth in
-        // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open).
+        // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open);
+        // held within SPREAD of the bin's own estimate, so strong lines do not spill over.
         smooth3_into(&self.raw, &mut self.noise);
+        for (n, r) in self.noise.iter_mut().zip(&self.raw) {
+            *n = fmax(fmin(*n, SPREAD * *r), *r * (1.0 / SPREAD));
+        }
         self.hist_pos = (self.hist_pos + 1) % self.delay;
         self.sub_count += 1;
         if self.sub_count >= self.sub_len {
@@ -614,6 +710,146 @@ mod tests {
         for k in [12usize, 30, 60, 120] {
             let r = tr.noise()[k] / floor[k];
             assert!((0.6..1.5).contains(&r), "bin {k}: estimate/true = {r}");
+        }
+    }
+
+    #[test]
+    fn no_bin_is_held_low_by_the_first_periodogram_one_second_into_a_stream() {
+        // 3 s window, 10 ms hops: before the fix the first frame's periodogram was the window
+        // minimum for 3 s, and the bins where it fell low (one in ten below a tenth of the mean)
+        // stayed far under the floor, flagged as signal.
+        let mut tr = McraTracker::new(
+            513,
+            TrackerParams {
+                window_s: 3.0,
+                noise_tau_s: 0.15,
+                ..Default::default()
+            },
+        );
+        let mut rng = Rng(5);
+        run(&mut tr, &mut rng, 1.0, 100);
+        let low = tr.noise().iter().filter(|v| **v < 0.5).count();
+        assert!(low <= 5, "{low} of 513 bins below half the floor after 1 s");
+    }
+
+    #[test]
+    fn infrasonic_bins_are_never_below_their_power() {
+        let mut tr = McraTracker::new(
+            65,
+            TrackerParams {
+                infra_bins: 1,
+                ..Default::default()
+            },
+        );
+        let mut rng = Rng(13);
+        let mut p = vec![0.0; 65];
+        for f in 0..1000 {
+            // The DC bin wanders by 30 dB over 4 s (infrasound); the rest is a steady floor.
+            let wander = 10f32.powf(1.5 * (f as f32 * 0.0157).sin());
+            p.iter_mut().for_each(|v| *v = rng.expo(1.0));
+            p[0] *= wander;
+            tr.update(&p);
+            // Frame 0 is the skipped decision delay, frame 1 starts the estimate.
+            if f >= 2 {
+                assert!(tr.raw[0] >= p[0], "frame {f}: {} < {}", tr.raw[0], p[0]);
+            }
+        }
+        let r = tr.noise()[40];
+        assert!((0.6..1.4).contains(&r), "floor elsewhere: {r}");
+    }
+
+    #[test]
+    fn a_strong_line_does_not_lift_the_floor_of_its_neighbours_by_more_than_1_5_db() {
+        let floor = vec![1.0f32; 129];
+        let mut tr = McraTracker::new(129, protected(0.0, 0));
+        // A steady hum line 30 dB over the floor is learned as noise in its own bin...
+        run_with_tone(&mut tr, &floor, 6, 1000.0, 600);
+        assert!(tr.noise()[6] > 300.0, "line bin: {}", tr.noise()[6]);
+        // ... but two bins away (between harmonics) the floor stays the floor.
+        for b in [4usize, 8] {
+            let r = tr.noise()[b];
+            assert!(r < 1.41 * 1.4, "bin {b}: {r}");
+        }
+    }
+
+    #[test]
+    fn a_chord_that_starts_100_ms_into_a_stream_is_not_learned_as_noise() {
+        // am's geometry: 12.5 ms hops, 12 s window. Noise from t = 0, a held chord (three notes,
+        // four harmonics each, 30 dB over the floor) from 100 ms on, no tone protection: only
+        // the minimum search can tell the chord from the floor, so it must have seen the
+        // noise-only start. Waiting three smoothing time constants (150 ms) before searching
+        // missed it, and every chord bin was learned as noise for the whole window.
+        let k = 129;
+        let mut tr = McraTracker::new(
+            k,
+            TrackerParams {
+                hop_s: 0.0125,
+                window_s: 12.0,
+                noise_tau_s: 0.5,
+                ..Default::default()
+            },
+        );
+        let chord: Vec<usize> = [10usize, 13, 15]
+            .iter()
+            .flat_map(|&f| (1..=4).map(move |h| f * h))
+            .filter(|&b| b < k)
+            .collect();
+        let mut rng = Rng(21);
+        let mut p = vec![0.0; k];
+        for f in 0..400 {
+            p.iter_mut().for_each(|v| *v = rng.expo(1.0));
+            if f >= 8 {
+                for &b in &chord {
+                    p[b] += 1000.0;
+                }
+            }
+            tr.update(&p);
+        }
+        for &b in &chord {
+            let r = tr.noise()[b];
+            assert!(
+                r < 4.0,
+                "chord bin {b}: noise estimate {r} (floor 1, chord 1000)"
+            );
+        }
+    }
+
+    #[test]
+    fn a_chord_that_fades_in_from_the_first_frame_is_not_learned_as_noise() {
+        // am's geometry, no tone protection. The chord rises linearly in amplitude over 100 ms
+        // (8 hops) from the first frame on, so the start-up mean (frames 1–4) already holds it
+        // at about −8 dB; only the first frame saw the floor (chord at −18 dB, 12 dB over it).
+        let k = 129;
+        let mut tr = McraTracker::new(
+            k,
+            TrackerParams {
+                hop_s: 0.0125,
+                window_s: 12.0,
+                noise_tau_s: 0.5,
+                ..Default::default()
+            },
+        );
+        let chord: Vec<usize> = [10usize, 13, 15]
+            .iter()
+            .flat_map(|&f| (1..=4).map(move |h| f * h))
+            .filter(|&b| b < k)
+            .collect();
+        let mut rng = Rng(23);
+        let mut p = vec![0.0; k];
+        for f in 0..400 {
+            p.iter_mut().for_each(|v| *v = rng.expo(1.0));
+            let a = ((f as f32 + 0.5) / 8.0).min(1.0);
+            for &b in &chord {
+                p[b] += 1000.0 * a * a;
+            }
+            tr.update(&p);
+        }
+        for &b in &chord {
+            let r = tr.noise()[b];
+            assert!(
+                r < 100.0,
+                "chord bin {b}: noise estimate {r} (floor 1, chord 1000)"
+            );
         }
     }
 

@@ -662,16 +662,24 @@ pub const KEY_CLICK_FLOOR_DB: f64 = -60.0;
 /// Half-width of the window around each key edge that [`key_edges`] scores, s.
 pub const KEY_EDGE_WIN_S: f64 = 0.025;
 
+/// Half-width of the mean edge profiles that rise and fall times are read from, s: wide enough
+/// for a gate that opens or closes over 40 ms (the cw preset at −10 dB); an edge enters the
+/// profile when the key-down and the gap on its two sides are at least this long.
+pub const KEY_PROFILE_WIN_S: f64 = 0.05;
+
 /// Keying edges of a Morse signal, clean and filtered, as a CW operator hears them (see
-/// [`key_edges`]). Times in ms, frequencies in Hz, levels in dB; medians over the edges.
+/// [`key_edges`]). Times in ms, frequencies in Hz, levels in dB; times of the mean edge, the rest
+/// medians over the edges.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct KeyEdges {
     /// Number of rising and falling edges scored.
     pub edges: usize,
-    /// 10–90 % rise time of the envelope, clean and estimate.
+    /// 10–90 % rise time of the mean rising edge, clean and estimate: each edge's envelope over
+    /// its key-down level, averaged aligned on the clean edge (a single edge's 90 % crossing at
+    /// −10 dB is set by the noise riding on the key-down, not by the edge). NaN if not measurable.
     pub rise_clean_ms: f64,
     pub rise_out_ms: f64,
-    /// 90–10 % fall time.
+    /// 90–10 % fall time of the mean falling edge.
     pub fall_clean_ms: f64,
     pub fall_out_ms: f64,
     /// Clicks: energy outside the tone's band within ±25 ms of an edge over the tone's energy
@@ -803,7 +811,16 @@ pub fn key_edges(clean: &[f32], estimate: &[f32], rate: u32) -> Option<KeyEdges>
         }
     };
     let (gap_c, gap_e) = (gap_density(&co), gap_density(&eo));
-    let (mut rc, mut ro, mut fc, mut fo) = (vec![], vec![], vec![], vec![]);
+    // Edge profiles: each edge's envelope over its key-down level, summed aligned on the clean
+    // edge (rising clean, rising out, falling clean, falling out), with the number summed.
+    let pw = (KEY_PROFILE_WIN_S * fs).round() as usize;
+    let mut prof = [
+        vec![0.0f64; 2 * pw],
+        vec![0.0; 2 * pw],
+        vec![0.0; 2 * pw],
+        vec![0.0; 2 * pw],
+    ];
+    let mut prof_n = [0usize; 4];
     let (mut kc, mut ko, mut hc, mut ho) = (vec![], vec![], vec![], vec![]);
     for (j, &(on, off)) in runs.iter().enumerate() {
         let gap_before = if j == 0 { on } else { on - runs[j - 1].1 };
@@ -825,6 +842,7 @@ pub fn key_edges(clean: &[f32], estimate: &[f32], rate: u32) -> Option<KeyEdges>
                 continue;
             }
             let win = edge - w..edge + w;
+            let quiet = gap;
             for (z, o, e, gap, out) in [
                 (&ci, &co, &cenv, gap_c, false),
                 (&ei, &eo, &eenv, gap_e, true),
@@ -833,25 +851,13 @@ pub fn key_edges(clean: &[f32], estimate: &[f32], rate: u32) -> Option<KeyEdges>
                 if l <= 0.0 {
                     continue;
                 }
-                // 10–90 % time: from the last sample under 10 % before the first over 90 % (rising),
-                // mirrored for falling edges.
-                let t = if rising {
-                    let hi = win.clone().find(|&i| e[i] >= 0.9 * l);
-                    hi.and_then(|h| {
-                        (win.start..h)
-                            .rev()
-                            .find(|&i| e[i] < 0.1 * l)
-                            .map(|lo| h - lo)
-                    })
-                } else {
-                    let lo = win.clone().find(|&i| e[i] < 0.1 * l);
-                    lo.and_then(|lo| {
-                        (win.start..lo)
-                            .rev()
-                            .find(|&i| e[i] >= 0.9 * l)
-                            .map(|h| lo - h)
-                    })
-                };
+                if off - on >= pw && quiet >= pw && edge >= pw && edge + pw <= n {
+                    let slot = 2 * usize::from(!rising) + usize::from(out);
+                    for (acc, i) in prof[slot].iter_mut().zip(edge - pw..edge + pw) {
+                        *acc += e[i] / l;
+                    }
+                    prof_n[slot] += 1;
+                }
                 let p_in: f64 = z[win.clone()].iter().map(|c| c.norm_sqr()).sum();
                 let p_out: f64 = o[win.clone()].iter().map(|c| c.norm_sqr()).sum();
                 let p_out = (p_out - gap * (2 * w) as f64).max(0.0);
@@ -862,14 +868,11 @@ pub fn key_edges(clean: &[f32], estimate: &[f32], rate: u32) -> Option<KeyEdges>
                     .filter(|&i| e[i] > 0.3 * l && e[i + 1] > 0.3 * l)
                     .map(|i| (ifreq(z, i) - f_tone).abs())
                     .fold(0.0, f64::max);
-                let (rv, kv, hv) = if out {
-                    (if rising { &mut ro } else { &mut fo }, &mut ko, &mut ho)
+                let (kv, hv) = if out {
+                    (&mut ko, &mut ho)
                 } else {
-                    (if rising { &mut rc } else { &mut fc }, &mut kc, &mut hc)
+                    (&mut kc, &mut hc)
                 };
-                if let Some(t) = t {
-                    rv.push(1e3 * t as f64 / fs);
-                }
                 kv.push(click);
                 hv.push(chirp);
             }
@@ -878,12 +881,32 @@ pub fn key_edges(clean: &[f32], estimate: &[f32], rate: u32) -> Option<KeyEdges>
     if kc.is_empty() {
         return None;
     }
+    // 10–90 % time of a mean profile: from the last sample under 10 % before the first over
+    // 90 % (rising), mirrored for falling edges; NaN when no edge of that kind was scored or the
+    // profile never crosses both levels in the window.
+    let time_ms = |slot: usize, rising: bool| {
+        let n = prof_n[slot];
+        if n == 0 {
+            return f64::NAN;
+        }
+        let e: Vec<f64> = prof[slot].iter().map(|v| v / n as f64).collect();
+        let t = if rising {
+            e.iter()
+                .position(|&v| v >= 0.9)
+                .and_then(|h| e[..h].iter().rposition(|&v| v < 0.1).map(|lo| h - lo))
+        } else {
+            e.iter()
+                .position(|&v| v < 0.1)
+                .and_then(|lo| e[..lo].iter().rposition(|&v| v >= 0.9).map(|h| lo - h))
+        };
+        t.map_or(f64::NAN, |t| 1e3 * t as f64 / fs)
+    };
     Some(KeyEdges {
         edges: kc.len(),
-        rise_clean_ms: median(&mut rc),
-        rise_out_ms: median(&mut ro),
-        fall_clean_ms: median(&mut fc),
-        fall_out_ms: median(&mut fo),
+        rise_clean_ms: time_ms(0, true),
+        rise_out_ms: time_ms(1, true),
+        fall_clean_ms: time_ms(2, false),
+        fall_out_ms: time_ms(3, false),
         click_clean_db: median(&mut kc),
         click_out_db: median(&mut ko),
         chirp_clean_hz: median(&mut hc),

@@ -519,6 +519,11 @@ pub fn am_music(rate: u32, seconds: f64, seed: u64) -> Vec<f32> {
     out
 }
 
+/// Pink noise keeps its 1/f slope down to this frequency (the CW noise has power down to
+/// fractions of a Hz). Until this session it was flat below 20 Hz, which left the evaluation
+/// without the infrasound that real band audio carries.
+pub const PINK_LOW_HZ: f64 = 0.05;
+
 /// Noise colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
@@ -526,7 +531,9 @@ pub fn am_music(rate: u32, seconds: f64, seed: u64) -> Vec<f32> {
 pub enum NoiseColour {
     /// Flat power spectrum.
     White,
-    /// Power ∝ 1/f (−3 dB/octave), flat below 20 Hz.
+    /// Power ∝ 1/f (−3 dB/octave) down to [`PINK_LOW_HZ`] (in a clip of a few seconds: down to
+    /// its lowest frequency), as band noise is: a third of its power or more is infrasonic and
+    /// wanders over seconds inside the lowest bin or two.
     Pink,
     /// Power ∝ 1/f² (−6 dB/octave), flat below 20 Hz.
     Brown,
@@ -559,7 +566,7 @@ impl NoiseColour {
     fn amplitude(self, f: f64) -> f64 {
         match self {
             NoiseColour::White => 1.0,
-            NoiseColour::Pink => 1.0 / f.max(20.0).sqrt(),
+            NoiseColour::Pink => 1.0 / f.max(PINK_LOW_HZ).sqrt(),
             NoiseColour::Brown => 1.0 / f.max(20.0),
             NoiseColour::Ssb => {
                 let edge = |x: f64| {
