@@ -132,9 +132,10 @@ pub fn memory_estimate(p: &Params, rate: u32, channels: usize, kind: SignalKind)
     let delay = frame.div_ceil(hop.max(1)).max(2);
     // Shared: windows (f64 while validating), FFT buffers, plans (twiddles) and scratch.
     let shared = frame * 16 + fft * 8 * 8 + bins * 8 * 4 + BLOCK as u64 * sample * 3;
-    // Per STFT channel: stream (input, accumulator, ready), delay line, tracker
-    // (6 sub-window minima, 8 vectors, decision history), learning (f64) and profile, gain.
-    let per = (2 * frame + hop + frame) * sample
+    // Per STFT channel: stream (input and accumulator, each with a frame and a hop of slack;
+    // ready), delay line, tracker (6 sub-window minima, 8 vectors, decision history), learning
+    // (f64) and profile, gain.
+    let per = (2 * (2 * frame + hop) + hop + frame) * sample
         + bins * 4 * (6 + 8 + delay)
         + bins * (8 + 4)
         + bins * 4 * 8;
@@ -298,6 +299,28 @@ impl<S: TimeSample> DelayLine<S> {
             let ring = &mut self.buf[self.pos..self.pos + take];
             out[i..i + take].copy_from_slice(ring);
             ring.copy_from_slice(&input[i..i + take]);
+            self.pos += take;
+            if self.pos == len {
+                self.pos = 0;
+            }
+            i += take;
+        }
+    }
+
+    /// [`DelayLine::process`] without the output: the same state afterwards. Only the last
+    /// `len` samples are kept, so a long block costs one copy of `len` samples.
+    fn feed(&mut self, input: &[S]) {
+        let len = self.buf.len();
+        if input.len() >= len {
+            // The ring holds the last `len` inputs, oldest at `pos`: start it at 0.
+            self.buf.copy_from_slice(&input[input.len() - len..]);
+            self.pos = 0;
+            return;
+        }
+        let mut i = 0;
+        while i < input.len() {
+            let take = (len - self.pos).min(input.len() - i);
+            self.buf[self.pos..self.pos + take].copy_from_slice(&input[i..i + take]);
             self.pos += take;
             if self.pos == len {
                 self.pos = 0;
@@ -673,7 +696,7 @@ impl Engine {
         &mut self,
         input: &[f32],
         output: &mut [f32],
-        mut on_frame: F,
+        on_frame: F,
     ) {
         assert_eq!(input.len(), output.len(), "input and output lengths differ");
         assert_eq!(
@@ -681,12 +704,50 @@ impl Engine {
             0,
             "chunk is not a whole number of frames"
         );
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
+            return unsafe { self.process_blocks_avx2(input, output, on_frame) };
+        }
+        self.process_blocks(input, output, on_frame)
+    }
+
+    /// [`Engine::process_blocks`] compiled for AVX2: the per-sample and per-bin loops inlined
+    /// into it (de-interleaving, windowing, overlap-add, the power spectrum and the mask) run
+    /// on 8 lanes instead of 4. The same operations in the same order (Rust never contracts
+    /// into FMA, and the energy sums keep their explicit 8-lane order), so the same output, bit
+    /// for bit.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn process_blocks_avx2<F: FnMut(&FrameView)>(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+        on_frame: F,
+    ) {
+        self.process_blocks(input, output, on_frame)
+    }
+
+    /// The body of [`Engine::process_with_frames`] (arguments already checked).
+    #[inline(always)]
+    fn process_blocks<F: FnMut(&FrameView)>(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+        mut on_frame: F,
+    ) {
         let nch = self.channels;
         let frames = input.len() / nch;
         let mut f0 = 0;
         while f0 < frames {
             let n = (frames - f0).min(BLOCK);
             let (mix0, target, step) = (self.mix, self.mix_target, self.mix_step);
+            // Steadily processed (no bypass, no crossfade): `blend` returns the wet sample
+            // everywhere, so the delay line only has to remember the input.
+            let need_dry = !(mix0 == target && mix0 <= 0.0);
             // While bypassed the filter keeps running (noise floor, gains), so that leaving
             // bypass gives exactly what an uninterrupted filter would: A/B listening is fair.
             let mut ctx = FrameCtx {
@@ -721,7 +782,7 @@ impl Engine {
                             &mut ctx,
                             &x[..n],
                             &mut wet[..n],
-                            &mut dry[..n],
+                            need_dry.then_some(&mut dry[..n]),
                             &mut |power, floor, mask| {
                                 on_frame(&FrameView {
                                     channel: c,
@@ -786,7 +847,7 @@ impl Engine {
                             &mut ctx,
                             &x[..n],
                             &mut wet[..n],
-                            &mut dry[..n],
+                            need_dry.then_some(&mut dry[..n]),
                             &mut |power, floor, mask| {
                                 on_frame(&FrameView {
                                     channel: c,
@@ -862,15 +923,15 @@ struct FrameCtx<'a> {
 }
 
 /// Runs one channel's sub-block through its STFT (masked, into `wet`) and its delay line (into
-/// `dry`).
-#[inline]
+/// `dry`; with `None` the delay line only takes the input).
+#[inline(always)]
 fn run_channel<T: Transform>(
     stft: &mut Stft<T>,
     ch: &mut ChannelDsp<T::Sample>,
     ctx: &mut FrameCtx,
     x: &[T::Sample],
     wet: &mut [T::Sample],
-    dry: &mut [T::Sample],
+    dry: Option<&mut [T::Sample]>,
     on_frame: &mut impl FnMut(&[f32], &[f32], &[f32]),
 ) {
     let ChannelDsp {
@@ -879,7 +940,10 @@ fn run_channel<T: Transform>(
         gain,
         delay,
     } = ch;
-    delay.process(x, dry);
+    match dry {
+        Some(dry) => delay.process(x, dry),
+        None => delay.feed(x),
+    }
     let FrameCtx { gp, scratch, stats } = ctx;
     let mut on_spec = |spec: &mut [Complex32]| {
         let (power, floor, mask) = mask_frame(spec, gp, noise, scratch, stats, gain);
@@ -889,7 +953,7 @@ fn run_channel<T: Transform>(
 }
 
 /// Masks one frame; returns its power spectrum, the noise floor used and the gains applied.
-#[inline]
+#[inline(always)]
 fn mask_frame<'s, 'n>(
     spec: &mut [Complex32],
     gp: &GainParams,
@@ -901,12 +965,25 @@ fn mask_frame<'s, 'n>(
     stats.frames += 1;
     let FrameScratch { power, gain: gains } = scratch;
     // Energies are summed in 8 lanes (a reassociated sum, so the loop vectorises).
+    // (Whole chunks of 8 first, then the tail into the first lanes: the same sums as
+    // `chunks(8)`, but the lanes stay in registers.)
     let mut lanes = [0.0f32; 8];
-    for (p8, x8) in power.chunks_mut(8).zip(spec.chunks(8)) {
+    let mut pc = power.chunks_exact_mut(8);
+    let mut xc = spec.chunks_exact(8);
+    for (p8, x8) in (&mut pc).zip(&mut xc) {
         for ((p, x), l) in p8.iter_mut().zip(x8).zip(lanes.iter_mut()) {
             *p = x.norm_sqr();
             *l += *p;
         }
+    }
+    for ((p, x), l) in pc
+        .into_remainder()
+        .iter_mut()
+        .zip(xc.remainder())
+        .zip(lanes.iter_mut())
+    {
+        *p = x.norm_sqr();
+        *l += *p;
     }
     let ein: f32 = lanes.iter().sum();
     stats.energy_in += ein as f64;
@@ -920,11 +997,24 @@ fn mask_frame<'s, 'n>(
     let floor = noise.update(power);
     gain.compute(gp, power, floor, gains);
     let mut lanes = [0.0f32; 8];
-    for ((x8, g8), p8) in spec.chunks_mut(8).zip(gains.chunks(8)).zip(power.chunks(8)) {
+    let mut xc = spec.chunks_exact_mut(8);
+    let mut gc = gains.chunks_exact(8);
+    let mut pc = power.chunks_exact(8);
+    for ((x8, g8), p8) in (&mut xc).zip(&mut gc).zip(&mut pc) {
         for (((x, g), p), l) in x8.iter_mut().zip(g8).zip(p8).zip(lanes.iter_mut()) {
             *x = x.scale(*g);
             *l += *p * *g * *g;
         }
+    }
+    for (((x, g), p), l) in xc
+        .into_remainder()
+        .iter_mut()
+        .zip(gc.remainder())
+        .zip(pc.remainder())
+        .zip(lanes.iter_mut())
+    {
+        *x = x.scale(*g);
+        *l += *p * *g * *g;
     }
     let eout: f32 = lanes.iter().sum();
     stats.energy_out += eout as f64;

@@ -38,6 +38,7 @@
 //! All buffers and FFT scratch are allocated in the constructors; [`StftChannel::process`] never
 //! allocates.
 
+use super::rfft::EvenRealFft;
 use super::windows::WindowKind;
 use num_complex::Complex32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
@@ -256,25 +257,30 @@ pub trait Transform: Send {
     fn inverse(&mut self, spec: &mut [Complex32], time: &mut [Self::Sample]);
 }
 
-/// Real-signal transform (realfft), `fft_len/2 + 1` bins.
-pub struct RealTransform {
-    fwd: Arc<dyn RealToComplex<f32>>,
-    inv: Arc<dyn ComplexToReal<f32>>,
-    scratch: Vec<Complex32>,
-    even: bool,
+/// Real-signal transform, `fft_len/2 + 1` bins: [`EvenRealFft`] for even lengths (realfft's
+/// algorithm with a vectorised twiddle pass, the same values), realfft for odd ones.
+pub enum RealTransform {
+    Even(EvenRealFft),
+    Odd {
+        fwd: Arc<dyn RealToComplex<f32>>,
+        inv: Arc<dyn ComplexToReal<f32>>,
+        scratch: Vec<Complex32>,
+    },
 }
 
 impl RealTransform {
     pub fn new(fft_len: usize) -> Self {
+        if fft_len % 2 == 0 {
+            return RealTransform::Even(EvenRealFft::new(fft_len));
+        }
         let mut p = RealFftPlanner::<f32>::new();
         let fwd = p.plan_fft_forward(fft_len);
         let inv = p.plan_fft_inverse(fft_len);
         let n = fwd.get_scratch_len().max(inv.get_scratch_len());
-        RealTransform {
+        RealTransform::Odd {
             fwd,
             inv,
             scratch: vec![Complex32::default(); n],
-            even: fft_len % 2 == 0,
         }
     }
 }
@@ -282,21 +288,31 @@ impl RealTransform {
 impl Transform for RealTransform {
     type Sample = f32;
     fn bins(&self) -> usize {
-        self.fwd.complex_len()
+        match self {
+            RealTransform::Even(f) => f.complex_len(),
+            RealTransform::Odd { fwd, .. } => fwd.complex_len(),
+        }
     }
     fn forward(&mut self, time: &mut [f32], spec: &mut [Complex32]) {
-        // Only length mismatches can fail, and the lengths are fixed at construction.
-        let _ = self.fwd.process_with_scratch(time, spec, &mut self.scratch);
+        match self {
+            RealTransform::Even(f) => f.forward(time, spec),
+            RealTransform::Odd { fwd, scratch, .. } => {
+                // Only length mismatches can fail, and the lengths are fixed at construction.
+                let _ = fwd.process_with_scratch(time, spec, scratch);
+            }
+        }
     }
     fn inverse(&mut self, spec: &mut [Complex32], time: &mut [f32]) {
-        // A real signal's DC (and, for even lengths, Nyquist) bins are real; a real-valued mask
-        // keeps them so, but clear rounding residue so realfft does not complain.
-        spec[0].im = 0.0;
-        if self.even {
-            let last = spec.len() - 1;
-            spec[last].im = 0.0;
+        match self {
+            // Takes the DC and Nyquist bins as real (a real-valued mask keeps them so, up to
+            // rounding residue).
+            RealTransform::Even(f) => f.inverse(spec, time),
+            RealTransform::Odd { inv, scratch, .. } => {
+                // DC is real; clear rounding residue so realfft does not complain.
+                spec[0].im = 0.0;
+                let _ = inv.process_with_scratch(spec, time, scratch);
+            }
         }
-        let _ = self.inv.process_with_scratch(spec, time, &mut self.scratch);
     }
 }
 
@@ -407,16 +423,19 @@ impl<T: Transform> Stft<T> {
 
     /// A fresh stream state for one channel.
     pub fn channel(&self) -> StftChannel<T::Sample> {
+        let slack = self.cfg.hop * self.cfg.frame_len.div_ceil(self.cfg.hop);
         StftChannel {
-            inp: vec![T::Sample::default(); self.cfg.frame_len],
-            acc: vec![T::Sample::default(); self.cfg.synth_len],
+            inp: vec![T::Sample::default(); self.cfg.frame_len + slack],
+            off: 0,
+            acc: vec![T::Sample::default(); self.cfg.synth_len + slack],
+            acc_off: 0,
             ready: vec![T::Sample::default(); self.cfg.hop],
             pos: 0,
         }
     }
 
     /// Analyse the channel's current frame, let `on_frame` modify the spectrum, resynthesise.
-    #[inline]
+    #[inline(always)]
     fn run_frame<F: FnMut(&mut [Complex32])>(
         &mut self,
         ch: &mut StftChannel<T::Sample>,
@@ -425,39 +444,64 @@ impl<T: Transform> Stft<T> {
         let n = self.cfg.frame_len;
         let h = self.cfg.hop;
         let s = self.cfg.synth_len;
-        for ((t, x), w) in self.time[..n].iter_mut().zip(&ch.inp).zip(&self.analysis) {
+        let frame = &ch.inp[ch.off..ch.off + n];
+        for ((t, x), w) in self.time[..n].iter_mut().zip(frame).zip(&self.analysis) {
             *t = x.scale(*w);
         }
         self.time[n..].fill(T::Sample::default());
         self.transform.forward(&mut self.time, &mut self.spec);
         on_frame(&mut self.spec);
         self.transform.inverse(&mut self.spec, &mut self.time);
-        for ((a, t), w) in ch
-            .acc
+        let a0 = ch.acc_off;
+        for ((a, t), w) in ch.acc[a0..a0 + s]
             .iter_mut()
             .zip(&self.time[n - s..n])
             .zip(&self.synthesis)
         {
             *a = a.add(t.scale(*w));
         }
-        ch.ready.copy_from_slice(&ch.acc[..h]);
-        ch.acc.copy_within(h.., 0);
-        ch.acc[s - h..].fill(T::Sample::default());
-        ch.inp.copy_within(h.., 0);
+        ch.ready.copy_from_slice(&ch.acc[a0..a0 + h]);
+        ch.advance(n, h, s);
     }
 }
 
-/// Per-channel stream state: the last `frame_len` input samples, the overlap-add accumulator
-/// (`synth_len` samples) and the samples completed by the last frame.
+/// Per-channel stream state: the input history (the current frame is `inp[off..off + frame_len]`),
+/// the overlap-add accumulator (the next frame adds into `acc[acc_off..acc_off + synth_len]`;
+/// everything after that is zero) and the samples completed by the last frame.
+///
+/// Both buffers have room for about one frame more than they hold, so that moving on by a hop
+/// moves an offset; their contents slide back to the start once per filled slack (every
+/// `⌈frame/hop⌉ + 1` hops) instead of every hop. Same values as sliding every hop.
 #[derive(Clone)]
 pub struct StftChannel<S> {
     inp: Vec<S>,
+    off: usize,
     acc: Vec<S>,
+    acc_off: usize,
     ready: Vec<S>,
     pos: usize,
 }
 
 impl<S: TimeSample> StftChannel<S> {
+    /// Moves both windows on by one hop (after a frame): the next frame starts `h` samples
+    /// later in `inp` and adds `h` samples later into `acc`.
+    #[inline(always)]
+    fn advance(&mut self, n: usize, h: usize, s: usize) {
+        self.off += h;
+        if self.off + n > self.inp.len() {
+            // The next frame's first n − h samples are known; its last h are still to come.
+            self.inp.copy_within(self.off..self.off + n - h, 0);
+            self.off = 0;
+        }
+        self.acc_off += h;
+        if self.acc_off + s > self.acc.len() {
+            // Partial sums of the next s − h samples; zero from there on.
+            self.acc.copy_within(self.acc_off..self.acc_off + s - h, 0);
+            self.acc[s - h..].fill(S::default());
+            self.acc_off = 0;
+        }
+    }
+
     /// Streams samples through: for every input sample, exactly one output sample is produced
     /// (the input `latency_samples()` earlier, masked). `on_frame` is called once per completed
     /// hop with the frame's spectrum.
@@ -488,7 +532,7 @@ impl<S: TimeSample> StftChannel<S> {
     {
         let n = stft.cfg.frame_len;
         let h = stft.cfg.hop;
-        self.inp[n - h + self.pos] = x;
+        self.inp[self.off + n - h + self.pos] = x;
         self.pos += 1;
         if self.pos == h {
             self.pos = 0;
@@ -503,6 +547,7 @@ impl<S: TimeSample> StftChannel<S> {
     ///
     /// # Panics
     /// If `input` and `output` differ in length.
+    #[inline(always)]
     pub fn process_block<T, F>(
         &mut self,
         stft: &mut Stft<T>,
@@ -520,7 +565,8 @@ impl<S: TimeSample> StftChannel<S> {
         while i < input.len() {
             let p = self.pos;
             let take = (h - p).min(input.len() - i);
-            self.inp[n - h + p..n - h + p + take].copy_from_slice(&input[i..i + take]);
+            let at = self.off + n - h + p;
+            self.inp[at..at + take].copy_from_slice(&input[i..i + take]);
             if p + take < h {
                 output[i..i + take].copy_from_slice(&self.ready[p + 1..p + take + 1]);
                 self.pos = p + take;
@@ -538,7 +584,9 @@ impl<S: TimeSample> StftChannel<S> {
     /// Forget all history (as if newly created).
     pub fn reset(&mut self) {
         self.inp.fill(S::default());
+        self.off = 0;
         self.acc.fill(S::default());
+        self.acc_off = 0;
         self.ready.fill(S::default());
         self.pos = 0;
     }
