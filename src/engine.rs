@@ -214,14 +214,26 @@ struct ChannelNoise {
     tracker: McraTracker,
     learn: NoiseProfile,
     profile: Vec<f32>,
+    /// Changes whenever the floor `update` returns may have changed (every tracked frame, every
+    /// write of the profile): the gain reuses its reciprocals while it stays.
+    floor_gen: u64,
 }
 
 impl ChannelNoise {
-    /// Updates from one frame's power; returns the floor to use for it.
+    /// The floor's values are about to change (or may have): see `floor_gen`.
+    fn touch(&mut self) {
+        self.floor_gen = self.floor_gen.wrapping_add(1);
+    }
+
+    /// Updates from one frame's power; returns the floor to use for it and its generation.
     #[inline]
-    fn update(&mut self, power: &[f32]) -> &[f32] {
+    fn update(&mut self, power: &[f32]) -> (&[f32], u64) {
         self.frames += 1;
-        match self.mode {
+        if self.mode != NoiseMode::Fixed {
+            self.touch();
+        }
+        let generation = self.floor_gen;
+        let floor = match self.mode {
             NoiseMode::Track => {
                 self.tracker.update(power);
                 self.tracker.noise()
@@ -240,10 +252,13 @@ impl ChannelNoise {
                     } else {
                         self.mode = NoiseMode::Track;
                     }
+                    // From the next frame on the floor is another vector.
+                    self.touch();
                 }
                 self.tracker.noise()
             }
-        }
+        };
+        (floor, generation)
     }
 }
 
@@ -438,6 +453,7 @@ impl Engine {
                         tracker: McraTracker::new(bins, tp),
                         learn: NoiseProfile::new(bins),
                         profile: vec![0.0; bins],
+                        floor_gen: 0,
                     },
                     gain: GainState::new(bins),
                     delay: DelayLine::new(latency),
@@ -552,6 +568,7 @@ impl Engine {
                 n.tracker.reset();
                 n.learn.reset();
                 n.profile.fill(0.0);
+                n.touch();
                 ch.gain.reset();
                 ch.delay.buf.fill(S::default());
                 ch.delay.pos = 0;
@@ -601,13 +618,17 @@ impl Engine {
         self.for_each_noise(|n| {
             n.profile.copy_from_slice(profile);
             n.mode = NoiseMode::Fixed;
+            n.touch();
         });
         Ok(())
     }
 
     /// Goes back to blind tracking.
     pub fn clear_noise_profile(&mut self) {
-        self.for_each_noise(|n| n.mode = NoiseMode::Track);
+        self.for_each_noise(|n| {
+            n.mode = NoiseMode::Track;
+            n.touch();
+        });
     }
 
     /// Learns a new profile from the next `seconds` of input (blind tracking meanwhile), then
@@ -616,6 +637,7 @@ impl Engine {
         let frames = ((seconds * self.rate as f64 / self.cfg.hop as f64).ceil() as u64).max(1);
         self.for_each_noise(|n| {
             n.learn.reset();
+            n.touch();
             n.mode = NoiseMode::Learning {
                 until: n.frames.max(n.warmup) + frames,
             };
@@ -821,7 +843,12 @@ impl Engine {
                         .iter()
                         .fold(true, |ok, v| ok & (v.abs() <= ABSURD_LEVEL));
                     for (c, ch) in chans.iter_mut().enumerate() {
-                        if all_sane {
+                        if all_sane && nch == 2 {
+                            // One I/Q pair (the usual case): a plain copy, vectorised.
+                            for (xi, fr) in x[..n].iter_mut().zip(inp.chunks_exact(2)) {
+                                *xi = Complex32::new(fr[0], fr[1]);
+                            }
+                        } else if all_sane {
                             for (xi, fr) in x[..n].iter_mut().zip(inp.chunks_exact(nch)) {
                                 *xi = Complex32::new(fr[2 * c], fr[2 * c + 1]);
                             }
@@ -860,9 +887,16 @@ impl Engine {
                         if mix0 == target && (mix0 <= 0.0 || mix0 >= 1.0) {
                             // Steady state: one path, copied (what `blend` returns there).
                             let src = if mix0 >= 1.0 { &dry[..n] } else { &wet[..n] };
-                            for (fr, v) in out.chunks_exact_mut(nch).zip(src) {
-                                fr[2 * c] = v.re;
-                                fr[2 * c + 1] = v.im;
+                            if nch == 2 {
+                                for (fr, v) in out.chunks_exact_mut(2).zip(src) {
+                                    fr[0] = v.re;
+                                    fr[1] = v.im;
+                                }
+                            } else {
+                                for (fr, v) in out.chunks_exact_mut(nch).zip(src) {
+                                    fr[2 * c] = v.re;
+                                    fr[2 * c + 1] = v.im;
+                                }
                             }
                         } else {
                             let mut mix = mix0;
@@ -989,13 +1023,13 @@ fn mask_frame<'s, 'n>(
     stats.energy_in += ein as f64;
     if gp.is_open() {
         // Still learn and track, so that closing the gate later starts from a settled floor.
-        let floor = noise.update(power);
+        let (floor, _) = noise.update(power);
         stats.energy_out += ein as f64;
         gains.fill(1.0);
         return (power, floor, gains);
     }
-    let floor = noise.update(power);
-    gain.compute(gp, power, floor, gains);
+    let (floor, generation) = noise.update(power);
+    gain.compute_for_floor(gp, power, floor, Some(generation), gains);
     let mut lanes = [0.0f32; 8];
     let mut xc = spec.chunks_exact_mut(8);
     let mut gc = gains.chunks_exact(8);
@@ -1125,6 +1159,87 @@ mod fft_len_tests {
                 }
                 c % 2 == 1 || k != 1
             }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod reuse_tests {
+    use super::*;
+    use crate::params::{resolve, ParamsPatch};
+
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let tone = if (i / 4000) % 2 == 0 { 0.3 } else { 0.0 };
+                0.05 * (((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
+                    + tone * (i as f32 * 0.07).sin()
+            })
+            .collect()
+    }
+
+    /// The gain keeps the reciprocals of a fixed floor between frames; a profile given while
+    /// the gate is open (no gain computed) must still be the one used once it closes. Engine B
+    /// gives it again just before, which forces new reciprocals: both outputs agree bit for bit.
+    #[test]
+    fn a_profile_given_while_the_gate_is_open_is_used_once_it_closes() {
+        let p = resolve("voice", None, &ParamsPatch::default()).unwrap();
+        let mut open = p;
+        open.reduction_db = 0.0;
+        let x = noise(3 * 9600, 7);
+        let run = |again: bool| {
+            let mut e = Engine::new(&p, 48_000, 1, SignalKind::Real).unwrap();
+            let bins = e.bins();
+            let p1: Vec<f32> = (0..bins).map(|k| 1e-3 * (1.0 + k as f32 * 0.01)).collect();
+            let p2: Vec<f32> = (0..bins).map(|k| 4e-2 / (1.0 + k as f32 * 0.01)).collect();
+            let mut y = vec![0.0; x.len()];
+            e.set_noise_profile(&p1).unwrap();
+            e.process(&x[..9600], &mut y[..9600]);
+            e.update_params(&open);
+            e.set_noise_profile(&p2).unwrap();
+            e.process(&x[9600..19200], &mut y[9600..19200]);
+            e.update_params(&p);
+            if again {
+                e.clear_noise_profile();
+                e.set_noise_profile(&p2).unwrap();
+            }
+            e.process(&x[19200..], &mut y[19200..]);
+            y
+        };
+        let (a, b) = (run(false), run(true));
+        assert!(a[19200..].iter().any(|v| *v != 0.0));
+        let bits = |v: &[f32]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b));
+    }
+
+    /// Feeding the delay line (no output) leaves it where processing would.
+    #[test]
+    fn a_fed_delay_line_continues_exactly_like_a_processed_one() {
+        for len in [0usize, 1, 5, 479, 4095] {
+            for chunks in [[3usize, 700, 1, 5000], [4096, 4096, 2, 9]] {
+                let (mut a, mut b) = (DelayLine::<f32>::new(len), DelayLine::<f32>::new(len));
+                let mut t = 0.0f32;
+                for (i, c) in chunks.iter().enumerate() {
+                    let x: Vec<f32> = (0..*c)
+                        .map(|_| {
+                            t += 1.0;
+                            t
+                        })
+                        .collect();
+                    let (mut ya, mut yb) = (vec![0.0; *c], vec![0.0; *c]);
+                    a.process(&x, &mut ya);
+                    if i % 2 == 0 {
+                        b.feed(&x);
+                    } else {
+                        b.process(&x, &mut yb);
+                        assert_eq!(ya, yb, "len {len}, chunk {i}");
+                    }
+                }
+            }
         }
     }
 }

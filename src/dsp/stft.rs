@@ -222,10 +222,24 @@ pub fn overlap_sums(a: &[f32], s: &[f32], hop: usize) -> Vec<f64> {
 
 /// A time-domain sample type the STFT can carry: `f32` (real audio) or `Complex32` (I/Q).
 pub trait TimeSample: Copy + Default + Send + Sync + 'static + std::fmt::Debug {
+    /// f32 components per sample (1 or 2).
+    const LANES: usize;
     fn scale(self, k: f32) -> Self;
     fn add(self, o: Self) -> Self;
+    /// The samples as their f32 components, in order (re, im for complex).
+    fn flat(s: &[Self]) -> &[f32];
+    fn flat_mut(s: &mut [Self]) -> &mut [f32];
 }
 impl TimeSample for f32 {
+    const LANES: usize = 1;
+    #[inline(always)]
+    fn flat(s: &[f32]) -> &[f32] {
+        s
+    }
+    #[inline(always)]
+    fn flat_mut(s: &mut [f32]) -> &mut [f32] {
+        s
+    }
     #[inline(always)]
     fn scale(self, k: f32) -> Self {
         self * k
@@ -236,6 +250,17 @@ impl TimeSample for f32 {
     }
 }
 impl TimeSample for Complex32 {
+    const LANES: usize = 2;
+    #[inline(always)]
+    fn flat(s: &[Complex32]) -> &[f32] {
+        // SAFETY: Complex32 is `#[repr(C)] { re: f32, im: f32 }`: 2·len f32 with its alignment.
+        unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, 2 * s.len()) }
+    }
+    #[inline(always)]
+    fn flat_mut(s: &mut [Complex32]) -> &mut [f32] {
+        // SAFETY: as in `flat`; the borrow is exclusive for the result's life.
+        unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, 2 * s.len()) }
+    }
     #[inline(always)]
     fn scale(self, k: f32) -> Self {
         Complex32::new(self.re * k, self.im * k)
@@ -362,8 +387,11 @@ pub struct Stft<T: Transform> {
     cfg: StftConfig,
     transform: T,
     analysis: Vec<f32>,
+    /// `analysis` with each value repeated per component (`TimeSample::LANES`): windowing is
+    /// then one multiply per f32, with no shuffles for complex samples. Same products.
+    analysis_lanes: Vec<f32>,
     /// The last `synth_len` samples of the synthesis window, with the WOLA normalisation and the
-    /// 1/fft_len folded in.
+    /// 1/fft_len folded in, each value repeated per component like `analysis_lanes`.
     synthesis: Vec<f32>,
     time: Vec<T::Sample>,
     spec: Vec<Complex32>,
@@ -390,7 +418,13 @@ impl<T: Transform> Stft<T> {
         let sums = overlap_sums(&analysis, &synthesis, cfg.hop);
         let m = cfg.fft_len as f64;
         let tail = cfg.frame_len - cfg.synth_len;
-        let synthesis = synthesis
+        let lanes = <T::Sample as TimeSample>::LANES;
+        let repeat = |w: &[f32]| -> Vec<f32> {
+            w.iter()
+                .flat_map(|v| std::iter::repeat_n(*v, lanes))
+                .collect()
+        };
+        let synthesis: Vec<f32> = synthesis
             .iter()
             .enumerate()
             .skip(tail)
@@ -400,8 +434,9 @@ impl<T: Transform> Stft<T> {
         Ok(Stft {
             cfg,
             transform,
+            analysis_lanes: repeat(&analysis),
             analysis,
-            synthesis,
+            synthesis: repeat(&synthesis),
             time: vec![T::Sample::default(); cfg.fft_len],
             spec: vec![Complex32::default(); bins],
         })
@@ -444,21 +479,22 @@ impl<T: Transform> Stft<T> {
         let n = self.cfg.frame_len;
         let h = self.cfg.hop;
         let s = self.cfg.synth_len;
-        let frame = &ch.inp[ch.off..ch.off + n];
-        for ((t, x), w) in self.time[..n].iter_mut().zip(frame).zip(&self.analysis) {
-            *t = x.scale(*w);
+        // Component by component (`x.scale(w)` for each sample, the same products).
+        let frame = T::Sample::flat(&ch.inp[ch.off..ch.off + n]);
+        let time = T::Sample::flat_mut(&mut self.time[..n]);
+        for ((t, x), w) in time.iter_mut().zip(frame).zip(&self.analysis_lanes) {
+            *t = x * w;
         }
         self.time[n..].fill(T::Sample::default());
         self.transform.forward(&mut self.time, &mut self.spec);
         on_frame(&mut self.spec);
         self.transform.inverse(&mut self.spec, &mut self.time);
         let a0 = ch.acc_off;
-        for ((a, t), w) in ch.acc[a0..a0 + s]
-            .iter_mut()
-            .zip(&self.time[n - s..n])
-            .zip(&self.synthesis)
-        {
-            *a = a.add(t.scale(*w));
+        // `a.add(t.scale(w))` component by component.
+        let acc = T::Sample::flat_mut(&mut ch.acc[a0..a0 + s]);
+        let time = T::Sample::flat(&self.time[n - s..n]);
+        for ((a, t), w) in acc.iter_mut().zip(time).zip(&self.synthesis) {
+            *a += t * w;
         }
         ch.ready.copy_from_slice(&ch.acc[a0..a0 + h]);
         ch.advance(n, h, s);
