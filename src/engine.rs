@@ -132,10 +132,11 @@ pub fn memory_estimate(p: &Params, rate: u32, channels: usize, kind: SignalKind)
     let delay = frame.div_ceil(hop.max(1)).max(2);
     // Shared: windows (f64 while validating), FFT buffers, plans (twiddles) and scratch.
     let shared = frame * 16 + fft * 8 * 8 + bins * 8 * 4 + BLOCK as u64 * sample * 3;
-    // Per STFT channel: stream (input and accumulator, each with a frame and a hop of slack;
-    // ready), delay line, tracker (6 sub-window minima, 8 vectors, decision history), learning
-    // (f64) and profile, gain.
-    let per = (2 * (2 * frame + hop) + hop + frame) * sample
+    // Per STFT channel: stream (input and accumulator, each with its slack; ready), delay
+    // line, tracker (6 sub-window minima, 8 vectors, decision history), learning (f64) and
+    // profile, gain.
+    let slack = cfg.stream_slack() as u64;
+    let per = (2 * (frame + slack) + hop + frame) * sample
         + bins * 4 * (6 + 8 + delay)
         + bins * (8 + 4)
         + bins * 4 * 8;

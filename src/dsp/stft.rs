@@ -62,6 +62,9 @@ pub struct StftConfig {
     pub window: WindowKind,
 }
 
+/// Largest [`StftConfig::stream_slack`], samples.
+pub const MAX_SLACK: usize = 1 << 16;
+
 /// Why a configuration cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StftError {
@@ -199,6 +202,20 @@ impl StftConfig {
         let sums = overlap_sums(&a, &s, self.hop);
         sums.iter().cloned().fold(f64::INFINITY, f64::min)
             / sums.iter().cloned().fold(0.0, f64::max)
+    }
+
+    /// Extra room, in samples, of a channel's input and overlap-add buffers (see
+    /// [`StftChannel`]): a whole number of hops covering the frame, so that the buffers slide
+    /// once every `⌈frame/hop⌉ + 1` hops instead of every hop. Frames of more than
+    /// [`MAX_SLACK`] samples get none (they slide every hop: next to their FFT the copy is
+    /// negligible, and the memory is not).
+    pub fn stream_slack(&self) -> usize {
+        let slack = self.hop.max(1) * self.frame_len.div_ceil(self.hop.max(1));
+        if slack <= MAX_SLACK {
+            slack
+        } else {
+            0
+        }
     }
 
     /// Number of spectrum bins for a real (`fft_len/2+1`) or complex (`fft_len`) signal.
@@ -458,7 +475,10 @@ impl<T: Transform> Stft<T> {
 
     /// A fresh stream state for one channel.
     pub fn channel(&self) -> StftChannel<T::Sample> {
-        let slack = self.cfg.hop * self.cfg.frame_len.div_ceil(self.cfg.hop);
+        self.channel_with_slack(self.cfg.stream_slack())
+    }
+
+    fn channel_with_slack(&self, slack: usize) -> StftChannel<T::Sample> {
         StftChannel {
             inp: vec![T::Sample::default(); self.cfg.frame_len + slack],
             off: 0,
@@ -505,9 +525,10 @@ impl<T: Transform> Stft<T> {
 /// the overlap-add accumulator (the next frame adds into `acc[acc_off..acc_off + synth_len]`;
 /// everything after that is zero) and the samples completed by the last frame.
 ///
-/// Both buffers have room for about one frame more than they hold, so that moving on by a hop
-/// moves an offset; their contents slide back to the start once per filled slack (every
-/// `⌈frame/hop⌉ + 1` hops) instead of every hop. Same values as sliding every hop.
+/// Both buffers have room for about one frame more than they hold
+/// ([`StftConfig::stream_slack`]), so that moving on by a hop moves an offset; their contents
+/// slide back to the start once per filled slack (every `⌈frame/hop⌉ + 1` hops) instead of
+/// every hop. Same values as sliding every hop.
 #[derive(Clone)]
 pub struct StftChannel<S> {
     inp: Vec<S>,
@@ -631,6 +652,76 @@ impl<S: TimeSample> StftChannel<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The buffers' slack only changes when they slide: with none (sliding every hop, as
+    /// frames above `MAX_SLACK` do) and with the default, a masked stream is the same bit for
+    /// bit, real and complex, symmetric and low-delay, in chunks of every size.
+    #[test]
+    fn sliding_every_hop_or_once_per_slack_gives_the_same_output() {
+        let configs = [
+            cfg(64, 32, 64, WindowKind::Hann),
+            cfg(100, 7, 128, WindowKind::SqrtHann),
+            StftConfig {
+                frame_len: 96,
+                synth_len: 32,
+                hop: 16,
+                fft_len: 128,
+                window: WindowKind::SqrtHann,
+            },
+        ];
+        for c in configs {
+            let mask = |spec: &mut [Complex32]| {
+                for (k, x) in spec.iter_mut().enumerate() {
+                    *x = x.scale(0.2 + (k % 5) as f32 * 0.2);
+                }
+            };
+            let x = noise(3000, 5);
+            for chunk in [1usize, 13, 64, 3000] {
+                let mut real = RealStft::new_real(c).unwrap();
+                let (mut a, mut b) = (real.channel(), real.channel_with_slack(0));
+                let (mut ya, mut yb) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+                for ((xc, ac), bc) in x
+                    .chunks(chunk)
+                    .zip(ya.chunks_mut(chunk))
+                    .zip(yb.chunks_mut(chunk))
+                {
+                    a.process_block(&mut real, xc, ac, &mut { mask });
+                    b.process_block(&mut real, xc, bc, &mut { mask });
+                }
+                let bits = |v: &[f32]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&ya), bits(&yb), "real {c:?}, chunk {chunk}");
+                let z: Vec<Complex32> = x.chunks(2).map(|p| Complex32::new(p[0], p[1])).collect();
+                let mut cx = ComplexStft::new_complex(c).unwrap();
+                let (mut a, mut b) = (cx.channel(), cx.channel_with_slack(0));
+                let (mut za, mut zb) = (
+                    vec![Complex32::default(); z.len()],
+                    vec![Complex32::default(); z.len()],
+                );
+                for ((zc, ac), bc) in z
+                    .chunks(chunk)
+                    .zip(za.chunks_mut(chunk))
+                    .zip(zb.chunks_mut(chunk))
+                {
+                    a.process_block(&mut cx, zc, ac, &mut { mask });
+                    b.process_block(&mut cx, zc, bc, &mut { mask });
+                }
+                let cbits = |v: &[Complex32]| {
+                    v.iter()
+                        .map(|s| (s.re.to_bits(), s.im.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(cbits(&za), cbits(&zb), "complex {c:?}, chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn frames_above_the_slack_limit_get_none() {
+        let small = cfg(4096, 2048, 4096, WindowKind::Hann);
+        assert_eq!(small.stream_slack(), 4096);
+        let big = cfg(1 << 17, 1 << 16, 1 << 17, WindowKind::Hann);
+        assert_eq!(big.stream_slack(), 0);
+    }
 
     fn noise(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed
