@@ -274,7 +274,7 @@ mod tests {
                 // give it the cleared ones we take).
                 let g = noise(n / 2 + 1, seed + 99);
                 for (s, g) in sa.iter_mut().zip(&g) {
-                    *s = *s * g.abs();
+                    *s *= g.abs();
                 }
                 sa[0].im = 0.0;
                 sa[n / 2].im = 0.0;
