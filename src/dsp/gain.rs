@@ -103,6 +103,10 @@ pub fn db_to_pow(db: f32) -> f32 {
 #[derive(Clone)]
 pub struct GainState {
     lsa: LsaTable,
+    /// `1/max(λ, 1e-30)` per bin, and the floor generation it was computed for (see
+    /// [`GainState::compute_for_floor`]).
+    inv: Vec<f32>,
+    inv_gen: Option<u64>,
     gam: Vec<f32>,
     v: Vec<f32>,
     /// Table values h(v) of the current pass (scratch).
@@ -117,6 +121,8 @@ impl GainState {
     pub fn new(bins: usize) -> Self {
         GainState {
             lsa: LsaTable::new(),
+            inv: vec![0.0; bins],
+            inv_gen: None,
             gam: vec![0.0; bins],
             v: vec![0.0; bins],
             h: vec![0.0; bins],
@@ -131,17 +137,33 @@ impl GainState {
         self.prev_clean.fill(0.0);
         self.smoothed.fill(1.0);
         self.started = false;
+        self.inv_gen = None;
     }
 
     /// Computes the gain of every bin into `gain`. `presence` (optional) is a per-bin signal
     /// presence in [0, 1] from the noise tracker; it nudges the floor where signal is likely.
     pub fn compute(&mut self, p: &GainParams, power: &[f32], noise: &[f32], gain: &mut [f32]) {
+        self.compute_for_floor(p, power, noise, None, gain)
+    }
+
+    /// [`GainState::compute`] with the floor's generation: a number that changes whenever the
+    /// floor's values may have changed (`None`: unknown, always). While it stays the same — a
+    /// fixed profile, learned or given — the per-bin reciprocals `1/λ` are reused instead of
+    /// divided again (the same values: they are computed the same way).
+    pub fn compute_for_floor(
+        &mut self,
+        p: &GainParams,
+        power: &[f32],
+        noise: &[f32],
+        floor_gen: Option<u64>,
+        gain: &mut [f32],
+    ) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
-            return unsafe { self.compute_avx2(p, power, noise, gain) };
+            return unsafe { self.compute_avx2(p, power, noise, floor_gen, gain) };
         }
-        self.compute_body(p, power, noise, gain)
+        self.compute_body(p, power, noise, floor_gen, gain)
     }
 
     /// [`GainState::compute`] compiled for AVX2: the same operations on 8 lanes instead of 4
@@ -156,19 +178,33 @@ impl GainState {
         p: &GainParams,
         power: &[f32],
         noise: &[f32],
+        floor_gen: Option<u64>,
         gain: &mut [f32],
     ) {
-        self.compute_body(p, power, noise, gain)
+        self.compute_body(p, power, noise, floor_gen, gain)
     }
 
     #[inline(always)]
-    fn compute_body(&mut self, p: &GainParams, power: &[f32], noise: &[f32], gain: &mut [f32]) {
+    fn compute_body(
+        &mut self,
+        p: &GainParams,
+        power: &[f32],
+        noise: &[f32],
+        floor_gen: Option<u64>,
+        gain: &mut [f32],
+    ) {
         let k = power.len();
         let floor = p.floor();
         if p.is_open() {
             gain.fill(1.0);
             self.smoothed.fill(1.0);
             return;
+        }
+        if floor_gen.is_none() || floor_gen != self.inv_gen {
+            for (i, n) in self.inv.iter_mut().zip(noise) {
+                *i = 1.0 / fmax(*n, 1e-30);
+            }
+            self.inv_gen = floor_gen;
         }
         let first = !self.started;
         let alpha = if first { 0.0 } else { p.dd_alpha };
@@ -177,12 +213,12 @@ impl GainState {
         let knee = p.knee_db.max(0.0);
         // One specialised loop per rule (the rule is loop-invariant).
         match p.rule {
-            GainRule::MmseLsa => self.lsa_loop(power, noise, alpha, floor),
+            GainRule::MmseLsa => self.lsa_loop(power, alpha, floor),
             GainRule::Wiener => Self::rule_loop(
                 &mut self.prev_clean,
                 &mut self.raw,
                 power,
-                noise,
+                &self.inv,
                 alpha,
                 |w, _| w,
                 |_, g| fmax(g, floor),
@@ -192,7 +228,7 @@ impl GainState {
                 &mut self.prev_clean,
                 &mut self.raw,
                 power,
-                noise,
+                &self.inv,
                 alpha,
                 |w, _| w,
                 |xi2, _| {
@@ -207,7 +243,7 @@ impl GainState {
                     &mut self.prev_clean,
                     &mut self.raw,
                     power,
-                    noise,
+                    &self.inv,
                     alpha,
                     |w, _| w,
                     |xi2, _| {
@@ -261,7 +297,7 @@ impl GainState {
     /// compiler vectorises, and the table lookups run alone in branch-free loops of their own
     /// (index arithmetic and one load pair per bin). Same result as `rule_loop`, bit for bit.
     #[inline(always)]
-    fn lsa_loop(&mut self, power: &[f32], noise: &[f32], alpha: f32, floor: f32) {
+    fn lsa_loop(&mut self, power: &[f32], alpha: f32, floor: f32) {
         let xi_min = 1e-3f32;
         let (gam, v, h) = (&mut self.gam, &mut self.v, &mut self.h);
         // Pass 1: γ and the first-step LSA argument v = w·γ, w = ξ/(1+ξ).
@@ -270,9 +306,9 @@ impl GainState {
             .zip(v.iter_mut())
             .zip(&self.prev_clean)
             .zip(power)
-            .zip(noise)
+            .zip(&self.inv)
         {
-            let inv = 1.0 / fmax(*n, 1e-30);
+            let inv = *n;
             // γ > 0 keeps the v/γ below finite where a bin is exactly zero.
             let gamma = fmax(fmin(p * inv, 1e6), 1e-20);
             let xi = fmax(
@@ -305,7 +341,8 @@ impl GainState {
         }
     }
 
-    /// Decision-directed a-priori SNR, two-step (TSNR) estimate, and the rule's gain per bin.
+    /// Decision-directed a-priori SNR, two-step (TSNR) estimate, and the rule's gain per bin
+    /// (`inv`: the floor's reciprocals).
     /// `est(w, γ)` maps the Wiener gain `w = ξ/(1+ξ)` to the estimator's gain; `out(ξ₂, g)`
     /// maps the second-step SNR and estimate to the applied gain.
     #[inline(always)]
@@ -313,7 +350,7 @@ impl GainState {
         prev_clean: &mut [f32],
         raw: &mut [f32],
         power: &[f32],
-        noise: &[f32],
+        inv: &[f32],
         alpha: f32,
         est: impl Fn(f32, f32) -> f32,
         out: impl Fn(f32, f32) -> f32,
@@ -323,11 +360,11 @@ impl GainState {
             .iter_mut()
             .zip(raw.iter_mut())
             .zip(power)
-            .zip(noise)
+            .zip(inv)
         {
             // fmax/fmin: the same values as f32::max/min on these finite inputs, without the
             // NaN ordering that costs the vector loop extra instructions.
-            let inv = 1.0 / fmax(*n, 1e-30);
+            let inv = *n;
             let gamma = fmin(p * inv, 1e6);
             let xi = fmax(
                 alpha * *pc * inv + (1.0 - alpha) * fmax(gamma - 1.0, 0.0),
@@ -479,6 +516,8 @@ struct LsaTable {
 }
 
 const LSA_SHIFT: u32 = 18; // 23 mantissa bits − 5 bits (32 steps per octave)
+#[cfg(target_arch = "x86_64")]
+const LSA_SHIFT_I: i32 = LSA_SHIFT as i32;
 const LSA_LO: u32 = (127 - 20) << 5; // index base: 2^-20
 const LSA_HI: u32 = (127 + 8) << 5;
 
@@ -513,8 +552,62 @@ impl LsaTable {
     /// `out[i] = eval(v[i])`, bit for bit, without branches: below the table the index clamps
     /// to its first entry and above it to the entry at 2^8, which is exactly 1; the fraction is
     /// zeroed outside the table, so `t[i] + (t[i+1] − t[i])·0` is `t[i]` exactly.
+    ///
+    /// The compiler keeps this loop scalar (it does not emit gathers): with AVX2 the lookups run
+    /// eight at a time through [`LsaTable::eval_into_avx2`] (the same operations in the same
+    /// order, so the same bits). It was the largest single cost of a voice file run.
     #[inline(always)]
     fn eval_into(&self, v: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
+            return unsafe { self.eval_into_avx2(v, out) };
+        }
+        self.eval_into_scalar(v, out)
+    }
+
+    /// [`LsaTable::eval_into`] eight lanes at a time with AVX2 gathers; the tail (under eight
+    /// values) goes through the scalar loop.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn eval_into_avx2(&self, v: &[f32], out: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let n = v.len().min(out.len());
+        let t = &self.t[..(LSA_HI - LSA_LO + 2) as usize];
+        let lo = _mm256_set1_epi32(LSA_LO as i32);
+        let hi = _mm256_set1_epi32(LSA_HI as i32);
+        let lo_m1 = _mm256_set1_epi32(LSA_LO as i32 - 1);
+        let mant = _mm256_set1_epi32(((1u32 << LSA_SHIFT) - 1) as i32);
+        let scale = _mm256_set1_ps(1.0 / (1 << LSA_SHIFT) as f32);
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 ≤ n ≤ v.len(), out.len(); every index is clamped into
+            // 0..=LSA_HI − LSA_LO, so it and the index + 1 are inside `t`.
+            unsafe {
+                let bits = _mm256_loadu_si256(v.as_ptr().add(i) as *const __m256i);
+                // k < 2^14 (the shift drops 18 of 32 bits): signed compares are exact.
+                let k = _mm256_srli_epi32::<LSA_SHIFT_I>(bits);
+                let inside =
+                    _mm256_and_si256(_mm256_cmpgt_epi32(k, lo_m1), _mm256_cmpgt_epi32(hi, k));
+                let idx = _mm256_sub_epi32(_mm256_min_epi32(_mm256_max_epi32(k, lo), hi), lo);
+                let m = _mm256_and_si256(inside, mant);
+                let frac = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(bits, m)), scale);
+                let a = _mm256_i32gather_ps::<4>(t.as_ptr(), idx);
+                let b = _mm256_i32gather_ps::<4>(t.as_ptr().add(1), idx);
+                let r = _mm256_add_ps(a, _mm256_mul_ps(_mm256_sub_ps(b, a), frac));
+                _mm256_storeu_ps(out.as_mut_ptr().add(i), r);
+            }
+            i += 8;
+        }
+        self.eval_into_scalar(&v[i..n], &mut out[i..n]);
+    }
+
+    /// The portable form of [`LsaTable::eval_into`].
+    #[inline(always)]
+    fn eval_into_scalar(&self, v: &[f32], out: &mut [f32]) {
         let t = &self.t[..(LSA_HI - LSA_LO + 2) as usize];
         for (o, x) in out.iter_mut().zip(v) {
             let bits = x.to_bits();
@@ -743,6 +836,23 @@ mod tests {
         for (x, o) in v.iter().zip(&out) {
             assert_eq!(o.to_bits(), t.eval(*x).to_bits(), "v = {x:e}");
         }
+        // Both forms, whichever the CPU picks above (odd lengths exercise the vector tail).
+        for len in [v.len(), v.len() - 5, 7, 0] {
+            let mut scalar = vec![0.0; len];
+            t.eval_into_scalar(&v[..len], &mut scalar);
+            for (x, o) in v.iter().zip(&scalar) {
+                assert_eq!(o.to_bits(), t.eval(*x).to_bits(), "scalar, v = {x:e}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut vector = vec![0.0; len];
+                // SAFETY: AVX2 is present (checked just above).
+                unsafe { t.eval_into_avx2(&v[..len], &mut vector) };
+                for (x, o) in v.iter().zip(&vector) {
+                    assert_eq!(o.to_bits(), t.eval(*x).to_bits(), "AVX2, v = {x:e}");
+                }
+            }
+        }
     }
 
     /// `remove_isolated` as first written: in place, left to right.
@@ -824,6 +934,60 @@ mod tests {
                     apply_band(&mut got, &p, 0.5);
                     band_reference(&mut want, &p, 0.5);
                     assert_eq!(got, want, "k {k}, band {lo}..={hi}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod reuse_tests {
+    use super::*;
+
+    /// With a floor generation that changes whenever the floor does, the reused reciprocals
+    /// give the gains of a state that divides every frame, bit for bit, for every rule.
+    #[test]
+    fn reused_floor_reciprocals_give_the_same_gains_as_dividing_every_frame() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut r = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let k = 37;
+        let floors: Vec<Vec<f32>> = (0..3)
+            .map(|_| (0..k).map(|_| 0.01 + r()).collect())
+            .collect();
+        for rule in GainRule::ALL {
+            for knee in [0.0, 6.0] {
+                let p = GainParams {
+                    rule,
+                    threshold_db: 6.0,
+                    knee_db: knee,
+                    reduction_db: 25.0,
+                    dd_alpha: 0.95,
+                    attack_coef: 0.3,
+                    release_coef: 0.8,
+                    freq_smooth_bins: 1,
+                    low_bin: 2,
+                    high_bin: 30,
+                    two_sided: false,
+                };
+                let (mut a, mut b) = (GainState::new(k), GainState::new(k));
+                let (mut ga, mut gb) = (vec![0.0; k], vec![0.0; k]);
+                let mut which = 0;
+                let mut generation = 0u64;
+                for frame in 0..60 {
+                    if frame % 7 == 3 {
+                        which = (which + 1) % floors.len();
+                        generation += 1;
+                    }
+                    let power: Vec<f32> = (0..k).map(|_| 3.0 * r()).collect();
+                    a.compute(&p, &power, &floors[which], &mut ga);
+                    b.compute_for_floor(&p, &power, &floors[which], Some(generation), &mut gb);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&ga), bits(&gb), "{rule}, knee {knee}, frame {frame}");
                 }
             }
         }

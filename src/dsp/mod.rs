@@ -4,5 +4,6 @@ pub mod floor;
 pub mod gain;
 pub mod griffin_lim;
 pub mod noise;
+pub mod rfft;
 pub mod stft;
 pub mod windows;

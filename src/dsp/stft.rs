@@ -38,6 +38,7 @@
 //! All buffers and FFT scratch are allocated in the constructors; [`StftChannel::process`] never
 //! allocates.
 
+use super::rfft::EvenRealFft;
 use super::windows::WindowKind;
 use num_complex::Complex32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
@@ -60,6 +61,9 @@ pub struct StftConfig {
     /// Analysis and synthesis window (symmetric mode; must be sqrt-Hann when S < N).
     pub window: WindowKind,
 }
+
+/// Largest [`StftConfig::stream_slack`], samples.
+pub const MAX_SLACK: usize = 1 << 16;
 
 /// Why a configuration cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -200,6 +204,20 @@ impl StftConfig {
             / sums.iter().cloned().fold(0.0, f64::max)
     }
 
+    /// Extra room, in samples, of a channel's input and overlap-add buffers (see
+    /// [`StftChannel`]): a whole number of hops covering the frame, so that the buffers slide
+    /// once every `⌈frame/hop⌉ + 1` hops instead of every hop. Frames of more than
+    /// [`MAX_SLACK`] samples get none (they slide every hop: next to their FFT the copy is
+    /// negligible, and the memory is not).
+    pub fn stream_slack(&self) -> usize {
+        let slack = self.hop.max(1) * self.frame_len.div_ceil(self.hop.max(1));
+        if slack <= MAX_SLACK {
+            slack
+        } else {
+            0
+        }
+    }
+
     /// Number of spectrum bins for a real (`fft_len/2+1`) or complex (`fft_len`) signal.
     pub fn bins(&self, complex: bool) -> usize {
         if complex {
@@ -221,10 +239,24 @@ pub fn overlap_sums(a: &[f32], s: &[f32], hop: usize) -> Vec<f64> {
 
 /// A time-domain sample type the STFT can carry: `f32` (real audio) or `Complex32` (I/Q).
 pub trait TimeSample: Copy + Default + Send + Sync + 'static + std::fmt::Debug {
+    /// f32 components per sample (1 or 2).
+    const LANES: usize;
     fn scale(self, k: f32) -> Self;
     fn add(self, o: Self) -> Self;
+    /// The samples as their f32 components, in order (re, im for complex).
+    fn flat(s: &[Self]) -> &[f32];
+    fn flat_mut(s: &mut [Self]) -> &mut [f32];
 }
 impl TimeSample for f32 {
+    const LANES: usize = 1;
+    #[inline(always)]
+    fn flat(s: &[f32]) -> &[f32] {
+        s
+    }
+    #[inline(always)]
+    fn flat_mut(s: &mut [f32]) -> &mut [f32] {
+        s
+    }
     #[inline(always)]
     fn scale(self, k: f32) -> Self {
         self * k
@@ -235,6 +267,17 @@ impl TimeSample for f32 {
     }
 }
 impl TimeSample for Complex32 {
+    const LANES: usize = 2;
+    #[inline(always)]
+    fn flat(s: &[Complex32]) -> &[f32] {
+        // SAFETY: Complex32 is `#[repr(C)] { re: f32, im: f32 }`: 2·len f32 with its alignment.
+        unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, 2 * s.len()) }
+    }
+    #[inline(always)]
+    fn flat_mut(s: &mut [Complex32]) -> &mut [f32] {
+        // SAFETY: as in `flat`; the borrow is exclusive for the result's life.
+        unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, 2 * s.len()) }
+    }
     #[inline(always)]
     fn scale(self, k: f32) -> Self {
         Complex32::new(self.re * k, self.im * k)
@@ -256,25 +299,30 @@ pub trait Transform: Send {
     fn inverse(&mut self, spec: &mut [Complex32], time: &mut [Self::Sample]);
 }
 
-/// Real-signal transform (realfft), `fft_len/2 + 1` bins.
-pub struct RealTransform {
-    fwd: Arc<dyn RealToComplex<f32>>,
-    inv: Arc<dyn ComplexToReal<f32>>,
-    scratch: Vec<Complex32>,
-    even: bool,
+/// Real-signal transform, `fft_len/2 + 1` bins: [`EvenRealFft`] for even lengths (realfft's
+/// algorithm with a vectorised twiddle pass, the same values), realfft for odd ones.
+pub enum RealTransform {
+    Even(EvenRealFft),
+    Odd {
+        fwd: Arc<dyn RealToComplex<f32>>,
+        inv: Arc<dyn ComplexToReal<f32>>,
+        scratch: Vec<Complex32>,
+    },
 }
 
 impl RealTransform {
     pub fn new(fft_len: usize) -> Self {
+        if fft_len % 2 == 0 {
+            return RealTransform::Even(EvenRealFft::new(fft_len));
+        }
         let mut p = RealFftPlanner::<f32>::new();
         let fwd = p.plan_fft_forward(fft_len);
         let inv = p.plan_fft_inverse(fft_len);
         let n = fwd.get_scratch_len().max(inv.get_scratch_len());
-        RealTransform {
+        RealTransform::Odd {
             fwd,
             inv,
             scratch: vec![Complex32::default(); n],
-            even: fft_len % 2 == 0,
         }
     }
 }
@@ -282,21 +330,31 @@ impl RealTransform {
 impl Transform for RealTransform {
     type Sample = f32;
     fn bins(&self) -> usize {
-        self.fwd.complex_len()
+        match self {
+            RealTransform::Even(f) => f.complex_len(),
+            RealTransform::Odd { fwd, .. } => fwd.complex_len(),
+        }
     }
     fn forward(&mut self, time: &mut [f32], spec: &mut [Complex32]) {
-        // Only length mismatches can fail, and the lengths are fixed at construction.
-        let _ = self.fwd.process_with_scratch(time, spec, &mut self.scratch);
+        match self {
+            RealTransform::Even(f) => f.forward(time, spec),
+            RealTransform::Odd { fwd, scratch, .. } => {
+                // Only length mismatches can fail, and the lengths are fixed at construction.
+                let _ = fwd.process_with_scratch(time, spec, scratch);
+            }
+        }
     }
     fn inverse(&mut self, spec: &mut [Complex32], time: &mut [f32]) {
-        // A real signal's DC (and, for even lengths, Nyquist) bins are real; a real-valued mask
-        // keeps them so, but clear rounding residue so realfft does not complain.
-        spec[0].im = 0.0;
-        if self.even {
-            let last = spec.len() - 1;
-            spec[last].im = 0.0;
+        match self {
+            // Takes the DC and Nyquist bins as real (a real-valued mask keeps them so, up to
+            // rounding residue).
+            RealTransform::Even(f) => f.inverse(spec, time),
+            RealTransform::Odd { inv, scratch, .. } => {
+                // DC is real; clear rounding residue so realfft does not complain.
+                spec[0].im = 0.0;
+                let _ = inv.process_with_scratch(spec, time, scratch);
+            }
         }
-        let _ = self.inv.process_with_scratch(spec, time, &mut self.scratch);
     }
 }
 
@@ -346,8 +404,11 @@ pub struct Stft<T: Transform> {
     cfg: StftConfig,
     transform: T,
     analysis: Vec<f32>,
+    /// `analysis` with each value repeated per component (`TimeSample::LANES`): windowing is
+    /// then one multiply per f32, with no shuffles for complex samples. Same products.
+    analysis_lanes: Vec<f32>,
     /// The last `synth_len` samples of the synthesis window, with the WOLA normalisation and the
-    /// 1/fft_len folded in.
+    /// 1/fft_len folded in, each value repeated per component like `analysis_lanes`.
     synthesis: Vec<f32>,
     time: Vec<T::Sample>,
     spec: Vec<Complex32>,
@@ -374,7 +435,13 @@ impl<T: Transform> Stft<T> {
         let sums = overlap_sums(&analysis, &synthesis, cfg.hop);
         let m = cfg.fft_len as f64;
         let tail = cfg.frame_len - cfg.synth_len;
-        let synthesis = synthesis
+        let lanes = <T::Sample as TimeSample>::LANES;
+        let repeat = |w: &[f32]| -> Vec<f32> {
+            w.iter()
+                .flat_map(|v| std::iter::repeat_n(*v, lanes))
+                .collect()
+        };
+        let synthesis: Vec<f32> = synthesis
             .iter()
             .enumerate()
             .skip(tail)
@@ -384,8 +451,9 @@ impl<T: Transform> Stft<T> {
         Ok(Stft {
             cfg,
             transform,
+            analysis_lanes: repeat(&analysis),
             analysis,
-            synthesis,
+            synthesis: repeat(&synthesis),
             time: vec![T::Sample::default(); cfg.fft_len],
             spec: vec![Complex32::default(); bins],
         })
@@ -407,16 +475,22 @@ impl<T: Transform> Stft<T> {
 
     /// A fresh stream state for one channel.
     pub fn channel(&self) -> StftChannel<T::Sample> {
+        self.channel_with_slack(self.cfg.stream_slack())
+    }
+
+    fn channel_with_slack(&self, slack: usize) -> StftChannel<T::Sample> {
         StftChannel {
-            inp: vec![T::Sample::default(); self.cfg.frame_len],
-            acc: vec![T::Sample::default(); self.cfg.synth_len],
+            inp: vec![T::Sample::default(); self.cfg.frame_len + slack],
+            off: 0,
+            acc: vec![T::Sample::default(); self.cfg.synth_len + slack],
+            acc_off: 0,
             ready: vec![T::Sample::default(); self.cfg.hop],
             pos: 0,
         }
     }
 
     /// Analyse the channel's current frame, let `on_frame` modify the spectrum, resynthesise.
-    #[inline]
+    #[inline(always)]
     fn run_frame<F: FnMut(&mut [Complex32])>(
         &mut self,
         ch: &mut StftChannel<T::Sample>,
@@ -425,39 +499,66 @@ impl<T: Transform> Stft<T> {
         let n = self.cfg.frame_len;
         let h = self.cfg.hop;
         let s = self.cfg.synth_len;
-        for ((t, x), w) in self.time[..n].iter_mut().zip(&ch.inp).zip(&self.analysis) {
-            *t = x.scale(*w);
+        // Component by component (`x.scale(w)` for each sample, the same products).
+        let frame = T::Sample::flat(&ch.inp[ch.off..ch.off + n]);
+        let time = T::Sample::flat_mut(&mut self.time[..n]);
+        for ((t, x), w) in time.iter_mut().zip(frame).zip(&self.analysis_lanes) {
+            *t = x * w;
         }
         self.time[n..].fill(T::Sample::default());
         self.transform.forward(&mut self.time, &mut self.spec);
         on_frame(&mut self.spec);
         self.transform.inverse(&mut self.spec, &mut self.time);
-        for ((a, t), w) in ch
-            .acc
-            .iter_mut()
-            .zip(&self.time[n - s..n])
-            .zip(&self.synthesis)
-        {
-            *a = a.add(t.scale(*w));
+        let a0 = ch.acc_off;
+        // `a.add(t.scale(w))` component by component.
+        let acc = T::Sample::flat_mut(&mut ch.acc[a0..a0 + s]);
+        let time = T::Sample::flat(&self.time[n - s..n]);
+        for ((a, t), w) in acc.iter_mut().zip(time).zip(&self.synthesis) {
+            *a += t * w;
         }
-        ch.ready.copy_from_slice(&ch.acc[..h]);
-        ch.acc.copy_within(h.., 0);
-        ch.acc[s - h..].fill(T::Sample::default());
-        ch.inp.copy_within(h.., 0);
+        ch.ready.copy_from_slice(&ch.acc[a0..a0 + h]);
+        ch.advance(n, h, s);
     }
 }
 
-/// Per-channel stream state: the last `frame_len` input samples, the overlap-add accumulator
-/// (`synth_len` samples) and the samples completed by the last frame.
+/// Per-channel stream state: the input history (the current frame is `inp[off..off + frame_len]`),
+/// the overlap-add accumulator (the next frame adds into `acc[acc_off..acc_off + synth_len]`;
+/// everything after that is zero) and the samples completed by the last frame.
+///
+/// Both buffers have room for about one frame more than they hold
+/// ([`StftConfig::stream_slack`]), so that moving on by a hop moves an offset; their contents
+/// slide back to the start once per filled slack (every `⌈frame/hop⌉ + 1` hops) instead of
+/// every hop. Same values as sliding every hop.
 #[derive(Clone)]
 pub struct StftChannel<S> {
     inp: Vec<S>,
+    off: usize,
     acc: Vec<S>,
+    acc_off: usize,
     ready: Vec<S>,
     pos: usize,
 }
 
 impl<S: TimeSample> StftChannel<S> {
+    /// Moves both windows on by one hop (after a frame): the next frame starts `h` samples
+    /// later in `inp` and adds `h` samples later into `acc`.
+    #[inline(always)]
+    fn advance(&mut self, n: usize, h: usize, s: usize) {
+        self.off += h;
+        if self.off + n > self.inp.len() {
+            // The next frame's first n − h samples are known; its last h are still to come.
+            self.inp.copy_within(self.off..self.off + n - h, 0);
+            self.off = 0;
+        }
+        self.acc_off += h;
+        if self.acc_off + s > self.acc.len() {
+            // Partial sums of the next s − h samples; zero from there on.
+            self.acc.copy_within(self.acc_off..self.acc_off + s - h, 0);
+            self.acc[s - h..].fill(S::default());
+            self.acc_off = 0;
+        }
+    }
+
     /// Streams samples through: for every input sample, exactly one output sample is produced
     /// (the input `latency_samples()` earlier, masked). `on_frame` is called once per completed
     /// hop with the frame's spectrum.
@@ -488,7 +589,7 @@ impl<S: TimeSample> StftChannel<S> {
     {
         let n = stft.cfg.frame_len;
         let h = stft.cfg.hop;
-        self.inp[n - h + self.pos] = x;
+        self.inp[self.off + n - h + self.pos] = x;
         self.pos += 1;
         if self.pos == h {
             self.pos = 0;
@@ -503,6 +604,7 @@ impl<S: TimeSample> StftChannel<S> {
     ///
     /// # Panics
     /// If `input` and `output` differ in length.
+    #[inline(always)]
     pub fn process_block<T, F>(
         &mut self,
         stft: &mut Stft<T>,
@@ -520,7 +622,8 @@ impl<S: TimeSample> StftChannel<S> {
         while i < input.len() {
             let p = self.pos;
             let take = (h - p).min(input.len() - i);
-            self.inp[n - h + p..n - h + p + take].copy_from_slice(&input[i..i + take]);
+            let at = self.off + n - h + p;
+            self.inp[at..at + take].copy_from_slice(&input[i..i + take]);
             if p + take < h {
                 output[i..i + take].copy_from_slice(&self.ready[p + 1..p + take + 1]);
                 self.pos = p + take;
@@ -538,7 +641,9 @@ impl<S: TimeSample> StftChannel<S> {
     /// Forget all history (as if newly created).
     pub fn reset(&mut self) {
         self.inp.fill(S::default());
+        self.off = 0;
         self.acc.fill(S::default());
+        self.acc_off = 0;
         self.ready.fill(S::default());
         self.pos = 0;
     }
@@ -547,6 +652,76 @@ impl<S: TimeSample> StftChannel<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The buffers' slack only changes when they slide: with none (sliding every hop, as
+    /// frames above `MAX_SLACK` do) and with the default, a masked stream is the same bit for
+    /// bit, real and complex, symmetric and low-delay, in chunks of every size.
+    #[test]
+    fn sliding_every_hop_or_once_per_slack_gives_the_same_output() {
+        let configs = [
+            cfg(64, 32, 64, WindowKind::Hann),
+            cfg(100, 7, 128, WindowKind::SqrtHann),
+            StftConfig {
+                frame_len: 96,
+                synth_len: 32,
+                hop: 16,
+                fft_len: 128,
+                window: WindowKind::SqrtHann,
+            },
+        ];
+        for c in configs {
+            let mask = |spec: &mut [Complex32]| {
+                for (k, x) in spec.iter_mut().enumerate() {
+                    *x = x.scale(0.2 + (k % 5) as f32 * 0.2);
+                }
+            };
+            let x = noise(3000, 5);
+            for chunk in [1usize, 13, 64, 3000] {
+                let mut real = RealStft::new_real(c).unwrap();
+                let (mut a, mut b) = (real.channel(), real.channel_with_slack(0));
+                let (mut ya, mut yb) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+                for ((xc, ac), bc) in x
+                    .chunks(chunk)
+                    .zip(ya.chunks_mut(chunk))
+                    .zip(yb.chunks_mut(chunk))
+                {
+                    a.process_block(&mut real, xc, ac, &mut { mask });
+                    b.process_block(&mut real, xc, bc, &mut { mask });
+                }
+                let bits = |v: &[f32]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&ya), bits(&yb), "real {c:?}, chunk {chunk}");
+                let z: Vec<Complex32> = x.chunks(2).map(|p| Complex32::new(p[0], p[1])).collect();
+                let mut cx = ComplexStft::new_complex(c).unwrap();
+                let (mut a, mut b) = (cx.channel(), cx.channel_with_slack(0));
+                let (mut za, mut zb) = (
+                    vec![Complex32::default(); z.len()],
+                    vec![Complex32::default(); z.len()],
+                );
+                for ((zc, ac), bc) in z
+                    .chunks(chunk)
+                    .zip(za.chunks_mut(chunk))
+                    .zip(zb.chunks_mut(chunk))
+                {
+                    a.process_block(&mut cx, zc, ac, &mut { mask });
+                    b.process_block(&mut cx, zc, bc, &mut { mask });
+                }
+                let cbits = |v: &[Complex32]| {
+                    v.iter()
+                        .map(|s| (s.re.to_bits(), s.im.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(cbits(&za), cbits(&zb), "complex {c:?}, chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn frames_above_the_slack_limit_get_none() {
+        let small = cfg(4096, 2048, 4096, WindowKind::Hann);
+        assert_eq!(small.stream_slack(), 4096);
+        let big = cfg(1 << 17, 1 << 16, 1 << 17, WindowKind::Hann);
+        assert_eq!(big.stream_slack(), 0);
+    }
 
     fn noise(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed

@@ -3,7 +3,8 @@
 //!
 //! Everything works on slices in bulk, written as straight loops over `chunks_exact` with
 //! `from_le_bytes` and branch-free rounding so the compiler vectorises them (baseline x86-64
-//! SSE2 included: no `round()` libm call in the integer encoders).
+//! SSE2 included: no `round()` libm call in the integer encoders); on CPUs with AVX2 the same
+//! loops are compiled a second time for it and chosen at run time.
 //!
 //! Scaling: an integer of `b` bits maps to `v / 2^(b-1)` (unsigned 8-bit WAV/raw `u8` is offset
 //! by 128); `cu8` (rtl_sdr I/Q) is offset by 127.5 and scaled by 1/127.5; floats are taken as
@@ -56,6 +57,26 @@ impl Encoding {
 
     /// Decodes `min(out.len(), bytes.len() / self.bytes())` samples; returns that count.
     pub fn decode(self, bytes: &[u8], out: &mut [f32]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
+            return unsafe { self.decode_avx2(bytes, out) };
+        }
+        self.decode_body(bytes, out)
+    }
+
+    /// [`Encoding::decode`] compiled for AVX2 (8 lanes; the same operations, the same values).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn decode_avx2(self, bytes: &[u8], out: &mut [f32]) -> usize {
+        self.decode_body(bytes, out)
+    }
+
+    #[inline(always)]
+    fn decode_body(self, bytes: &[u8], out: &mut [f32]) -> usize {
         let n = out.len().min(bytes.len() / self.bytes());
         let (bytes, out) = (&bytes[..n * self.bytes()], &mut out[..n]);
         match self {
@@ -85,6 +106,26 @@ impl Encoding {
     /// Encodes `min(x.len(), out.len() / self.bytes())` samples (rounded half away from zero,
     /// clipped, NaN → zero); returns how many were clipped.
     pub fn encode(self, x: &[f32], out: &mut [u8]) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
+            return unsafe { self.encode_avx2(x, out) };
+        }
+        self.encode_body(x, out)
+    }
+
+    /// [`Encoding::encode`] compiled for AVX2 (8 lanes; the same operations, the same bytes).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn encode_avx2(self, x: &[f32], out: &mut [u8]) -> u64 {
+        self.encode_body(x, out)
+    }
+
+    #[inline(always)]
+    fn encode_body(self, x: &[f32], out: &mut [u8]) -> u64 {
         let n = x.len().min(out.len() / self.bytes());
         let (x, out) = (&x[..n], &mut out[..n * self.bytes()]);
         match self {
