@@ -772,13 +772,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_chord_that_starts_100_ms_into_a_stream_is_not_learned_as_noise() {
-        // am's geometry: 12.5 ms hops, 12 s window. Noise from t = 0, a held chord (three notes,
-        // four harmonics each, 30 dB over the floor) from 100 ms on, no tone protection: only
-        // the minimum search can tell the chord from the floor, so it must have seen the
-        // noise-only start. Waiting three smoothing time constants (150 ms) before searching
-        // missed it, and every chord bin was learned as noise for the whole window.
+    /// A tracker with the am preset's geometry (12.5 ms hops, 12 s window) and no tone
+    /// protection over 129 bins, and the bins of a held chord (three notes, four harmonics each).
+    fn am_tracker_and_chord() -> (usize, McraTracker, Vec<usize>) {
         let k = 129;
         let mut tr = McraTracker::new(
             k,
@@ -794,6 +790,17 @@ mod tests {
             .flat_map(|&f| (1..=4).map(move |h| f * h))
             .filter(|&b| b < k)
             .collect();
+        (k, tr, chord)
+    }
+
+    #[test]
+    fn a_chord_that_starts_100_ms_into_a_stream_is_not_learned_as_noise() {
+        // am's geometry: 12.5 ms hops, 12 s window. Noise from t = 0, a held chord (three notes,
+        // four harmonics each, 30 dB over the floor) from 100 ms on, no tone protection: only
+        // the minimum search can tell the chord from the floor, so it must have seen the
+        // noise-only start. Waiting three smoothing time constants (150 ms) before searching
+        // missed it, and every chord bin was learned as noise for the whole window.
+        let (k, mut tr, chord) = am_tracker_and_chord();
         let mut rng = Rng(21);
         let mut p = vec![0.0; k];
         for f in 0..400 {
@@ -819,21 +826,7 @@ mod tests {
         // am's geometry, no tone protection. The chord rises linearly in amplitude over 100 ms
         // (8 hops) from the first frame on, so the start-up mean (frames 1–4) already holds it
         // at about −8 dB; only the first frame saw the floor (chord at −18 dB, 12 dB over it).
-        let k = 129;
-        let mut tr = McraTracker::new(
-            k,
-            TrackerParams {
-                hop_s: 0.0125,
-                window_s: 12.0,
-                noise_tau_s: 0.5,
-                ..Default::default()
-            },
-        );
-        let chord: Vec<usize> = [10usize, 13, 15]
-            .iter()
-            .flat_map(|&f| (1..=4).map(move |h| f * h))
-            .filter(|&b| b < k)
-            .collect();
+        let (k, mut tr, chord) = am_tracker_and_chord();
         let mut rng = Rng(23);
         let mut p = vec![0.0; k];
         for f in 0..400 {
