@@ -776,7 +776,7 @@ mod tests {
     /// protection over 129 bins, and the bins of a held chord (three notes, four harmonics each).
     fn am_tracker_and_chord() -> (usize, McraTracker, Vec<usize>) {
         let k = 129;
-        let mut tr = McraTracker::new(
+        let tr = McraTracker::new(
             k,
             TrackerParams {
                 hop_s: 0.0125,
