@@ -348,3 +348,30 @@ fn in_real_audio_a_cw_call_and_a_steady_tone_are_found_at_their_frequencies_and_
     // Nothing else in the noise.
     assert_eq!(found.len(), 2, "{found:?}");
 }
+
+/// A burst of 11–15 ms is in two analysis frames (hop 4.1 ms, frame 8.2 ms at 500 kS/s): fewer
+/// than a region needs to stand by its length, so it stands by its strength (12 σ) when nothing
+/// else is near it. Noise alone, over the same 12 s, reaches nothing like that strength.
+#[test]
+fn short_strong_bursts_alone_in_their_band_are_found_and_noise_alone_is_not_taken_for_one() {
+    let at = [
+        (0.7, 0.011, 20_000.0),
+        (2.2, 0.012, -60_000.0),
+        (4.05, 0.015, 90_000.0),
+        (5.9, 0.011, -100_000.0),
+        (8.3, 0.013, 150_000.0),
+    ];
+    let g = geometry(500_000);
+    let scene = bursts(500_000, 12.0, 14.0, &at);
+    let s = score::score(&scene, &g, &detect(&scene), 6.0);
+    let t = s.total();
+    assert_eq!(t.detected, 5, "{s:?}");
+    assert!(s.fps.iter().all(|f| f.3 < 12.0), "{s:?}");
+    let noise = bursts(500_000, 12.0, 14.0, &[]);
+    let found = detect(&noise);
+    assert!(found.len() <= 1, "noise alone: {found:?}");
+    assert!(
+        found.iter().all(|e| e.significance < 12.0),
+        "noise alone: {found:?}"
+    );
+}

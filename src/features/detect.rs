@@ -60,8 +60,16 @@ pub struct DetectorConfig {
     pub min_significance: f64,
     pub short_s: f64,
     pub short_factor: f64,
+    /// A region with fewer than `min_frames` active frames (at least two) is still an
+    /// emission when its onset significance reaches `min_significance · short_factor ·
+    /// short_confirm` (a 10 ms burst spans two frames).
+    pub short_confirm: f64,
+    /// ... and when no other emission was within this distance (Hz) during the hold time (a
+    /// short region near another emission is a fragment of it: an FSK pair's first symbols).
+    pub isolation_hz: f64,
     /// A region with fewer active frames than this is tentative: it closes after two silent
-    /// frames instead of the hold time, and is never emitted (noise flecks).
+    /// frames instead of the hold time and joins nothing across a gap; it is emitted only as
+    /// a short emission (see `short_confirm`), otherwise dropped (noise flecks).
     pub min_frames: u64,
     /// Runs this many bins apart (or closer) join one region.
     pub join_bins: usize,
@@ -85,6 +93,8 @@ impl Default for DetectorConfig {
             min_significance: 7.5,
             short_s: 0.015,
             short_factor: 1.6,
+            isolation_hz: 1000.0,
+            short_confirm: 1.0,
             min_frames: 3,
             join_bins: 2,
             max_open: 0,
@@ -974,6 +984,16 @@ impl Detector {
                 self.hold
             };
             if r.last + hold < now {
+                if !r.confirmed
+                    && r.active >= 2
+                    && self.isolated(s, now)
+                    && self.significant_onset(s)
+                {
+                    // A short emission (a 10 ms burst spans two frames), alone in its band
+                    // for the hold time: it stands by its strength instead of its length. (Near
+                    // another emission, a short region is a fragment of it: dropped as before.)
+                    self.regions[s as usize].confirmed = true;
+                }
                 self.open.swap_remove(i);
                 self.close(s, emit);
             } else {
@@ -997,15 +1017,52 @@ impl Detector {
         self.open = open;
     }
 
+    /// Whether no other emission was in a region's bins, widened by `isolation_hz` (at least
+    /// the join tolerance), within the hold time.
+    fn isolated(&self, slot: u32, now: u64) -> bool {
+        let r = &self.regions[slot as usize];
+        let t = self
+            .cfg
+            .join_bins
+            .max((self.cfg.isolation_hz / self.geo.bin_hz()).ceil() as usize);
+        let (lo, hi) = (
+            r.spec_lo.saturating_sub(t),
+            (r.spec_lo + r.spec.len() + t).min(self.label.len()),
+        );
+        (lo..hi).all(|j| {
+            let l = self.hold_label[j];
+            l == 0 || l == slot + 1 || self.hold_seen[j] + self.hold < now
+        }) && (lo..hi).all(|j| {
+            let l = self.label[j];
+            l == 0 || l == slot + 1 || self.seen[j] + self.hold < now
+        })
+    }
+
+    /// Whether a tentative region's onset is strong enough to stand for a short emission: the
+    /// significance a short emission needs, times `short_confirm`.
+    fn significant_onset(&self, slot: u32) -> bool {
+        let cfg = &self.cfg;
+        if cfg.min_significance <= 0.0 {
+            return false;
+        }
+        let (_, z) = onset(&self.regions[slot as usize], &self.geo, &|f| {
+            self.centre_sample(f)
+        });
+        z >= cfg.min_significance * cfg.short_factor * cfg.short_confirm
+    }
+
     fn close(&mut self, slot: u32, emit: &mut dyn FnMut(Emission)) {
         let r = &mut self.regions[slot as usize];
         r.flush_frame();
         r.live = false;
         self.free.push(slot);
+        let (hop, frame_len, pre) = (
+            self.geo.hop as u64,
+            self.geo.frame_len as f64,
+            self.preroll_samples as f64,
+        );
         if let Some(e) = measure(r, &self.geo, &self.cfg, self.channel, |f| {
-            ((f + 1) * self.geo.hop as u64) as f64
-                - self.geo.frame_len as f64 / 2.0
-                - self.preroll_samples as f64
+            ((f + 1) * hop) as f64 - frame_len / 2.0 - pre
         }) {
             self.emitted += 1;
             emit(e);
@@ -1075,23 +1132,9 @@ fn fit_interval(g: &Geometry, obs: &[(f64, f64)], must: (f64, f64)) -> Option<(f
     Some(best)
 }
 
-/// Measures a closed region; `None` when it is below the minimum duration or bandwidth.
-fn measure(
-    r: &Region,
-    g: &Geometry,
-    cfg: &DetectorConfig,
-    channel: usize,
-    centre: impl Fn(u64) -> f64,
-) -> Option<Emission> {
-    let rate = g.rate as f64;
-    let half_hop = g.hop as f64 / 2.0;
-    if r.active < cfg.min_frames {
-        return None;
-    }
-    // Edges to a fraction of a hop: the excess power in the emission's band, frame by frame
-    // around its first and last signal frames, fitted with an on-interval (see
-    // `fit_interval`). Without enough history: the first frame's centre less one hop (the gate
-    // opens about a hop late) and the last frame's centre plus half a hop.
+/// The onset fit of a region (see [`fit_interval`]: start, end, fitted energy) and its
+/// matched-filter significance: the fitted energy over the onset band's noise spread, in σ.
+fn onset(r: &Region, g: &Geometry, centre: &impl Fn(u64) -> f64) -> (Option<(f64, f64, f64)>, f64) {
     let n = g.frame_len as f64;
     let frame_start = |f: u64| centre(f) - n / 2.0;
     let mut obs = [(0.0, 0.0); LOOK + ON];
@@ -1105,12 +1148,35 @@ fn measure(
     }
     let s0 = frame_start(r.first);
     let on_fit = fit_interval(g, &obs[..k], (s0, s0 + n));
-    let start = on_fit.map(|f| f.0);
-    // Matched-filter significance of the onset: fitted energy over the band's noise spread.
-    let onset_z = on_fit.map_or(0.0, |f| {
+    let z = on_fit.map_or(0.0, |f| {
         (f.2 / (r.on_floor2 * g.noise_corr).max(1e-30)).sqrt()
     });
-    k = 0;
+    (on_fit, z)
+}
+
+/// Measures a closed region; `None` when it is below the minimum duration or bandwidth.
+fn measure(
+    r: &Region,
+    g: &Geometry,
+    cfg: &DetectorConfig,
+    channel: usize,
+    centre: impl Fn(u64) -> f64,
+) -> Option<Emission> {
+    let rate = g.rate as f64;
+    let half_hop = g.hop as f64 / 2.0;
+    if !r.confirmed {
+        return None;
+    }
+    // Edges to a fraction of a hop: the excess power in the emission's band, frame by frame
+    // around its first and last signal frames, fitted with an on-interval (see
+    // `fit_interval`). Without enough history: the first frame's centre less one hop (the gate
+    // opens about a hop late) and the last frame's centre plus half a hop.
+    let n = g.frame_len as f64;
+    let frame_start = |f: u64| centre(f) - n / 2.0;
+    let (on_fit, onset_z) = onset(r, g, &centre);
+    let start = on_fit.map(|f| f.0);
+    let mut obs = [(0.0, 0.0); LOOK + ON];
+    let mut k = 0;
     let lo = r.last.saturating_sub(ON as u64 - 1);
     for f in lo..=r.last + AFTER as u64 {
         let i = f as usize % TAIL;
