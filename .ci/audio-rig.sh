@@ -19,6 +19,34 @@ audio_rig_install() {
     pulseaudio pulseaudio-utils libasound2-plugins libasound2-dev pkg-config >/dev/null
 }
 
+# Starts the daemon on the rig's files; its pid goes to AUDIO_RIG_PA_PID and $AUDIO_RIG_DIR/pa.pid.
+_audio_rig_daemon() {
+  HOME=$AUDIO_RIG_DIR/home XDG_RUNTIME_DIR=$AUDIO_RIG_DIR/run PULSE_STATE_PATH=$AUDIO_RIG_DIR/home \
+    pulseaudio -n -F "$AUDIO_RIG_DIR/rig.pa" --daemonize=no --system=false --use-pid-file=no \
+      --exit-idle-time=-1 --disallow-exit --disable-shm=yes \
+      --log-target=file:"$AUDIO_RIG_DIR/pulseaudio.log" --log-level="${AUDIO_RIG_LOG_LEVEL:-notice}" </dev/null >/dev/null 2>&1 &
+  AUDIO_RIG_PA_PID=$!
+  echo "$AUDIO_RIG_PA_PID" > "$AUDIO_RIG_DIR/pa.pid"
+}
+
+# The daemon's pid now (a test may have restarted it: see audio_rig_kill / audio_rig_revive).
+_audio_rig_pid() { cat "${AUDIO_RIG_DIR:-/nonexistent}/pa.pid" 2>/dev/null || echo "${AUDIO_RIG_PA_PID:-}"; }
+
+# Device loss for tests: kill the daemon (every client loses its devices at once) ...
+audio_rig_kill() {
+  local pid; pid=$(_audio_rig_pid)
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$AUDIO_RIG_DIR/run/native"
+}
+# ... and bring it back on the same socket and devices. Usable from a child shell (a test): the
+# new pid is kept in $AUDIO_RIG_DIR/pa.pid, which audio_rig_stop reads.
+audio_rig_revive() {
+  _audio_rig_daemon
+  for _ in $(seq 1 100); do pactl info >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "audio rig: pulseaudio did not come back" >&2; return 1
+}
+
 audio_rig_start() {
   AUDIO_RIG_DIR=$(mktemp -d /tmp/audio-rig.XXXXXX)
   mkdir -p "$AUDIO_RIG_DIR/run" "$AUDIO_RIG_DIR/home"
@@ -35,11 +63,7 @@ PA
 pcm.rig_capture  { type pulse device "rig_in.monitor" hint { show on description "Rig capture (rig_in.monitor)" } }
 pcm.rig_playback { type pulse device "rig_out"        hint { show on description "Rig playback (rig_out)" } }
 ALSA
-  HOME=$AUDIO_RIG_DIR/home XDG_RUNTIME_DIR=$AUDIO_RIG_DIR/run PULSE_STATE_PATH=$AUDIO_RIG_DIR/home \
-    pulseaudio -n -F "$AUDIO_RIG_DIR/rig.pa" --daemonize=no --system=false --use-pid-file=no \
-      --exit-idle-time=-1 --disallow-exit --disable-shm=yes \
-      --log-target=file:"$AUDIO_RIG_DIR/pulseaudio.log" --log-level="${AUDIO_RIG_LOG_LEVEL:-notice}" </dev/null >/dev/null 2>&1 &
-  AUDIO_RIG_PA_PID=$!
+  _audio_rig_daemon
   export AUDIO_RIG_DIR AUDIO_RIG_PA_PID
   export PULSE_SERVER=unix:$AUDIO_RIG_DIR/run/native     # pactl/parec/paplay, ALSA pulse plugin, cpal pulseaudio host
   export PULSE_COOKIE=$AUDIO_RIG_DIR/home/cookie          # keep clients out of ~/.config/pulse
@@ -59,12 +83,17 @@ ALSA
 audio_rig_wake() { pactl suspend-sink rig_bus 1 && pactl suspend-sink rig_bus 0; }
 
 audio_rig_stop() {
-  local pid=${AUDIO_RIG_PA_PID:-} i
+  local pid i
+  pid=$(_audio_rig_pid)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid"
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
     wait "$pid" 2>/dev/null || true
+  fi
+  # The first daemon, if a test restarted it (it is this shell's child: reap it).
+  if [ -n "${AUDIO_RIG_PA_PID:-}" ] && [ "${AUDIO_RIG_PA_PID}" != "$pid" ]; then
+    kill -KILL "$AUDIO_RIG_PA_PID" 2>/dev/null; wait "$AUDIO_RIG_PA_PID" 2>/dev/null || true
   fi
   case ${AUDIO_RIG_DIR:-} in /tmp/audio-rig.*) rm -rf "$AUDIO_RIG_DIR";; esac
   unset AUDIO_RIG_PA_PID AUDIO_RIG_DIR PULSE_SERVER PULSE_COOKIE ALSA_CONFIG_PATH

@@ -264,29 +264,46 @@ fn cycling_to_the_digital_preset_bypasses_instead_of_gating() {
     // voice → cw → am → nfm → digital.
     let ctl = control_file(&dir, "p\np\np\np\n");
     let pcm = noise(48_000 * 3, 0.01);
+    // Written faster than real time (100 ms every 20 ms): the pipe stays full and the output
+    // paces the reads, as with a file on stdin — no underrun can break the copy.
     let (err, stats, x) = run_stdin(
         &pcm,
         4800,
-        std::time::Duration::from_millis(100),
+        std::time::Duration::from_millis(20),
         &["--control", &ctl],
     );
     assert!(err.contains("preset digital: bypass"), "{err}");
     let last = stats.last().unwrap();
     assert_eq!(last["preset"].as_str(), Some("digital"), "{last}");
     assert_eq!(last["bypass"].as_bool(), Some(true), "{last}");
-    // Noise only: the voice preset would take 20 dB off; the bypass passes it. (Not bit for
-    // bit: the live path's drift resampler interpolates, which softens the top octave of
-    // white noise by about a decibel.)
-    let p_in = pcm[48_000..2 * 48_000]
-        .iter()
-        .map(|v| (*v as f64 / 32768.0).powi(2))
-        .sum::<f64>();
-    let p_out = x[48_000..2 * 48_000]
-        .iter()
-        .map(|v| (*v as f64).powi(2))
-        .sum::<f64>();
-    let db = 10.0 * (p_out / p_in).log10();
-    assert!(db.abs() < 2.0, "output level {db:+.2} dB against the input");
+    // Stdin to a file runs on one clock, so the bypass is the input bit for bit, delayed. The
+    // delay is found from input sample 72000 (1.5 s, past the start-up re-alignment at 1 s and
+    // the 10 ms bypass crossfade) and must hold to the end of the input.
+    let want: Vec<f32> = pcm.iter().map(|v| *v as f32 / 32768.0).collect();
+    let at = 72_000;
+    let lag = (0..48_000)
+        .find(|&l| x.len() >= at + l + 64 && x[at + l..at + l + 64] == want[at..at + 64])
+        .unwrap_or_else(|| panic!("the input is not in the output bit for bit: {err}"));
+    let n = want.len() - at;
+    let bad = (0..n).filter(|&i| x[at + lag + i] != want[at + i]).count();
+    assert_eq!(
+        bad, 0,
+        "{bad} of {n} samples differ at a delay of {lag} frames"
+    );
+    // That delay is the latency the budget line reports (algorithmic + cushion, exact to the
+    // sample), plus whatever silence the output wrote before the first input arrived (the
+    // output starts first; a few milliseconds).
+    let budget: f64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("latency budget:"))
+        .and_then(|l| l.rsplit('=').next())
+        .and_then(|v| v.trim().trim_end_matches("ms").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no latency budget line: {err}"));
+    let lag_ms = lag as f64 / 48.0;
+    assert!(
+        lag_ms >= budget - 0.02 && lag_ms < budget + 20.0,
+        "delay {lag_ms:.2} ms, reported latency {budget:.2} ms"
+    );
 }
 
 /// An ALSA configuration with one hinted PCM that cannot open (a PulseAudio server that does not

@@ -3,7 +3,7 @@
 //! of the pipeline's own bookkeeping: the input is a slow triangle wave whose value identifies
 //! the capture instant of every sample, so each played sample tells exactly how late it is.
 
-use specgate::live::core::{build, default_cushion_s, ChannelMap, PipeConfig, Processor};
+use specgate::live::core::{build, default_cushion_s, ChannelMap, Clocks, PipeConfig, Processor};
 use specgate::live::sim::{run, run_late, VirtualDevice};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -90,6 +90,7 @@ fn simulate(ppm_in: f64, ppm_out: f64, seconds: f64) -> Outcome {
         cushion_s: cushion,
         max_cushion_s: cushion,
         stats_interval_s: 1.0,
+        clocks: Clocks::Two,
     };
     let (mut inp, mut worker, mut out, h) = build(
         cfg,
@@ -213,6 +214,7 @@ fn scheduling_jitter_on_one_clock_reads_as_less_than_20_ppm() {
         cushion_s: cushion,
         max_cushion_s: 0.2,
         stats_interval_s: 1.0,
+        clocks: Clocks::Two,
     };
     let (mut inp, mut worker, mut out, h) = build(
         cfg,

@@ -5,7 +5,7 @@
 //! see no allocation and no deallocation.
 
 use specgate::engine::{Engine, SignalKind};
-use specgate::live::core::{build, ChannelMap, Control, PipeConfig};
+use specgate::live::core::{build, ChannelMap, Clocks, Control, PipeConfig};
 use specgate::params::{resolve, ParamsPatch};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -52,7 +52,14 @@ fn armed<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: usize) {
+fn exercise(
+    clocks: Clocks,
+    in_rate: u32,
+    proc_rate: u32,
+    out_rate: u32,
+    in_ch: usize,
+    out_ch: usize,
+) {
     let params = resolve("voice", None, &ParamsPatch::default()).unwrap();
     let engine = Engine::new(&params, proc_rate, 1, SignalKind::Real).unwrap();
     let cfg = PipeConfig {
@@ -65,6 +72,7 @@ fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: u
         cushion_s: 0.03,
         max_cushion_s: 0.2,
         stats_interval_s: 0.1,
+        clocks,
     };
     let (mut inp, mut worker, mut out, h) = build(cfg, engine).unwrap();
     let in_period = in_rate as usize / 100;
@@ -114,12 +122,22 @@ fn exercise(in_rate: u32, proc_rate: u32, out_rate: u32, in_ch: usize, out_ch: u
 
 #[test]
 fn callbacks_and_worker_loop_never_allocate_at_equal_rates() {
-    exercise(48_000, 48_000, 48_000, 2, 2);
+    exercise(Clocks::Two, 48_000, 48_000, 48_000, 2, 2);
 }
 
 #[test]
 fn callbacks_and_worker_loop_never_allocate_while_converting_rates() {
-    exercise(44_100, 16_000, 48_000, 1, 2);
+    exercise(Clocks::Two, 44_100, 16_000, 48_000, 1, 2);
+}
+
+#[test]
+fn callbacks_and_worker_loop_never_allocate_on_one_clock_with_the_exact_copy() {
+    exercise(Clocks::One, 48_000, 48_000, 48_000, 2, 2);
+}
+
+#[test]
+fn callbacks_and_worker_loop_never_allocate_on_one_clock_converting_rates() {
+    exercise(Clocks::One, 44_100, 16_000, 48_000, 1, 2);
 }
 
 #[test]

@@ -741,6 +741,12 @@ fn session(
         map: cfg.channel,
         cushion_s: cushion,
         stats_interval_s: cfg.status_interval_s.max(0.05),
+        // A pipe or file is read only as fast as stdout or a file is written, both on the
+        // system clock; a device, or UDP (paced by its sender), brings a second clock.
+        clocks: match (&cfg.input, &cfg.output) {
+            (Input::Stdin, Output::Stdout | Output::File(_)) => core::Clocks::One,
+            _ => core::Clocks::Two,
+        },
     };
     let (inp, mut worker, out, handles) = build(pcfg, engine).map_err(|e| usage(e.to_string()))?;
     let algorithmic = worker.processor().latency_samples() as f64 / proc_rate as f64;
