@@ -795,13 +795,12 @@ impl Engine {
                         dry,
                     } = path;
                     for (c, ch) in chans.iter_mut().enumerate() {
-                        let (mut nonfinite, mut absurd) = (0u64, 0u64);
-                        for (xi, v) in x[..n].iter_mut().zip(inp[c..].iter().step_by(nch)) {
-                            let ok = v.abs() <= ABSURD_LEVEL;
-                            *xi = if ok { *v } else { 0.0 };
-                            nonfinite += u64::from(!v.is_finite());
-                            absurd += u64::from(!ok);
-                        }
+                        let (nonfinite, absurd) = if nch == 1 {
+                            // Mono: contiguous, so the loop vectorises (`step_by` keeps it scalar).
+                            sanitize(&mut x[..n], inp.iter())
+                        } else {
+                            sanitize(&mut x[..n], inp[c..].iter().step_by(nch))
+                        };
                         ctx.stats.nonfinite += nonfinite;
                         ctx.stats.absurd += absurd - nonfinite;
                         run_channel(
@@ -931,6 +930,20 @@ impl Engine {
             f0 += n;
         }
     }
+}
+
+/// Copies `input` into `x` with every sample beyond ±[`ABSURD_LEVEL`] (and NaN, ±Inf) replaced by
+/// zero; returns how many were non-finite and how many were out of range (non-finite included).
+#[inline(always)]
+fn sanitize<'a>(x: &mut [f32], input: impl Iterator<Item = &'a f32>) -> (u64, u64) {
+    let (mut nonfinite, mut absurd) = (0u64, 0u64);
+    for (xi, v) in x.iter_mut().zip(input) {
+        let ok = v.abs() <= ABSURD_LEVEL;
+        *xi = if ok { *v } else { 0.0 };
+        nonfinite += u64::from(!v.is_finite());
+        absurd += u64::from(!ok);
+    }
+    (nonfinite, absurd)
 }
 
 /// Crossfade between the masked (`wet`) and the bit-exact delayed (`dry`) sample.
