@@ -159,6 +159,11 @@ impl GainState {
         gain: &mut [f32],
     ) {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above; the check is a cached load).
+            return unsafe { self.compute_avx512(p, power, noise, floor_gen, gain) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
             return unsafe { self.compute_avx2(p, power, noise, floor_gen, gain) };
@@ -171,6 +176,25 @@ impl GainState {
     ///
     /// # Safety
     /// The CPU must support AVX2.
+    /// [`GainState::compute`] compiled for AVX-512 (16 lanes; the table lookups still use the
+    /// AVX2 gathers): the same operations, so the same values. Divisions cost the same per
+    /// value at either width; the compares, selects and products around them do not.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn compute_avx512(
+        &mut self,
+        p: &GainParams,
+        power: &[f32],
+        noise: &[f32],
+        floor_gen: Option<u64>,
+        gain: &mut [f32],
+    ) {
+        self.compute_body(p, power, noise, floor_gen, gain)
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn compute_avx2(

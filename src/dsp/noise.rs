@@ -245,10 +245,26 @@ impl McraTracker {
     /// Feed one frame's power spectrum.
     pub fn update(&mut self, power: &[f32]) {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above; the check is a cached load).
+            return unsafe { self.update_avx512(power) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
             return unsafe { self.update_avx2(power) };
         }
+        self.update_body(power)
+    }
+
+    /// [`McraTracker::update`] compiled for AVX-512: the same operations on 16 lanes (no FMA
+    /// contraction, so the same values).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn update_avx512(&mut self, power: &[f32]) {
         self.update_body(power)
     }
 
@@ -404,13 +420,41 @@ struct BinState<'a> {
     raw: &'a mut [f32],
 }
 
+impl BinState<'_> {
+    /// [`bin_step`] for bin `i` by index (the edges, and spectra under 3 bins).
+    #[inline(always)]
+    fn at<const SETTLED: bool>(&mut self, c: &BinStep, i: usize, pf: f32, p: f32) {
+        bin_step::<SETTLED>(
+            c,
+            pf,
+            p,
+            &mut self.hist[i],
+            &mut self.smooth[i],
+            &mut self.cur_min[i],
+            self.win_min[i],
+            &mut self.presence[i],
+            &mut self.raw[i],
+        )
+    }
+}
+
 /// The tracker's per-bin update over all bins, with the 3-bin frequency smoothing of the
 /// periodogram ([`smooth3`], edges [`smooth3_edge`]; below 3 bins none) computed in the same
 /// loop. `SETTLED`: the minimum
 /// search is running (then the sub-window minimum takes the smoothed power).
 #[inline(always)]
-fn update_bins<const SETTLED: bool>(c: &BinStep, power: &[f32], b: BinState) {
+fn update_bins<const SETTLED: bool>(c: &BinStep, power: &[f32], mut b: BinState) {
     let k = power.len();
+    if k < 3 {
+        for (i, p) in power.iter().enumerate() {
+            b.at::<SETTLED>(c, i, *p, *p);
+        }
+        return;
+    }
+    // The edges clamped; the interior zipped (no bounds checks) so the loop vectorises.
+    b.at::<SETTLED>(c, 0, smooth3_edge(power[0], power[1]), power[0]);
+    let last = smooth3_edge(power[k - 1], power[k - 2]);
+    b.at::<SETTLED>(c, k - 1, last, power[k - 1]);
     let BinState {
         hist,
         smooth,
@@ -419,44 +463,6 @@ fn update_bins<const SETTLED: bool>(c: &BinStep, power: &[f32], b: BinState) {
         presence,
         raw,
     } = b;
-    let at = |i: usize,
-              pf: f32,
-              hist: &mut [f32],
-              smooth: &mut [f32],
-              cur_min: &mut [f32],
-              presence: &mut [f32],
-              raw: &mut [f32]| {
-        bin_step::<SETTLED>(
-            c,
-            pf,
-            power[i],
-            &mut hist[i],
-            &mut smooth[i],
-            &mut cur_min[i],
-            win_min[i],
-            &mut presence[i],
-            &mut raw[i],
-        )
-    };
-    if k < 3 {
-        for (i, p) in power.iter().enumerate() {
-            at(i, *p, hist, smooth, cur_min, presence, raw);
-        }
-        return;
-    }
-    // The edges clamped; the interior zipped (no bounds checks) so the
-    // loop vectorises.
-    at(
-        0,
-        smooth3_edge(power[0], power[1]),
-        hist,
-        smooth,
-        cur_min,
-        presence,
-        raw,
-    );
-    let last = smooth3_edge(power[k - 1], power[k - 2]);
-    at(k - 1, last, hist, smooth, cur_min, presence, raw);
     let r = 1..k - 1;
     let iter = power
         .windows(3)
