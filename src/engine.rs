@@ -745,14 +745,6 @@ impl Engine {
         self.process_blocks(input, output, on_frame)
     }
 
-    /// [`Engine::process_blocks`] compiled for AVX2: the per-sample and per-bin loops inlined
-    /// into it (de-interleaving, windowing, overlap-add, the power spectrum and the mask) run
-    /// on 8 lanes instead of 4. The same operations in the same order (Rust never contracts
-    /// into FMA, and the energy sums keep their explicit 8-lane order), so the same output, bit
-    /// for bit.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
     /// [`Engine::process_blocks`] compiled for AVX-512 (16 lanes), like
     /// [`Engine::process_blocks_avx2`]: the same operations in the same order, the same output.
     ///
@@ -769,6 +761,14 @@ impl Engine {
         self.process_blocks(input, output, on_frame)
     }
 
+    /// [`Engine::process_blocks`] compiled for AVX2: the per-sample and per-bin loops inlined
+    /// into it (de-interleaving, windowing, overlap-add, the power spectrum and the mask) run
+    /// on 8 lanes instead of 4. The same operations in the same order (Rust never contracts
+    /// into FMA, and the energy sums keep their explicit 8-lane order), so the same output, bit
+    /// for bit.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn process_blocks_avx2<F: FnMut(&FrameView)>(

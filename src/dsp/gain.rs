@@ -171,11 +171,6 @@ impl GainState {
         self.compute_body(p, power, noise, floor_gen, gain)
     }
 
-    /// [`GainState::compute`] compiled for AVX2: the same operations on 8 lanes instead of 4
-    /// (no FMA contraction, so the same values), and gathers for the table lookups.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
     /// [`GainState::compute`] compiled for AVX-512 (16 lanes; the table lookups still use the
     /// AVX2 gathers): the same operations, so the same values. Divisions cost the same per
     /// value at either width; the compares, selects and products around them do not.
@@ -195,6 +190,11 @@ impl GainState {
         self.compute_body(p, power, noise, floor_gen, gain)
     }
 
+    /// [`GainState::compute`] compiled for AVX2: the same operations on 8 lanes instead of 4
+    /// (no FMA contraction, so the same values), and gathers for the table lookups.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn compute_avx2(
