@@ -692,6 +692,66 @@ mod tests {
         }
     }
 
+    /// The builds the CPU may pick (baseline, AVX2, AVX-512) track the same floor bit for bit:
+    /// through the start-up, the minimum search, sub-window turns and signal bursts, with tone
+    /// protection and infrasonic bins on, at a bin count that leaves vector tails.
+    #[test]
+    fn every_instruction_set_build_tracks_the_same_floor_bit_for_bit() {
+        let p = TrackerParams {
+            hop_s: 0.005,
+            window_s: 0.3,
+            decision_delay: 3,
+            tone_ratio: 10.0,
+            tone_min_bin: 12,
+            infra_bins: 2,
+            ..TrackerParams::default()
+        };
+        let k = 961;
+        let mut builds: Vec<McraTracker> = (0..3).map(|_| McraTracker::new(k, p)).collect();
+        let mut rng = Rng(7);
+        let mut power = vec![0.0f32; k];
+        for frame in 0..400 {
+            for (i, v) in power.iter_mut().enumerate() {
+                let burst = if (frame / 40 + i / 61) % 4 == 0 {
+                    50.0
+                } else {
+                    1.0
+                };
+                *v = rng.expo(burst * (1.0 + (i % 13) as f32));
+            }
+            builds[0].update_body(&power);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 is present (checked just above).
+                    unsafe { builds[1].update_avx2(&power) };
+                } else {
+                    builds[1].update_body(&power);
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F is present (checked just above).
+                    unsafe { builds[2].update_avx512(&power) };
+                } else {
+                    builds[2].update_body(&power);
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                builds[1].update_body(&power);
+                builds[2].update_body(&power);
+            }
+            for b in 1..3 {
+                for (i, (x, y)) in builds[b].noise().iter().zip(builds[0].noise()).enumerate() {
+                    assert_eq!(
+                        x.to_bits(),
+                        y.to_bits(),
+                        "build {b}, frame {frame}, bin {i}"
+                    );
+                }
+            }
+        }
+    }
+
     fn run(tr: &mut McraTracker, rng: &mut Rng, level: f32, frames: usize) -> f32 {
         let k = tr.noise().len();
         let mut p = vec![0.0; k];
