@@ -732,7 +732,7 @@ impl Engine {
             0,
             "chunk is not a whole number of frames"
         );
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", specgate_avx512))]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F (checked just above; the check is a cached load).
             return unsafe { self.process_blocks_avx512(input, output, on_frame) };
@@ -750,7 +750,7 @@ impl Engine {
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", specgate_avx512))]
     #[target_feature(enable = "avx512f")]
     unsafe fn process_blocks_avx512<F: FnMut(&FrameView)>(
         &mut self,

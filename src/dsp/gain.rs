@@ -158,7 +158,7 @@ impl GainState {
         floor_gen: Option<u64>,
         gain: &mut [f32],
     ) {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", specgate_avx512))]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F (checked just above; the check is a cached load).
             return unsafe { self.compute_avx512(p, power, noise, floor_gen, gain) };
@@ -177,7 +177,7 @@ impl GainState {
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", specgate_avx512))]
     #[target_feature(enable = "avx512f")]
     unsafe fn compute_avx512(
         &mut self,
@@ -920,29 +920,18 @@ mod tests {
                         .collect();
                     let mut out = vec![vec![0.0f32; k]; 3];
                     builds[0].compute_body(&p, &power, &noise, None, &mut out[0]);
+                    // A build the CPU (or the compiler) lacks is compared as the baseline.
+                    out[1] = out[0].clone();
+                    out[2] = out[0].clone();
                     #[cfg(target_arch = "x86_64")]
-                    {
-                        if std::arch::is_x86_feature_detected!("avx2") {
-                            // SAFETY: AVX2 is present (checked just above).
-                            unsafe {
-                                builds[1].compute_avx2(&p, &power, &noise, None, &mut out[1])
-                            };
-                        } else {
-                            out[1] = out[0].clone();
-                        }
-                        if std::arch::is_x86_feature_detected!("avx512f") {
-                            // SAFETY: AVX-512F is present (checked just above).
-                            unsafe {
-                                builds[2].compute_avx512(&p, &power, &noise, None, &mut out[2])
-                            };
-                        } else {
-                            out[2] = out[0].clone();
-                        }
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        // SAFETY: AVX2 is present (checked just above).
+                        unsafe { builds[1].compute_avx2(&p, &power, &noise, None, &mut out[1]) };
                     }
-                    #[cfg(not(target_arch = "x86_64"))]
-                    {
-                        out[1] = out[0].clone();
-                        out[2] = out[0].clone();
+                    #[cfg(all(target_arch = "x86_64", specgate_avx512))]
+                    if std::arch::is_x86_feature_detected!("avx512f") {
+                        // SAFETY: AVX-512F is present (checked just above).
+                        unsafe { builds[2].compute_avx512(&p, &power, &noise, None, &mut out[2]) };
                     }
                     for (b, o) in out.iter().enumerate().skip(1) {
                         for (i, (x, y)) in o.iter().zip(&out[0]).enumerate() {

@@ -244,7 +244,7 @@ impl McraTracker {
 
     /// Feed one frame's power spectrum.
     pub fn update(&mut self, power: &[f32]) {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", specgate_avx512))]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F (checked just above; the check is a cached load).
             return unsafe { self.update_avx512(power) };
@@ -262,7 +262,7 @@ impl McraTracker {
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", specgate_avx512))]
     #[target_feature(enable = "avx512f")]
     unsafe fn update_avx512(&mut self, power: &[f32]) {
         self.update_body(power)
@@ -720,24 +720,24 @@ mod tests {
                 *v = rng.expo(burst * (1.0 + (i % 13) as f32));
             }
             builds[0].update_body(&power);
+            // A build the CPU (or the compiler) lacks runs as the baseline.
+            let (mut avx2, mut avx512) = (false, false);
             #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: AVX2 is present (checked just above).
-                    unsafe { builds[1].update_avx2(&power) };
-                } else {
-                    builds[1].update_body(&power);
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: AVX-512F is present (checked just above).
-                    unsafe { builds[2].update_avx512(&power) };
-                } else {
-                    builds[2].update_body(&power);
-                }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is present (checked just above).
+                unsafe { builds[1].update_avx2(&power) };
+                avx2 = true;
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
+            #[cfg(all(target_arch = "x86_64", specgate_avx512))]
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F is present (checked just above).
+                unsafe { builds[2].update_avx512(&power) };
+                avx512 = true;
+            }
+            if !avx2 {
                 builds[1].update_body(&power);
+            }
+            if !avx512 {
                 builds[2].update_body(&power);
             }
             for b in 1..3 {

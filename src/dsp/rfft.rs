@@ -126,7 +126,7 @@ enum Pass {
 /// The twiddle pass over the bin pairs `(i, m − i)`, `i = 1..=tw.len()` of `spec` (length
 /// `m + 1`).
 fn twiddle_pass(spec: &mut [Complex32], tw: &[Complex32], pass: Pass) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", specgate_avx512))]
     if std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512dq")
     {
@@ -240,8 +240,12 @@ unsafe fn twiddle_pass_avx2(spec: &mut [Complex32], tw: &[Complex32], pass: Pass
 ///
 /// # Safety
 /// The CPU must support AVX-512F and AVX-512DQ.
-#[cfg(target_arch = "x86_64")]
+///
+/// Built only by compilers with the AVX-512 intrinsics (Rust 1.89 on, `specgate_avx512` from
+/// build.rs), so the MSRV's compilers never see them.
+#[cfg(all(target_arch = "x86_64", specgate_avx512))]
 #[target_feature(enable = "avx512f,avx512dq")]
+#[allow(clippy::incompatible_msrv)]
 unsafe fn twiddle_pass_avx512(spec: &mut [Complex32], tw: &[Complex32], pass: Pass) -> usize {
     use std::arch::x86_64::*;
     let m = spec.len() - 1;
