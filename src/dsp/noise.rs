@@ -721,6 +721,7 @@ mod tests {
             }
             builds[0].update_body(&power);
             // A build the CPU (or the compiler) lacks runs as the baseline.
+            #[allow(unused_mut)] // set only where the builds exist
             let (mut avx2, mut avx512) = (false, false);
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
