@@ -13,8 +13,22 @@ fn git(args: &[&str]) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// The compiler's minor version (`rustc 1.89.0 …` → 89), if it says.
+fn rustc_minor() -> Option<u32> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc).arg("--version").output().ok()?;
+    let v = String::from_utf8(out.stdout).ok()?;
+    v.split_whitespace().nth(1)?.split('.').nth(1)?.parse().ok()
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // `specgate_avx512`: the compiler has the AVX-512 target features and intrinsics (stable
+    // since Rust 1.89). The MSRV is older; its compilers build the AVX2 and baseline paths only.
+    println!("cargo:rustc-check-cfg=cfg(specgate_avx512)");
+    if rustc_minor().is_some_and(|m| m >= 89) {
+        println!("cargo:rustc-cfg=specgate_avx512");
+    }
     let version = env!("CARGO_PKG_VERSION");
     // Only a checkout of this very package counts, not some repository around a copy of it.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();

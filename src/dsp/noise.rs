@@ -126,6 +126,7 @@ pub struct McraTracker {
     presence: Vec<f32>,
     noise: Vec<f32>,
     raw: Vec<f32>,
+    /// Scratch for [`cap_peaks`].
     pf: Vec<f32>,
     started: bool,
     /// Ring of the last `decision_delay` smoothed spectra (decision_delay × bins).
@@ -243,11 +244,27 @@ impl McraTracker {
 
     /// Feed one frame's power spectrum.
     pub fn update(&mut self, power: &[f32]) {
+        #[cfg(all(target_arch = "x86_64", specgate_avx512))]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above; the check is a cached load).
+            return unsafe { self.update_avx512(power) };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
             return unsafe { self.update_avx2(power) };
         }
+        self.update_body(power)
+    }
+
+    /// [`McraTracker::update`] compiled for AVX-512: the same operations on 16 lanes (no FMA
+    /// contraction, so the same values).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(all(target_arch = "x86_64", specgate_avx512))]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn update_avx512(&mut self, power: &[f32]) {
         self.update_body(power)
     }
 
@@ -322,55 +339,27 @@ impl McraTracker {
             self.searching = true;
             self.cur_min.copy_from_slice(&self.first);
         }
-        // Frequency-smoothed periodogram (a separate pass, so the main loop vectorises).
-        smooth3_into(power, &mut self.pf);
         // The oldest entry of the ring: the smoothed spectrum `delay` frames ago.
         let hist = &mut self.history[self.hist_pos * k..(self.hist_pos + 1) * k];
-        // Branch-free per-bin update (compare-selects only; zipped so there are no bounds
-        // checks, and `fmin`/`fmax` instead of the NaN-aware `f32::min`: inputs are finite).
-        let iter = self
-            .pf
-            .iter()
-            .zip(power)
-            .zip(hist.iter_mut())
-            .zip(self.smooth.iter_mut())
-            .zip(self.cur_min.iter_mut())
-            .zip(&self.win_min)
-            .zip(self.presence.iter_mut())
-            .zip(self.raw.iter_mut());
-        for (((((((pf, p), h), sm), cmin), wmin), pres), raw) in iter {
-            let (pf, prev) = (*pf, *h);
-            let s = a_s * *sm + (1.0 - a_s) * pf;
-            *sm = s;
-            *h = s;
-            let cm = if settled { fmin(*cmin, s) } else { *cmin };
-            *cmin = cm;
-            let m = fmax(fmin(*wmin, cm), 1e-30);
-            // Decide presence on the smoothed power of the last frame that does not overlap this
-            // one, so the decision does not depend on this frame's own periodogram value (that
-            // would skip exactly the high noise frames and bias the floor low); a strong onset
-            // (10× the window minimum in the frequency-smoothed periodogram, which noise alone
-            // almost never reaches) is caught at once so it does not leak in. Both tests are
-            // against the window minimum, not the estimate itself: a floor that starts far too
-            // low (a stream that begins in digital silence) can then never lock the estimate out
-            // of updating.
-            let present = (prev > ratio * m) | (pf > ONSET_RATIO * m);
-            let ind = if present { 1.0f32 } else { 0.0 };
-            let pr = a_p * *pres + (1.0 - a_p) * ind;
-            // A presence that has decayed below 1e-30 is flushed to zero: it would otherwise
-            // sink through the subnormal range (tens of frames per bin after every onset, each
-            // multiply a slow microcode assist), and below 1e-30 it changes nothing: `pr` only
-            // enters `ad` next to `a_d`, where it rounds away.
-            let pr = if pr < 1e-30 { 0.0 } else { pr };
-            *pres = pr;
-            // The smoothed presence lags a key-down or a word onset by a frame or two; the
-            // instantaneous indicator closes that gap.
-            let ad = a_d + (1.0 - a_d) * fmax(pr, ind);
-            let n = ad * *raw + (1.0 - ad) * *p;
-            // Stationary noise averages 1.8× its smoothed window minimum; an estimate far above
-            // that was polluted by signal (e.g. the stream started during a key-down or a word),
-            // so cap it instead of waiting for gaps to pull it down.
-            *raw = fmax(fmin(n, MAX_OVER_MIN * m), 1e-30);
+        let c = BinStep {
+            a_s,
+            a_d,
+            a_p,
+            ratio,
+        };
+        let bins = BinState {
+            hist,
+            smooth: &mut self.smooth,
+            cur_min: &mut self.cur_min,
+            win_min: &self.win_min,
+            presence: &mut self.presence,
+            raw: &mut self.raw,
+        };
+        // One loop per `settled` (loop-invariant): the unsettled one never writes the minimum.
+        if settled {
+            update_bins::<true>(&c, power, bins);
+        } else {
+            update_bins::<false>(&c, power, bins);
         }
         if self.tone_ratio > 0.0 {
             cap_peaks(
@@ -390,10 +379,7 @@ impl McraTracker {
         // Publish the estimate smoothed across neighbouring bins: noise floors are smooth in
         // frequency, and averaging 3 bins cuts the estimate's variance (fewer bins flicker open);
         // held within SPREAD of the bin's own estimate, so strong lines do not spill over.
-        smooth3_into(&self.raw, &mut self.noise);
-        for (n, r) in self.noise.iter_mut().zip(&self.raw) {
-            *n = fmax(fmin(*n, SPREAD * *r), *r * (1.0 / SPREAD));
-        }
+        publish(&self.raw, &mut self.noise);
         self.hist_pos = (self.hist_pos + 1) % self.delay;
         self.sub_count += 1;
         if self.sub_count >= self.sub_len {
@@ -413,6 +399,162 @@ impl McraTracker {
             // The new sub-window starts from the current smoothed level.
             self.cur_min.copy_from_slice(&self.smooth);
         }
+    }
+}
+
+/// The per-frame constants of the tracker's per-bin update.
+struct BinStep {
+    a_s: f32,
+    a_d: f32,
+    a_p: f32,
+    ratio: f32,
+}
+
+/// The per-bin state vectors the update reads and writes (all `bins` long).
+struct BinState<'a> {
+    hist: &'a mut [f32],
+    smooth: &'a mut [f32],
+    cur_min: &'a mut [f32],
+    win_min: &'a [f32],
+    presence: &'a mut [f32],
+    raw: &'a mut [f32],
+}
+
+impl BinState<'_> {
+    /// [`bin_step`] for bin `i` by index (the edges, and spectra under 3 bins).
+    #[inline(always)]
+    fn at<const SETTLED: bool>(&mut self, c: &BinStep, i: usize, pf: f32, p: f32) {
+        bin_step::<SETTLED>(
+            c,
+            pf,
+            p,
+            &mut self.hist[i],
+            &mut self.smooth[i],
+            &mut self.cur_min[i],
+            self.win_min[i],
+            &mut self.presence[i],
+            &mut self.raw[i],
+        )
+    }
+}
+
+/// The tracker's per-bin update over all bins, with the 3-bin frequency smoothing of the
+/// periodogram ([`smooth3`], edges [`smooth3_edge`]; below 3 bins none) computed in the same
+/// loop. `SETTLED`: the minimum
+/// search is running (then the sub-window minimum takes the smoothed power).
+#[inline(always)]
+fn update_bins<const SETTLED: bool>(c: &BinStep, power: &[f32], mut b: BinState) {
+    let k = power.len();
+    if k < 3 {
+        for (i, p) in power.iter().enumerate() {
+            b.at::<SETTLED>(c, i, *p, *p);
+        }
+        return;
+    }
+    // The edges clamped; the interior zipped (no bounds checks) so the loop vectorises.
+    b.at::<SETTLED>(c, 0, smooth3_edge(power[0], power[1]), power[0]);
+    let last = smooth3_edge(power[k - 1], power[k - 2]);
+    b.at::<SETTLED>(c, k - 1, last, power[k - 1]);
+    let BinState {
+        hist,
+        smooth,
+        cur_min,
+        win_min,
+        presence,
+        raw,
+    } = b;
+    let r = 1..k - 1;
+    let iter = power
+        .windows(3)
+        .zip(hist[r.clone()].iter_mut())
+        .zip(smooth[r.clone()].iter_mut())
+        .zip(cur_min[r.clone()].iter_mut())
+        .zip(&win_min[r.clone()])
+        .zip(presence[r.clone()].iter_mut())
+        .zip(raw[r].iter_mut());
+    for ((((((w, h), sm), cmin), wmin), pres), rw) in iter {
+        let pf = smooth3(w[0], w[1], w[2]);
+        bin_step::<SETTLED>(c, pf, w[1], h, sm, cmin, *wmin, pres, rw);
+    }
+}
+
+/// One bin of [`McraTracker::update`]: `pf` is the bin's frequency-smoothed periodogram, `p` its
+/// own. Branch-free (compare-selects only, and `fmin`/`fmax` instead of the NaN-aware
+/// `f32::min`: inputs are finite).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn bin_step<const SETTLED: bool>(
+    c: &BinStep,
+    pf: f32,
+    p: f32,
+    h: &mut f32,
+    sm: &mut f32,
+    cmin: &mut f32,
+    wmin: f32,
+    pres: &mut f32,
+    raw: &mut f32,
+) {
+    let BinStep {
+        a_s,
+        a_d,
+        a_p,
+        ratio,
+    } = *c;
+    let prev = *h;
+    let s = a_s * *sm + (1.0 - a_s) * pf;
+    *sm = s;
+    *h = s;
+    let cm = if SETTLED {
+        let cm = fmin(*cmin, s);
+        *cmin = cm;
+        cm
+    } else {
+        *cmin
+    };
+    let m = fmax(fmin(wmin, cm), 1e-30);
+    // Decide presence on the smoothed power of the last frame that does not overlap this
+    // one, so the decision does not depend on this frame's own periodogram value (that
+    // would skip exactly the high noise frames and bias the floor low); a strong onset
+    // (10× the window minimum in the frequency-smoothed periodogram, which noise alone
+    // almost never reaches) is caught at once so it does not leak in. Both tests are
+    // against the window minimum, not the estimate itself: a floor that starts far too
+    // low (a stream that begins in digital silence) can then never lock the estimate out
+    // of updating.
+    let present = (prev > ratio * m) | (pf > ONSET_RATIO * m);
+    let ind = if present { 1.0f32 } else { 0.0 };
+    let pr = a_p * *pres + (1.0 - a_p) * ind;
+    // A presence that has decayed below 1e-30 is flushed to zero: it would otherwise
+    // sink through the subnormal range (tens of frames per bin after every onset, each
+    // multiply a slow microcode assist), and below 1e-30 it changes nothing: `pr` only
+    // enters `ad` next to `a_d`, where it rounds away.
+    let pr = if pr < 1e-30 { 0.0 } else { pr };
+    *pres = pr;
+    // The smoothed presence lags a key-down or a word onset by a frame or two; the
+    // instantaneous indicator closes that gap.
+    let ad = a_d + (1.0 - a_d) * fmax(pr, ind);
+    let n = ad * *raw + (1.0 - ad) * p;
+    // Stationary noise averages 1.8× its smoothed window minimum; an estimate far above
+    // that was polluted by signal (e.g. the stream started during a key-down or a word),
+    // so cap it instead of waiting for gaps to pull it down.
+    *raw = fmax(fmin(n, MAX_OVER_MIN * m), 1e-30);
+}
+
+/// Publishes the estimate: `raw` smoothed over 3 bins ([`smooth3`]) and held within [`SPREAD`] of each bin's own
+/// value, in one pass (the same values as smoothing, then clamping).
+#[inline(always)]
+fn publish(raw: &[f32], noise: &mut [f32]) {
+    let k = raw.len();
+    let clamp = |s: f32, r: f32| fmax(fmin(s, SPREAD * r), r * (1.0 / SPREAD));
+    if k < 3 {
+        for (n, r) in noise.iter_mut().zip(raw) {
+            *n = clamp(*r, *r);
+        }
+        return;
+    }
+    noise[0] = clamp(smooth3_edge(raw[0], raw[1]), raw[0]);
+    noise[k - 1] = clamp(smooth3_edge(raw[k - 1], raw[k - 2]), raw[k - 1]);
+    for (n, w) in noise[1..k - 1].iter_mut().zip(raw.windows(3)) {
+        *n = clamp(smooth3(w[0], w[1], w[2]), w[1]);
     }
 }
 
@@ -450,19 +592,16 @@ pub fn cap_peaks(raw: &mut [f32], scratch: &mut [f32], ratio: f32, min_bin: usiz
     }
 }
 
-/// `y[i] = ¼x[i−1] + ½x[i] + ¼x[i+1]`, edges clamped; the interior loop vectorises.
+/// The 3-bin frequency smoothing `¼x[i−1] + ½x[i] + ¼x[i+1]` of an interior bin.
 #[inline(always)]
-fn smooth3_into(x: &[f32], y: &mut [f32]) {
-    let k = x.len();
-    if k < 3 {
-        y.copy_from_slice(x);
-        return;
-    }
-    y[0] = 0.75 * x[0] + 0.25 * x[1];
-    y[k - 1] = 0.75 * x[k - 1] + 0.25 * x[k - 2];
-    for ((o, w), _) in y[1..k - 1].iter_mut().zip(x.windows(3)).zip(0..) {
-        *o = 0.25 * w[0] + 0.5 * w[1] + 0.25 * w[2];
-    }
+fn smooth3(l: f32, c: f32, r: f32) -> f32 {
+    0.25 * l + 0.5 * c + 0.25 * r
+}
+
+/// [`smooth3`] at an edge bin `e` with its one neighbour `n` (the edge clamped: `¾e + ¼n`).
+#[inline(always)]
+fn smooth3_edge(e: f32, n: f32) -> f32 {
+    0.75 * e + 0.25 * n
 }
 
 #[inline(always)]
@@ -550,6 +689,67 @@ mod tests {
         }
         fn expo(&mut self, mean: f32) -> f32 {
             -mean * self.uniform().ln()
+        }
+    }
+
+    /// The builds the CPU may pick (baseline, AVX2, AVX-512) track the same floor bit for bit:
+    /// through the start-up, the minimum search, sub-window turns and signal bursts, with tone
+    /// protection and infrasonic bins on, at a bin count that leaves vector tails.
+    #[test]
+    fn every_instruction_set_build_tracks_the_same_floor_bit_for_bit() {
+        let p = TrackerParams {
+            hop_s: 0.005,
+            window_s: 0.3,
+            decision_delay: 3,
+            tone_ratio: 10.0,
+            tone_min_bin: 12,
+            infra_bins: 2,
+            ..TrackerParams::default()
+        };
+        let k = 961;
+        let mut builds: Vec<McraTracker> = (0..3).map(|_| McraTracker::new(k, p)).collect();
+        let mut rng = Rng(7);
+        let mut power = vec![0.0f32; k];
+        for frame in 0..400 {
+            for (i, v) in power.iter_mut().enumerate() {
+                let burst = if (frame / 40 + i / 61) % 4 == 0 {
+                    50.0
+                } else {
+                    1.0
+                };
+                *v = rng.expo(burst * (1.0 + (i % 13) as f32));
+            }
+            builds[0].update_body(&power);
+            // A build the CPU (or the compiler) lacks runs as the baseline.
+            #[allow(unused_mut)] // set only where the builds exist
+            let (mut avx2, mut avx512) = (false, false);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is present (checked just above).
+                unsafe { builds[1].update_avx2(&power) };
+                avx2 = true;
+            }
+            #[cfg(all(target_arch = "x86_64", specgate_avx512))]
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F is present (checked just above).
+                unsafe { builds[2].update_avx512(&power) };
+                avx512 = true;
+            }
+            if !avx2 {
+                builds[1].update_body(&power);
+            }
+            if !avx512 {
+                builds[2].update_body(&power);
+            }
+            for b in 1..3 {
+                for (i, (x, y)) in builds[b].noise().iter().zip(builds[0].noise()).enumerate() {
+                    assert_eq!(
+                        x.to_bits(),
+                        y.to_bits(),
+                        "build {b}, frame {frame}, bin {i}"
+                    );
+                }
+            }
         }
     }
 

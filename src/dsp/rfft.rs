@@ -126,6 +126,14 @@ enum Pass {
 /// The twiddle pass over the bin pairs `(i, m − i)`, `i = 1..=tw.len()` of `spec` (length
 /// `m + 1`).
 fn twiddle_pass(spec: &mut [Complex32], tw: &[Complex32], pass: Pass) {
+    #[cfg(all(target_arch = "x86_64", specgate_avx512))]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+    {
+        // SAFETY: the CPU has AVX-512F and DQ (checked just above; the checks are cached loads).
+        let done = unsafe { twiddle_pass_avx512(spec, tw, pass) };
+        return twiddle_pass_scalar(spec, tw, pass, done);
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above; the check is a cached load).
@@ -227,6 +235,74 @@ unsafe fn twiddle_pass_avx2(spec: &mut [Complex32], tw: &[Complex32], pass: Pass
     j
 }
 
+/// [`twiddle_pass_avx2`] eight pairs at a time (the same operations per lane); returns how
+/// many pairs it did (a multiple of 8), the rest is left to the scalar loop.
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512DQ.
+///
+/// Built only by compilers with the AVX-512 intrinsics (Rust 1.89 on, `specgate_avx512` from
+/// build.rs), so the MSRV's compilers never see them.
+#[cfg(all(target_arch = "x86_64", specgate_avx512))]
+#[target_feature(enable = "avx512f,avx512dq")]
+#[allow(clippy::incompatible_msrv)]
+unsafe fn twiddle_pass_avx512(spec: &mut [Complex32], tw: &[Complex32], pass: Pass) -> usize {
+    use std::arch::x86_64::*;
+    let m = spec.len() - 1;
+    let pairs = tw.len();
+    let p = spec.as_mut_ptr() as *mut f32;
+    let t = tw.as_ptr() as *const f32;
+    // Lanes hold (re, im) of eight bins; set bits of IM select the imaginary lanes.
+    const IM: __mmask16 = 0b1010_1010_1010_1010;
+    let half = _mm512_set1_ps(0.5);
+    let sign = _mm512_set1_ps(-0.0);
+    // Reverses the order of the eight complex values (64-bit lanes).
+    let order = _mm512_set_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    let rev = |v: __m512| _mm512_castpd_ps(_mm512_permutexvar_pd(order, _mm512_castps_pd(v)));
+    let mut j = 0;
+    while j + 8 <= pairs {
+        let i = j + 1;
+        // SAFETY: i..i + 8 and m − i − 7..=m − i are inside spec (i + 7 ≤ pairs ≤ (m − 1)/2 <
+        // m − i − 7 + 1, so the two ranges do not overlap either); j + 8 ≤ tw.len().
+        unsafe {
+            let a = _mm512_loadu_ps(p.add(2 * i));
+            let b = rev(_mm512_loadu_ps(p.add(2 * (m - i - 7))));
+            let w = _mm512_loadu_ps(t.add(2 * j)); // (re, im) of the eight twiddles
+            let w_swapped = _mm512_permute_ps::<0b1011_0001>(w); // (im, re)
+            let sum = _mm512_add_ps(a, b);
+            let diff = _mm512_sub_ps(a, b);
+            // (sum.im·w.re, sum.im·w.im) and (diff.re·w.im, diff.re·w.re)
+            let ps = _mm512_mul_ps(_mm512_movehdup_ps(sum), w);
+            let qd = _mm512_mul_ps(_mm512_moveldup_ps(diff), w_swapped);
+            // (otr, oti) = (sum.im·w.re + diff.re·w.im, sum.im·w.im − diff.re·w.re)
+            let r = _mm512_mask_blend_ps(IM, _mm512_add_ps(ps, qd), _mm512_sub_ps(ps, qd));
+            let (lo, hi) = match pass {
+                Pass::Forward => {
+                    // (sum.re/2, diff.im/2)
+                    let h = _mm512_mul_ps(half, _mm512_mask_blend_ps(IM, sum, diff));
+                    (
+                        _mm512_add_ps(h, r),
+                        _mm512_mask_blend_ps(IM, _mm512_sub_ps(h, r), _mm512_sub_ps(r, h)),
+                    )
+                }
+                Pass::Inverse => {
+                    // (sum.re, diff.im)
+                    let s = _mm512_mask_blend_ps(IM, sum, diff);
+                    let neg_r = _mm512_xor_ps(r, sign);
+                    (
+                        _mm512_sub_ps(s, r),
+                        _mm512_mask_blend_ps(IM, _mm512_add_ps(s, r), _mm512_sub_ps(neg_r, s)),
+                    )
+                }
+            };
+            _mm512_storeu_ps(p.add(2 * i), lo);
+            _mm512_storeu_ps(p.add(2 * (m - i - 7)), rev(hi));
+        }
+        j += 8;
+    }
+    j
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,7 +372,7 @@ mod tests {
     /// The scalar loop alone (the path of CPUs without AVX2) also equals realfft.
     #[test]
     fn the_scalar_twiddle_pass_equals_the_vector_one_bit_for_bit() {
-        for n in [10usize, 18, 64, 1920, 1922] {
+        for n in [10usize, 18, 34, 64, 66, 1920, 1922] {
             let m = n / 2;
             let tw: Vec<Complex32> = (1..=(m - 1) / 2).map(|i| twiddle(i, n)).collect();
             for pass in [Pass::Forward, Pass::Inverse] {
@@ -308,6 +384,18 @@ mod tests {
                 twiddle_pass_scalar(&mut a, &tw, pass, 0);
                 twiddle_pass(&mut b, &tw, pass);
                 assert_eq!(a, b, "n {n}");
+                // The AVX2 pass too, where the dispatch above took the AVX-512 one.
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    let mut c = spec.clone();
+                    // SAFETY: AVX2 is present (checked just above).
+                    let done = unsafe { twiddle_pass_avx2(&mut c, &tw, pass) };
+                    twiddle_pass_scalar(&mut c, &tw, pass, done);
+                    let bits = |v: &[Complex32]| -> Vec<(u32, u32)> {
+                        v.iter().map(|c| (c.re.to_bits(), c.im.to_bits())).collect()
+                    };
+                    assert_eq!(bits(&a), bits(&c), "AVX2, n {n}");
+                }
                 // Bit patterns too (equality of floats would let −0 and +0 pass).
                 let bits = |v: &[Complex32]| -> Vec<(u32, u32)> {
                     v.iter().map(|c| (c.re.to_bits(), c.im.to_bits())).collect()
