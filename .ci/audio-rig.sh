@@ -93,7 +93,10 @@ audio_rig_stop() {
   fi
   # The first daemon, if a test restarted it (it is this shell's child: reap it).
   if [ -n "${AUDIO_RIG_PA_PID:-}" ] && [ "${AUDIO_RIG_PA_PID}" != "$pid" ]; then
-    kill -KILL "$AUDIO_RIG_PA_PID" 2>/dev/null; wait "$AUDIO_RIG_PA_PID" 2>/dev/null || true
+    # Already dead and reaped when a test killed it: kill fails, which must not fail a `set -e`
+    # caller's EXIT trap (dev.sh).
+    kill -KILL "$AUDIO_RIG_PA_PID" 2>/dev/null || true
+    wait "$AUDIO_RIG_PA_PID" 2>/dev/null || true
   fi
   case ${AUDIO_RIG_DIR:-} in /tmp/audio-rig.*) rm -rf "$AUDIO_RIG_DIR";; esac
   unset AUDIO_RIG_PA_PID AUDIO_RIG_DIR PULSE_SERVER PULSE_COOKIE ALSA_CONFIG_PATH
