@@ -382,9 +382,12 @@ fn eval(a: &Args, seeds: &str) -> anyhow::Result<()> {
                     f.name()
                 );
             }
-            for (c, t, d, snr, k) in &s.fps {
+            for (c, t, d, snr, k, fam) in &s.fps {
+                let of = fam.map_or("no emitter".to_string(), |f| {
+                    format!("a {} emitter", f.name())
+                });
                 eprintln!(
-                    "seed {seed}: false {k} at {c:.0} Hz, {t:.3} s for {d:.3} s, significance {snr:.1}"
+                    "seed {seed}: false {k} at {c:.0} Hz, {t:.3} s for {d:.3} s, significance {snr:.1}, near {of}"
                 );
             }
         }
@@ -395,14 +398,16 @@ fn eval(a: &Args, seeds: &str) -> anyhow::Result<()> {
     if a.verbose {
         for p in &total.pairs {
             eprintln!(
-                "{:<16} {:>6.1} dB  centre {:>+8.1} Hz  start {:>+7.4} s  end {:>+7.4} s  {}  significance {:.1}",
+                "{:<16} {:>6.1} dB  centre {:>+8.1} Hz  start {:>+7.4} s  end {:>+7.4} s  {}  significance {:.1}  (true {:.4}–{:.4} s)",
                 p.family.name(),
                 p.snr_db,
                 p.centre_err_hz,
                 p.start_err_s,
                 p.end_err_s,
                 p.kind,
-                p.significance
+                p.significance,
+                p.true_start_s,
+                p.true_end_s
             );
         }
     }

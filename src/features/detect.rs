@@ -73,6 +73,11 @@ pub struct DetectorConfig {
     pub min_frames: u64,
     /// Runs this many bins apart (or closer) join one region.
     pub join_bins: usize,
+    /// A region, when it is confirmed, also joins the confirmed regions up to this far (Hz)
+    /// from its bins within the hold time (at least `join_bins`): the two tones of an FSK pair
+    /// (170–425 Hz shift) are seldom on in one frame, and a weak pair's runs are one bin wide,
+    /// so they never touch — each tone would be an emission of its own.
+    pub confirm_join_hz: f64,
     /// Most regions open at once (0: chosen from the bin count, see the module doc).
     pub max_open: usize,
     /// Kind rules: longest `burst`, s.
@@ -97,6 +102,7 @@ impl Default for DetectorConfig {
             short_confirm: 1.0,
             min_frames: 3,
             join_bins: 2,
+            confirm_join_hz: 450.0,
             max_open: 0,
             burst_max_s: 0.25,
             wide_hz: 10_000.0,
@@ -406,6 +412,9 @@ struct Region {
     live: bool,
     /// Has reached `min_frames` active frames (tentative before).
     confirmed: bool,
+    /// The best onset significance of the confirmed regions merged into this one whose onsets
+    /// were not kept (the kept onset is the earliest, which may be the weakest).
+    part_z: f64,
     first: u64,
     last: u64,
     active: u64,
@@ -560,6 +569,7 @@ impl Region {
         self.lvl += o.lvl;
         self.lvl2 += o.lvl2;
         self.confirmed |= o.confirmed;
+        self.part_z = self.part_z.max(o.part_z);
         if o.last > self.last {
             // The end is o's: its band and the excess after it.
             std::mem::swap(&mut self.tail_x, &mut o.tail_x);
@@ -866,7 +876,10 @@ impl Detector {
         let r = &mut self.regions[slot as usize];
         r.confirmed = true;
         let (lo, hi) = (r.spec_lo, r.spec_lo + r.spec.len());
-        let tol = self.cfg.join_bins;
+        let tol = self
+            .cfg
+            .join_bins
+            .max((self.cfg.confirm_join_hz / self.geo.bin_hz()).ceil() as usize);
         let (a, b) = (lo.saturating_sub(tol), (hi + tol).min(self.label.len()));
         self.touched.clear();
         for j in a..b {
@@ -935,7 +948,16 @@ impl Detector {
                 b.flush_frame();
             }
         }
+        // The merged region keeps the earlier onset; the other one's significance still
+        // counts (a long emission whose first element was weak stands by a later one).
+        let dropped = if b.first < a.first { &a } else { &b };
+        let z = if dropped.confirmed {
+            onset(dropped, &self.geo, &|f| self.centre_sample(f)).1
+        } else {
+            0.0
+        };
         a.merge(&mut b);
+        a.part_z = a.part_z.max(z);
         self.regions[k] = a;
         self.regions[g] = b;
         for l in self.label.iter_mut().chain(self.hold_label.iter_mut()) {
@@ -1195,6 +1217,7 @@ fn measure(
         } else {
             1.0
         };
+    let onset_z = onset_z.max(r.part_z);
     if on_fit.is_some() && onset_z < need {
         return None;
     }

@@ -75,6 +75,9 @@ pub struct Pair {
     pub end_err_s: f64,
     pub kind: super::detect::Kind,
     pub significance: f64,
+    /// The emitter's true start and end (edge middles), s.
+    pub true_start_s: f64,
+    pub true_end_s: f64,
 }
 
 /// A scene's score, per family; false positives that match no emitter are under `None`.
@@ -85,8 +88,9 @@ pub struct Score {
     pub pairs: Vec<Pair>,
     /// Missed emitters: (family, SNR dB, duration s, offset centre Hz, start s).
     pub missed: Vec<(Family, f64, f64, f64, f64)>,
-    /// False positives: (offset centre Hz, start s, duration s, significance, kind).
-    pub fps: Vec<(f64, f64, f64, f64, super::detect::Kind)>,
+    /// False positives: (offset centre Hz, start s, duration s, significance, kind, the
+    /// family of the emitter it is a fragment of — `None`: near no emitter).
+    pub fps: Vec<(f64, f64, f64, f64, super::detect::Kind, Option<Family>)>,
 }
 
 impl Score {
@@ -162,6 +166,8 @@ pub fn score(scene: &Scene, geo: &Geometry, found: &[Emission], min_snr_db: f64)
             end_err_s: ee,
             kind: e.kind,
             significance: e.significance,
+            true_start_s: m0,
+            true_end_s: m1,
         });
     }
     for (i, e) in found.iter().enumerate() {
@@ -173,13 +179,13 @@ pub fn score(scene: &Scene, geo: &Geometry, found: &[Emission], min_snr_db: f64)
         let fp = (off(e), e.start_s, e.duration_s, e.significance, e.kind);
         if near.is_empty() {
             s.unattributed_fp += 1;
-            s.fps.push(fp);
+            s.fps.push((fp.0, fp.1, fp.2, fp.3, fp.4, None));
         } else if near.iter().all(|m| m.snr_db < min_snr_db) {
             // A weak emitter found: neither a hit nor a false alarm.
         } else {
             let f = near[0].family;
             s.by_family.entry(f).or_default().false_pos += 1;
-            s.fps.push(fp);
+            s.fps.push((fp.0, fp.1, fp.2, fp.3, fp.4, Some(f)));
         }
     }
     s
