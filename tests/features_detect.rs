@@ -485,3 +485,24 @@ fn a_long_emission_with_a_weak_first_part_stands_by_its_strong_later_part() {
     assert!(e.start_s < 0.15 && (e.end_s - 0.9).abs() < 0.01, "{e:?}");
     assert!(e.significance >= 7.5, "{e:?}");
 }
+
+/// What makes a noise fleck short is how many hops it spans, not its length in seconds: at
+/// 250 kS/s (hop 8.2 ms) flecks of 20–30 ms span as few hops as 10–15 ms ones at 500 kS/s, and
+/// must reach the short-emission significance (12) too.
+#[test]
+fn at_250_ks_per_s_noise_flecks_of_a_few_hops_are_not_taken_for_bursts() {
+    let mut found = Vec::new();
+    for seed in 1..=6 {
+        let mut cfg = SceneConfig::new(250_000, 12.0, seed);
+        cfg.counts = [0; 6];
+        found.extend(detect(&Scene::generate(cfg)));
+    }
+    let hop_s = geometry(250_000).hop as f64 / 250_000.0;
+    assert!(
+        found
+            .iter()
+            .all(|e| e.duration_s >= 3.5 * hop_s || e.significance >= 12.0),
+        "{found:#?}"
+    );
+    assert!(found.len() <= 3, "{found:#?}");
+}

@@ -54,11 +54,14 @@ pub struct DetectorConfig {
     /// single strong noise cells then join emissions and chain them together.
     pub strong_ratio_db: f64,
     /// An emission whose onset significance (see [`Emission::significance`]) is under this is
-    /// dropped (noise flecks); shorter than `short_s` or than one analysis frame it needs
-    /// `short_factor` times as much (a short fleck is the best of many chances, and one noise
-    /// event spans several overlapping frames). 0 = off.
+    /// dropped (noise flecks); shorter than `short_s`, than one analysis frame or than
+    /// `short_hops` hops it needs `short_factor` times as much (a short fleck is the best of
+    /// many chances, and one noise event spans several overlapping frames: what makes a fleck
+    /// short is the hops it spans, so at 250 kS/s, hop 8.2 ms, flecks of 20–30 ms are short).
+    /// 0 = off.
     pub min_significance: f64,
     pub short_s: f64,
+    pub short_hops: f64,
     pub short_factor: f64,
     /// A region with fewer than `min_frames` active frames (at least two) is still an
     /// emission when its onset significance reaches `min_significance · short_factor ·
@@ -97,6 +100,7 @@ impl Default for DetectorConfig {
             strong_ratio_db: 99.0,
             min_significance: 7.5,
             short_s: 0.015,
+            short_hops: 3.5,
             short_factor: 1.6,
             isolation_hz: 1000.0,
             short_confirm: 1.0,
@@ -1212,7 +1216,12 @@ fn measure(
     let start_s = (start.unwrap_or(centre(r.first) - 2.0 * half_hop) / rate).max(0.0);
     let end_s = (end.unwrap_or(centre(r.last) + half_hop) / rate).max(start_s);
     let need = cfg.min_significance
-        * if end_s - start_s < cfg.short_s.max(n / rate) {
+        * if end_s - start_s
+            < cfg
+                .short_s
+                .max(n / rate)
+                .max(cfg.short_hops * g.hop as f64 / rate)
+        {
             cfg.short_factor
         } else {
             1.0
