@@ -131,6 +131,14 @@ params! {
     /// note or a long dash above 450 Hz is never learned as noise; below 450 Hz steady lines are
     /// mains hum and are learned. 0 = off.
     tone_protect_db: f64 = 0.0, range Range::F(0.0, 60.0);
+    /// Burst guard, dB: when a frame's broadband level (the 10th percentile of power over floor
+    /// across its bins) stands this far above what noise alone gives, evenly, the frame's floor is
+    /// raised by the whole excess, so clicks, lightning crashes and fast fades are taken as
+    /// noise. 0 = off.
+    burst_db: f64 = 0.0, range Range::F(0.0, 40.0);
+    /// Burst guard: equal bands judged apart (1 = the whole spectrum; more for narrowband
+    /// signals such as CW, which leave most of every band to the noise).
+    burst_bands: u32 = 1, range Range::U(1, 32);
     /// Bit-exact bypass: output = input delayed by the latency (files: output = input). true/false.
     bypass: bool = false, range Range::Any;
 }

@@ -80,6 +80,12 @@ pub struct GainParams {
     pub high_bin: usize,
     /// Bins are a two-sided complex spectrum: band and smoothing wrap accordingly.
     pub two_sided: bool,
+    /// Burst guard: a frame's quartile of power over floor above this ratio times the quartile of
+    /// noise alone raises its floor by that excess (linear power ratio; 0 = off). Applied by the
+    /// engine before [`GainState::compute`].
+    pub burst_ratio: f32,
+    /// Bands the burst guard judges apart (1: the whole spectrum).
+    pub burst_bands: usize,
 }
 
 impl GainParams {
@@ -718,6 +724,8 @@ mod tests {
             low_bin: 0,
             high_bin: usize::MAX,
             two_sided: false,
+            burst_ratio: 0.0,
+            burst_bands: 1,
         }
     }
 
@@ -1065,6 +1073,8 @@ mod reuse_tests {
                     low_bin: 2,
                     high_bin: 30,
                     two_sided: false,
+                    burst_ratio: 0.0,
+                    burst_bands: 1,
                 };
                 let (mut a, mut b) = (GainState::new(k), GainState::new(k));
                 let (mut ga, mut gb) = (vec![0.0; k], vec![0.0; k]);
