@@ -70,6 +70,8 @@ pub struct DeviceStatus {
 
 /// A resolved device with the configuration we will open it with.
 pub struct Opened {
+    /// The audio host the device belongs to.
+    pub host: cpal::HostId,
     pub device: cpal::Device,
     pub id: String,
     pub name: String,
@@ -87,10 +89,58 @@ impl Opened {
     }
 }
 
+/// Hosts in the order `run` and `devices` prefer them when none is named: the native servers
+/// first (PipeWire, then JACK), then ALSA, which always exists on Linux and reaches PipeWire or
+/// PulseAudio through their ALSA plugins. cpal's native PulseAudio client is never preferred: with
+/// a fixed buffer size it makes the server render 0.5 ms blocks (2,000 wake-ups a second); with
+/// the default one it buffers 2 s. Elsewhere: the platform's default host.
+fn preferred_hosts() -> Vec<cpal::HostId> {
+    #[allow(unused_mut)]
+    let mut order: Vec<cpal::HostId> = vec![];
+    #[cfg(all(feature = "pipewire", target_os = "linux"))]
+    order.push(cpal::HostId::PipeWire);
+    #[cfg(all(feature = "jack", any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+    order.push(cpal::HostId::Jack);
+    order
+}
+
+/// Whether `id`'s server is running: PipeWire has a socket, a JACK server accepts a client.
+fn running(id: cpal::HostId, host: &cpal::Host) -> bool {
+    match id {
+        #[cfg(all(feature = "jack", any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+        cpal::HostId::Jack => host.default_output_device().is_some(),
+        _ => {
+            let _ = host;
+            true
+        }
+    }
+}
+
+/// The best host that is running (see [`preferred_hosts`]); the platform's default otherwise.
+pub fn best_host() -> cpal::Host {
+    let available = cpal::available_hosts();
+    for id in preferred_hosts() {
+        if !available.contains(&id) {
+            continue;
+        }
+        if let Ok(h) = cpal::host_from_id(id) {
+            if running(id, &h) {
+                return h;
+            }
+        }
+    }
+    // ALSA on Linux (cpal's own default would pick its PulseAudio client first).
+    #[cfg(target_os = "linux")]
+    if let Ok(h) = cpal::host_from_id(cpal::HostId::Alsa) {
+        return h;
+    }
+    cpal::default_host()
+}
+
 fn pick_host(host: Option<&str>) -> Result<cpal::Host, DeviceError> {
     let ids = cpal::available_hosts();
     match host {
-        None => Ok(cpal::default_host()),
+        None => Ok(best_host()),
         Some(h) => {
             let id = ids
                 .iter()
@@ -101,9 +151,26 @@ fn pick_host(host: Option<&str>) -> Result<cpal::Host, DeviceError> {
                     name: h.to_string(),
                     available: ids.iter().map(|i| i.name()).collect::<Vec<_>>().join(", "),
                 })?;
-            cpal::host_from_id(*id).map_err(backend)
+            cpal::host_from_id(*id).map_err(|e| {
+                DeviceError::Backend(format!("audio host {} is not running: {e}", id.name()))
+            })
         }
     }
+}
+
+/// Whether two opened devices run in lock-step on one clock: both on PipeWire (cpal puts a
+/// process's streams in one node group, driven by one driver; PipeWire itself resamples devices
+/// on other clocks) or both on JACK. Their callbacks then come in the same graph cycle, so
+/// nothing drifts and one period of cushion covers the delivery.
+pub fn one_clock(a: &Opened, b: &Opened) -> bool {
+    let graph = |h: cpal::HostId| match h {
+        #[cfg(all(feature = "pipewire", target_os = "linux"))]
+        cpal::HostId::PipeWire => true,
+        #[cfg(all(feature = "jack", any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+        cpal::HostId::Jack => true,
+        _ => false,
+    };
+    a.host == b.host && graph(a.host)
 }
 
 fn device_name(d: &cpal::Device) -> String {
@@ -207,10 +274,10 @@ fn summarise(cfgs: &[cpal::SupportedStreamConfigRange]) -> String {
 /// can capture and play, summarised), the default host named first. Library noise on stderr
 /// is suppressed unless `verbose`.
 pub fn print_devices(verbose: bool) -> Result<(), DeviceError> {
-    let default_host = cpal::default_host().id();
     let mut lines = vec![];
     {
         let _quiet = QuietStderr::new(!verbose);
+        let default_host = best_host().id();
         let mut ids = cpal::available_hosts();
         ids.sort_by_key(|h| *h != default_host);
         for hid in ids {
@@ -279,14 +346,14 @@ pub fn find(
     host: Option<&str>,
     query: &str,
     input: bool,
-) -> Result<(cpal::Device, String, String), DeviceError> {
+) -> Result<(cpal::HostId, cpal::Device, String, String), DeviceError> {
     let kind = if input { "input" } else { "output" };
     // A full cpal id names its own host.
     if host.is_none() {
         if let Ok(id) = query.parse::<cpal::DeviceId>() {
             if let Ok(h) = cpal::host_from_id(id.host()) {
                 if let Some(d) = h.device_by_id(&id) {
-                    return Ok((d.clone(), device_id(&d), device_name(&d)));
+                    return Ok((id.host(), d.clone(), device_id(&d), device_name(&d)));
                 }
             }
         }
@@ -316,7 +383,7 @@ pub fn find(
             kind,
         })?,
     };
-    Ok((d.clone(), device_id(&d), device_name(&d)))
+    Ok((h.id(), d.clone(), device_id(&d), device_name(&d)))
 }
 
 /// Opens `query` with a configuration: the device's default rate and channel count unless
@@ -339,7 +406,7 @@ pub fn open_with_period(
     rate: Option<u32>,
     period_ms: f64,
 ) -> Result<Opened, DeviceError> {
-    let (device, id, name) = find(host, query, input)?;
+    let (host_id, device, id, name) = find(host, query, input)?;
     let kind = if input { "input" } else { "output" };
     let def = if input {
         device.default_input_config()
@@ -396,6 +463,7 @@ pub fn open_with_period(
         None => (def.sample_format(), cpal::BufferSize::Default),
     };
     Ok(Opened {
+        host: host_id,
         device,
         id,
         name,
