@@ -166,6 +166,20 @@ pub fn promote_to_realtime(period_frames: u32, rate: u32) -> Result<(), String> 
     }
 }
 
+/// [`promote_to_realtime`] for a thread that must not allocate (an audio callback's, promoted
+/// from its first callback): `true` when it is now real-time. Linux: SCHED_FIFO 50 (a syscall,
+/// nothing else); elsewhere `false` (those hosts promote their own callback threads).
+pub fn promote_current_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        promote_linux(0, 0) == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// SCHED_FIFO at priority 50 for the calling thread; 0 or the error number. No allocation.
 #[cfg(target_os = "linux")]
 fn promote_linux(_period_frames: u32, _rate: u32) -> i32 {
@@ -235,7 +249,11 @@ pub fn cushion_for_devices(
     let period = |p: Option<f64>| p.unwrap_or(0.010).max(0.001);
     let wake = worker_wake_s(hop_s);
     if lock_step {
-        return lock_step_cushion_s(period(in_period_s).max(period(out_period_s)), wake, proc_rate);
+        return lock_step_cushion_s(
+            period(in_period_s).max(period(out_period_s)),
+            wake,
+            proc_rate,
+        );
     }
     default_cushion_s(period(in_period_s), period(out_period_s), wake, proc_rate)
 }

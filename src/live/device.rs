@@ -63,6 +63,8 @@ pub struct DeviceStatus {
     pub lost: AtomicBool,
     /// Which end went away first: set with `lost` (true = input).
     pub lost_input: AtomicBool,
+    /// A callback thread asked for real-time priority and did not get it.
+    pub rt_refused: AtomicBool,
     /// Capture → callback and callback → playback delays the host reports, ns.
     pub in_latency_ns: AtomicU64,
     pub out_latency_ns: AtomicU64,
@@ -89,17 +91,22 @@ impl Opened {
     }
 }
 
-/// Hosts in the order `run` and `devices` prefer them when none is named: the native servers
-/// first (PipeWire, then JACK), then ALSA, which always exists on Linux and reaches PipeWire or
-/// PulseAudio through their ALSA plugins. cpal's native PulseAudio client is never preferred: with
-/// a fixed buffer size it makes the server render 0.5 ms blocks (2,000 wake-ups a second); with
-/// the default one it buffers 2 s. Elsewhere: the platform's default host.
+/// Hosts `run` and `devices` prefer, when none is named, over ALSA (which always exists on
+/// Linux and reaches PipeWire or PulseAudio through their ALSA plugins): a running JACK server.
+/// Not PipeWire's native host, although it is built and is the cheapest and fastest on a quiet
+/// machine (`--host pipewire`: 2.7 % of a core, 17 ms above the algorithmic latency): with both
+/// cores busy its streams left 1.1–2.2 % of the output silent (PipeWire itself played silence
+/// for late callbacks: no xrun reached specgate), where ALSA through the same PipeWire server
+/// left none (`tests/live_load.rs`). Nor cpal's native PulseAudio client: with a fixed buffer
+/// size it makes the server render 0.5 ms blocks (2,000 wake-ups a second); with the default
+/// one it buffers 2 s. Elsewhere: the platform's default host.
 fn preferred_hosts() -> Vec<cpal::HostId> {
     #[allow(unused_mut)]
     let mut order: Vec<cpal::HostId> = vec![];
-    #[cfg(all(feature = "pipewire", target_os = "linux"))]
-    order.push(cpal::HostId::PipeWire);
-    #[cfg(all(feature = "jack", any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+    #[cfg(all(
+        feature = "jack",
+        any(target_os = "linux", target_os = "windows", target_os = "macos")
+    ))]
     order.push(cpal::HostId::Jack);
     order
 }
@@ -107,7 +114,10 @@ fn preferred_hosts() -> Vec<cpal::HostId> {
 /// Whether `id`'s server is running: PipeWire has a socket, a JACK server accepts a client.
 fn running(id: cpal::HostId, host: &cpal::Host) -> bool {
     match id {
-        #[cfg(all(feature = "jack", any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+        #[cfg(all(
+            feature = "jack",
+            any(target_os = "linux", target_os = "windows", target_os = "macos")
+        ))]
         cpal::HostId::Jack => host.default_output_device().is_some(),
         _ => {
             let _ = host;
@@ -116,7 +126,8 @@ fn running(id: cpal::HostId, host: &cpal::Host) -> bool {
     }
 }
 
-/// The best host that is running (see [`preferred_hosts`]); the platform's default otherwise.
+/// The preferred host that is running (see [`preferred_hosts`]); ALSA on Linux, the platform's
+/// default elsewhere.
 pub fn best_host() -> cpal::Host {
     let available = cpal::available_hosts();
     for id in preferred_hosts() {
@@ -166,7 +177,10 @@ pub fn one_clock(a: &Opened, b: &Opened) -> bool {
     let graph = |h: cpal::HostId| match h {
         #[cfg(all(feature = "pipewire", target_os = "linux"))]
         cpal::HostId::PipeWire => true,
-        #[cfg(all(feature = "jack", any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+        #[cfg(all(
+            feature = "jack",
+            any(target_os = "linux", target_os = "windows", target_os = "macos")
+        ))]
         cpal::HostId::Jack => true,
         _ => false,
     };
@@ -476,6 +490,30 @@ pub fn open_with_period(
     })
 }
 
+/// Whether the callbacks of `host` run on a thread of ordinary priority that specgate promotes
+/// to real-time itself (from the first callback): cpal's PipeWire host runs them on its own
+/// main-loop thread. (JACK's are real-time already; ALSA's thread polls the `pulse` plugin about
+/// 1,000 times a second, which must not run real-time.)
+fn promote_callbacks(host: cpal::HostId) -> bool {
+    match host {
+        #[cfg(all(feature = "pipewire", target_os = "linux"))]
+        cpal::HostId::PipeWire => true,
+        _ => false,
+    }
+}
+
+/// Called at the top of every callback: promotes the thread on the first one (a syscall; no
+/// allocation), records a refusal for the session to report.
+#[inline]
+fn promote_once(pending: &mut bool, status: &DeviceStatus) {
+    if *pending {
+        *pending = false;
+        if !crate::live::core::promote_current_thread() {
+            status.rt_refused.store(true, Relaxed);
+        }
+    }
+}
+
 fn on_error(
     status: Arc<DeviceStatus>,
     shared: Arc<Shared>,
@@ -540,11 +578,13 @@ pub fn start_input(
         let rate = o.config.sample_rate as u64;
         let st = status.clone();
         let shared = end.shared();
+        let mut promote = promote_callbacks(o.host);
         let s = o
             .device
             .build_input_stream::<T, _, _>(
                 o.config,
                 move |data: &[T], info: &cpal::InputCallbackInfo| {
+                    promote_once(&mut promote, &st);
                     // Stamp with the callback time. (The host-reported capture time would be free
                     // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
                     // and it stops tracking reality; lateness only biases the drift loop slightly.)
@@ -589,11 +629,13 @@ pub fn start_output(
         let rate = o.config.sample_rate as u64;
         let st = status.clone();
         let shared = end.shared();
+        let mut promote = promote_callbacks(o.host);
         let s = o
             .device
             .build_output_stream::<T, _, _>(
                 o.config,
                 move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+                    promote_once(&mut promote, &st);
                     let now = monotonic_ns();
                     st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
                     // Stamp with the callback time (see the input side); the host-reported delay

@@ -879,6 +879,12 @@ fn session(
                 "device delays reported by the host: capture {i:.2} ms, playback {o:.2} ms"
             ));
         }
+        if status.rt_refused.load(Relaxed) {
+            obs.message(
+                "specgate: the audio callbacks run without real-time priority: SCHED_FIFO not \
+                 permitted; run as root or allow rtprio in limits.conf",
+            );
+        }
         i + o
     };
     #[cfg(not(feature = "device"))]
@@ -922,6 +928,17 @@ fn session(
             )
         }
     };
+    #[cfg(feature = "device")]
+    if [&in_dev, &out_dev]
+        .into_iter()
+        .flatten()
+        .any(|d| d.host.name() == "PulseAudio")
+    {
+        obs.message(
+            "specgate: note: cpal's native PulseAudio client makes the server wake every 0.5 ms \
+             with fixed buffers (high CPU); the ALSA host (its `pulse` plugin) is cheaper",
+        );
+    }
     #[cfg(not(feature = "device"))]
     let hosts = "";
     obs.message(&format!(
