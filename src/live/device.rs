@@ -100,15 +100,14 @@ impl Opened {
 /// left none (`tests/live_load.rs`). Nor cpal's native PulseAudio client: with a fixed buffer
 /// size it makes the server render 0.5 ms blocks (2,000 wake-ups a second); with the default
 /// one it buffers 2 s. Elsewhere: the platform's default host.
-fn preferred_hosts() -> Vec<cpal::HostId> {
-    #[allow(unused_mut)]
-    let mut order: Vec<cpal::HostId> = vec![];
-    #[cfg(all(
-        feature = "jack",
-        any(target_os = "linux", target_os = "windows", target_os = "macos")
-    ))]
-    order.push(cpal::HostId::Jack);
-    order
+fn preferred_hosts() -> &'static [cpal::HostId] {
+    &[
+        #[cfg(all(
+            feature = "jack",
+            any(target_os = "linux", target_os = "windows", target_os = "macos")
+        ))]
+        cpal::HostId::Jack,
+    ]
 }
 
 /// Whether `id`'s server is running: PipeWire has a socket, a JACK server accepts a client.
@@ -130,7 +129,7 @@ fn running(id: cpal::HostId, host: &cpal::Host) -> bool {
 /// default elsewhere.
 pub fn best_host() -> cpal::Host {
     let available = cpal::available_hosts();
-    for id in preferred_hosts() {
+    for &id in preferred_hosts() {
         if !available.contains(&id) {
             continue;
         }
