@@ -166,6 +166,20 @@ pub fn promote_to_realtime(period_frames: u32, rate: u32) -> Result<(), String> 
     }
 }
 
+/// [`promote_to_realtime`] for a thread that must not allocate (an audio callback's, promoted
+/// from its first callback): `true` when it is now real-time. Linux: SCHED_FIFO 50 (a syscall,
+/// nothing else); elsewhere `false` (those hosts promote their own callback threads).
+pub fn promote_current_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        promote_linux(0, 0) == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// SCHED_FIFO at priority 50 for the calling thread; 0 or the error number. No allocation.
 #[cfg(target_os = "linux")]
 fn promote_linux(_period_frames: u32, _rate: u32) -> i32 {
@@ -222,21 +236,34 @@ pub fn worker_wake_s(hop_s: f64) -> f64 {
 }
 
 /// `specgate run`'s default cushion for two devices: their periods in seconds (`None` when the
-/// host does not say: 10 ms is assumed; at least 1 ms), the hop in seconds and the processing
+/// host does not say: 10 ms is assumed; at least 1 ms), whether their callbacks come in
+/// lock-step on one clock (see [`lock_step_cushion_s`]), the hop in seconds and the processing
 /// rate. `specgate latency` uses the same function, so its predicted total matches `run`.
 pub fn cushion_for_devices(
     in_period_s: Option<f64>,
     out_period_s: Option<f64>,
+    lock_step: bool,
     hop_s: f64,
     proc_rate: u32,
 ) -> f64 {
     let period = |p: Option<f64>| p.unwrap_or(0.010).max(0.001);
-    default_cushion_s(
-        period(in_period_s),
-        period(out_period_s),
-        worker_wake_s(hop_s),
-        proc_rate,
-    )
+    let wake = worker_wake_s(hop_s);
+    if lock_step {
+        return lock_step_cushion_s(
+            period(in_period_s).max(period(out_period_s)),
+            wake,
+            proc_rate,
+        );
+    }
+    default_cushion_s(period(in_period_s), period(out_period_s), wake, proc_rate)
+}
+
+/// The cushion when both callbacks come in the same graph cycle (PipeWire, JACK): a block
+/// captured in one cycle can be played from the next, so one period replaces the two of
+/// [`default_cushion_s`] (whose input and output periods are unrelated in phase); the worker's
+/// wake-ups, its chunk and the 2 ms margin stay.
+pub fn lock_step_cushion_s(period_s: f64, worker_interval_s: f64, proc_rate: u32) -> f64 {
+    period_s + 2.0 * worker_interval_s + CHUNK as f64 / proc_rate as f64 + 0.002
 }
 
 pub fn default_cushion_s(

@@ -63,6 +63,8 @@ pub struct DeviceStatus {
     pub lost: AtomicBool,
     /// Which end went away first: set with `lost` (true = input).
     pub lost_input: AtomicBool,
+    /// A callback thread asked for real-time priority and did not get it.
+    pub rt_refused: AtomicBool,
     /// Capture → callback and callback → playback delays the host reports, ns.
     pub in_latency_ns: AtomicU64,
     pub out_latency_ns: AtomicU64,
@@ -70,6 +72,8 @@ pub struct DeviceStatus {
 
 /// A resolved device with the configuration we will open it with.
 pub struct Opened {
+    /// The audio host the device belongs to.
+    pub host: cpal::HostId,
     pub device: cpal::Device,
     pub id: String,
     pub name: String,
@@ -87,10 +91,66 @@ impl Opened {
     }
 }
 
+/// Hosts `run` and `devices` prefer, when none is named, over ALSA (which always exists on
+/// Linux and reaches PipeWire or PulseAudio through their ALSA plugins): a running JACK server.
+/// Not PipeWire's native host, although it is built and is the cheapest and fastest on a quiet
+/// machine (`--host pipewire`: 2.7 % of a core, 17 ms above the algorithmic latency): with both
+/// cores busy its streams left 1.1–2.2 % of the output silent (PipeWire itself played silence
+/// for late callbacks: no xrun reached specgate), where ALSA through the same PipeWire server
+/// left none (`tests/live_load.rs`). Nor cpal's native PulseAudio client: with a fixed buffer
+/// size it makes the server render 0.5 ms blocks (2,000 wake-ups a second); with the default
+/// one it buffers 2 s. Elsewhere: the platform's default host.
+fn preferred_hosts() -> &'static [cpal::HostId] {
+    &[
+        #[cfg(all(
+            feature = "jack",
+            any(target_os = "linux", target_os = "windows", target_os = "macos")
+        ))]
+        cpal::HostId::Jack,
+    ]
+}
+
+/// Whether `id`'s server is running: PipeWire has a socket, a JACK server accepts a client.
+fn running(id: cpal::HostId, host: &cpal::Host) -> bool {
+    match id {
+        #[cfg(all(
+            feature = "jack",
+            any(target_os = "linux", target_os = "windows", target_os = "macos")
+        ))]
+        cpal::HostId::Jack => host.default_output_device().is_some(),
+        _ => {
+            let _ = host;
+            true
+        }
+    }
+}
+
+/// The preferred host that is running (see [`preferred_hosts`]); ALSA on Linux, the platform's
+/// default elsewhere.
+pub fn best_host() -> cpal::Host {
+    let available = cpal::available_hosts();
+    for &id in preferred_hosts() {
+        if !available.contains(&id) {
+            continue;
+        }
+        if let Ok(h) = cpal::host_from_id(id) {
+            if running(id, &h) {
+                return h;
+            }
+        }
+    }
+    // ALSA on Linux (cpal's own default would pick its PulseAudio client first).
+    #[cfg(target_os = "linux")]
+    if let Ok(h) = cpal::host_from_id(cpal::HostId::Alsa) {
+        return h;
+    }
+    cpal::default_host()
+}
+
 fn pick_host(host: Option<&str>) -> Result<cpal::Host, DeviceError> {
     let ids = cpal::available_hosts();
     match host {
-        None => Ok(cpal::default_host()),
+        None => Ok(best_host()),
         Some(h) => {
             let id = ids
                 .iter()
@@ -101,9 +161,29 @@ fn pick_host(host: Option<&str>) -> Result<cpal::Host, DeviceError> {
                     name: h.to_string(),
                     available: ids.iter().map(|i| i.name()).collect::<Vec<_>>().join(", "),
                 })?;
-            cpal::host_from_id(*id).map_err(backend)
+            cpal::host_from_id(*id).map_err(|e| {
+                DeviceError::Backend(format!("audio host {} is not running: {e}", id.name()))
+            })
         }
     }
+}
+
+/// Whether two opened devices run in lock-step on one clock: both on PipeWire (cpal puts a
+/// process's streams in one node group, driven by one driver; PipeWire itself resamples devices
+/// on other clocks) or both on JACK. Their callbacks then come in the same graph cycle, so
+/// nothing drifts and one period of cushion covers the delivery.
+pub fn one_clock(a: &Opened, b: &Opened) -> bool {
+    let graph = |h: cpal::HostId| match h {
+        #[cfg(all(feature = "pipewire", target_os = "linux"))]
+        cpal::HostId::PipeWire => true,
+        #[cfg(all(
+            feature = "jack",
+            any(target_os = "linux", target_os = "windows", target_os = "macos")
+        ))]
+        cpal::HostId::Jack => true,
+        _ => false,
+    };
+    a.host == b.host && graph(a.host)
 }
 
 fn device_name(d: &cpal::Device) -> String {
@@ -207,10 +287,10 @@ fn summarise(cfgs: &[cpal::SupportedStreamConfigRange]) -> String {
 /// can capture and play, summarised), the default host named first. Library noise on stderr
 /// is suppressed unless `verbose`.
 pub fn print_devices(verbose: bool) -> Result<(), DeviceError> {
-    let default_host = cpal::default_host().id();
     let mut lines = vec![];
     {
         let _quiet = QuietStderr::new(!verbose);
+        let default_host = best_host().id();
         let mut ids = cpal::available_hosts();
         ids.sort_by_key(|h| *h != default_host);
         for hid in ids {
@@ -279,14 +359,14 @@ pub fn find(
     host: Option<&str>,
     query: &str,
     input: bool,
-) -> Result<(cpal::Device, String, String), DeviceError> {
+) -> Result<(cpal::HostId, cpal::Device, String, String), DeviceError> {
     let kind = if input { "input" } else { "output" };
     // A full cpal id names its own host.
     if host.is_none() {
         if let Ok(id) = query.parse::<cpal::DeviceId>() {
             if let Ok(h) = cpal::host_from_id(id.host()) {
                 if let Some(d) = h.device_by_id(&id) {
-                    return Ok((d.clone(), device_id(&d), device_name(&d)));
+                    return Ok((id.host(), d.clone(), device_id(&d), device_name(&d)));
                 }
             }
         }
@@ -316,7 +396,7 @@ pub fn find(
             kind,
         })?,
     };
-    Ok((d.clone(), device_id(&d), device_name(&d)))
+    Ok((h.id(), d.clone(), device_id(&d), device_name(&d)))
 }
 
 /// Opens `query` with a configuration: the device's default rate and channel count unless
@@ -339,7 +419,7 @@ pub fn open_with_period(
     rate: Option<u32>,
     period_ms: f64,
 ) -> Result<Opened, DeviceError> {
-    let (device, id, name) = find(host, query, input)?;
+    let (host_id, device, id, name) = find(host, query, input)?;
     let kind = if input { "input" } else { "output" };
     let def = if input {
         device.default_input_config()
@@ -396,6 +476,7 @@ pub fn open_with_period(
         None => (def.sample_format(), cpal::BufferSize::Default),
     };
     Ok(Opened {
+        host: host_id,
         device,
         id,
         name,
@@ -406,6 +487,30 @@ pub fn open_with_period(
         },
         format,
     })
+}
+
+/// Whether the callbacks of `host` run on a thread of ordinary priority that specgate promotes
+/// to real-time itself (from the first callback): cpal's PipeWire host runs them on its own
+/// main-loop thread. (JACK's are real-time already; ALSA's thread polls the `pulse` plugin about
+/// 1,000 times a second, which must not run real-time.)
+fn promote_callbacks(host: cpal::HostId) -> bool {
+    match host {
+        #[cfg(all(feature = "pipewire", target_os = "linux"))]
+        cpal::HostId::PipeWire => true,
+        _ => false,
+    }
+}
+
+/// Called at the top of every callback: promotes the thread on the first one (a syscall; no
+/// allocation), records a refusal for the session to report.
+#[inline]
+fn promote_once(pending: &mut bool, status: &DeviceStatus) {
+    if *pending {
+        *pending = false;
+        if !crate::live::core::promote_current_thread() {
+            status.rt_refused.store(true, Relaxed);
+        }
+    }
 }
 
 fn on_error(
@@ -472,11 +577,13 @@ pub fn start_input(
         let rate = o.config.sample_rate as u64;
         let st = status.clone();
         let shared = end.shared();
+        let mut promote = promote_callbacks(o.host);
         let s = o
             .device
             .build_input_stream::<T, _, _>(
                 o.config,
                 move |data: &[T], info: &cpal::InputCallbackInfo| {
+                    promote_once(&mut promote, &st);
                     // Stamp with the callback time. (The host-reported capture time would be free
                     // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
                     // and it stops tracking reality; lateness only biases the drift loop slightly.)
@@ -521,11 +628,13 @@ pub fn start_output(
         let rate = o.config.sample_rate as u64;
         let st = status.clone();
         let shared = end.shared();
+        let mut promote = promote_callbacks(o.host);
         let s = o
             .device
             .build_output_stream::<T, _, _>(
                 o.config,
                 move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+                    promote_once(&mut promote, &st);
                     let now = monotonic_ns();
                     st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
                     // Stamp with the callback time (see the input side); the host-reported delay

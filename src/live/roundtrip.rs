@@ -17,6 +17,9 @@ pub struct RoundTrip {
     /// Callback periods the devices were opened with (10 ms when the host picks).
     pub input_period_ms: f64,
     pub output_period_ms: f64,
+    /// Both devices' callbacks come in lock-step on one clock (PipeWire, JACK): `run` then
+    /// needs one period of cushion, not two.
+    pub lock_step: bool,
     /// Output callback → (devices, loopback) → input callback, measured on one clock.
     pub device_ms: f64,
     /// Normalised correlation of the returned chirp with the one played (1 = identical shape).
@@ -46,6 +49,7 @@ impl RoundTrip {
         let cushion_s = crate::live::core::cushion_for_devices(
             known(self.input_period_ms),
             known(self.output_period_ms),
+            self.lock_step,
             hop_s,
             self.rate,
         );
@@ -238,6 +242,7 @@ pub fn measure(
         rate,
         input_period_ms: period(&inp) * 1e3,
         output_period_ms: period(&out) * 1e3,
+        lock_step: device::one_clock(&inp, &out),
         device_ms,
         correlation: ncc,
         host_capture_ms: host(host_capture_ns),

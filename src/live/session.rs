@@ -717,6 +717,15 @@ fn session(
     #[cfg(not(feature = "device"))]
     let (out_rate, out_ch, out_period) = (proc_rate, proc_ch, Some(proc_rate / 100));
 
+    // Two devices of one graph (PipeWire, JACK) run in lock-step on one clock.
+    #[cfg(feature = "device")]
+    let lock_step = match (&in_dev, &out_dev) {
+        (Some(i), Some(o)) => device::one_clock(i, o),
+        _ => false,
+    };
+    #[cfg(not(feature = "device"))]
+    let lock_step = false;
+
     let engine =
         Engine::new(&ui.params, proc_rate, proc_ch, SignalKind::Real).map_err(StreamError::from)?;
     let hop_s = engine.stft_config().hop as f64 / proc_rate as f64;
@@ -727,6 +736,7 @@ fn session(
         None => core::cushion_for_devices(
             in_period.map(|p| p as f64 / in_rate as f64),
             out_period.map(|p| p as f64 / out_rate as f64),
+            lock_step,
             hop_s,
             proc_rate,
         ),
@@ -742,7 +752,9 @@ fn session(
         cushion_s: cushion,
         stats_interval_s: cfg.status_interval_s.max(0.05),
         // A pipe or file is read only as fast as stdout or a file is written, both on the
-        // system clock; a device, or UDP (paced by its sender), brings a second clock.
+        // system clock; a device, or UDP (paced by its sender), brings a second clock. (Two
+        // devices of one graph share a clock too, but `Clocks::One` relies on the source being
+        // paced by the output; the drift loop simply reads 0 ppm there.)
         clocks: match (&cfg.input, &cfg.output) {
             (Input::Stdin, Output::Stdout | Output::File(_)) => core::Clocks::One,
             _ => core::Clocks::Two,
@@ -867,6 +879,12 @@ fn session(
                 "device delays reported by the host: capture {i:.2} ms, playback {o:.2} ms"
             ));
         }
+        if status.rt_refused.load(Relaxed) {
+            obs.message(
+                "specgate: the audio callbacks run without real-time priority: SCHED_FIFO not \
+                 permitted; run as root or allow rtprio in limits.conf",
+            );
+        }
         i + o
     };
     #[cfg(not(feature = "device"))]
@@ -892,8 +910,39 @@ fn session(
         Output::File(p) => p.display().to_string(),
         Output::Device(q) => q.clone(),
     });
+    #[cfg(feature = "device")]
+    let hosts = {
+        let mut h: Vec<&str> = vec![];
+        for d in [&in_dev, &out_dev].into_iter().flatten() {
+            if !h.contains(&d.host.name()) {
+                h.push(d.host.name());
+            }
+        }
+        if h.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (host {}{})",
+                h.join(" + "),
+                if lock_step { ", lock-step" } else { "" }
+            )
+        }
+    };
+    #[cfg(feature = "device")]
+    if [&in_dev, &out_dev]
+        .into_iter()
+        .flatten()
+        .any(|d| d.host.name() == "PulseAudio")
+    {
+        obs.message(
+            "specgate: note: cpal's native PulseAudio client makes the server wake every 0.5 ms \
+             with fixed buffers (high CPU); the ALSA host (its `pulse` plugin) is cheaper",
+        );
+    }
+    #[cfg(not(feature = "device"))]
+    let hosts = "";
     obs.message(&format!(
-        "specgate: {in_name} → {out_name} | {in_rate} Hz {in_ch} ch → {proc_rate} Hz → {out_rate} Hz {out_ch} ch"
+        "specgate: {in_name} → {out_name}{hosts} | {in_rate} Hz {in_ch} ch → {proc_rate} Hz → {out_rate} Hz {out_ch} ch"
     ));
     obs.message(&format!(
         "latency budget: algorithmic {algorithmic_ms:.2} ms + resampling {resample_ms:.2} ms + cushion {cushion_ms:.2} ms + device {dev_ms:.2} ms = {:.2} ms",
