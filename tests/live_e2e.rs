@@ -132,17 +132,7 @@ fn run_through_rig(inp: &str, out: &str, extra: &[&str]) -> Run {
         ],
     );
     std::thread::sleep(Duration::from_millis(200));
-    // PulseAudio's idle null sink renders 2 s ahead: a suspend/resume makes the recorder's data
-    // start at once. PipeWire's graph runs only as needed, and a suspend there disconnects the
-    // recorder (the bus then records silence).
-    if std::env::var("AUDIO_RIG_SERVER").as_deref() != Ok("pipewire") {
-        for s in ["1", "0"] {
-            Command::new("pactl")
-                .args(["suspend-sink", "rig_bus", s])
-                .status()
-                .unwrap();
-        }
-    }
+    common::audio_rig_wake();
     std::thread::sleep(Duration::from_millis(300));
     let mut args = vec!["run", "--input", inp, "--output", out, "--duration", "9"];
     args.extend_from_slice(extra);

@@ -176,17 +176,7 @@ fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_fi
         .spawn()
         .expect("parec");
     std::thread::sleep(Duration::from_millis(200));
-    // PulseAudio's idle null sink renders 2 s ahead: a suspend/resume makes the recorder's data
-    // start at once. PipeWire's graph runs only as needed, and a suspend there disconnects the
-    // recorder (the bus then records silence).
-    if std::env::var("AUDIO_RIG_SERVER").as_deref() != Ok("pipewire") {
-        for s in ["1", "0"] {
-            Command::new("pactl")
-                .args(["suspend-sink", "rig_bus", s])
-                .status()
-                .unwrap();
-        }
-    }
+    common::audio_rig_wake();
     let duration = format!("{}", SECONDS + 4.0);
     let period_ms = std::env::var("SPECGATE_LOAD_PERIOD_MS").unwrap_or_else(|_| "40".into());
     let prog = Command::new(env!("CARGO_BIN_EXE_specgate"))

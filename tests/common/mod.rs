@@ -267,6 +267,22 @@ pub fn filter_iq_stream<'a>(
     )
 }
 
+/// Starts the rig's recorder at once: PulseAudio's idle null sink renders 2 s ahead, and a
+/// suspend/resume of the bus makes the recorder's data start now. PipeWire's graph runs only as
+/// needed, and a suspend there disconnects the recorder (the bus then records silence), so it is
+/// left alone on the PipeWire rig.
+pub fn audio_rig_wake() {
+    if std::env::var("AUDIO_RIG_SERVER").as_deref() == Ok("pipewire") {
+        return;
+    }
+    for s in ["1", "0"] {
+        Command::new("pactl")
+            .args(["suspend-sink", "rig_bus", s])
+            .status()
+            .unwrap();
+    }
+}
+
 /// The audio rig's capture and playback devices for cpal (`.ci/audio-rig.sh`), or `None` with a
 /// SKIPPED notice naming `test`. With `SPECGATE_REQUIRE_RIG=1` (set by `.ci/run`) a missing rig
 /// fails the test instead: in CI a skip must not count as a pass.
