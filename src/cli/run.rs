@@ -18,7 +18,8 @@ pub struct Args {
     /// Output: a device, `-` (raw PCM on stdout), or FILE.wav.
     #[arg(long, short = 'o', default_value = "default")]
     pub output: String,
-    /// Audio host (e.g. ALSA, JACK, PulseAudio where available); default: the system's.
+    /// Audio host (ALSA, PipeWire, JACK, PulseAudio where built); default: a running JACK
+    /// server, else a running PipeWire server, else ALSA.
     #[arg(long)]
     pub host: Option<String>,
     #[command(flatten)]

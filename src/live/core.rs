@@ -168,11 +168,15 @@ pub fn promote_to_realtime(period_frames: u32, rate: u32) -> Result<(), String> 
 
 /// [`promote_to_realtime`] for a thread that must not allocate (an audio callback's, promoted
 /// from its first callback): `true` when it is now real-time. Linux: SCHED_FIFO 50 (a syscall,
-/// nothing else); elsewhere `false` (those hosts promote their own callback threads).
+/// nothing else) unless the thread is real-time already (PipeWire's data thread runs at the
+/// audio server's own priority, usually higher: it is left alone); elsewhere `false` (those
+/// hosts promote their own callback threads).
 pub fn promote_current_thread() -> bool {
     #[cfg(target_os = "linux")]
     {
-        promote_linux(0, 0) == 0
+        // SAFETY: plain syscall on the calling thread.
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        policy == libc::SCHED_FIFO || policy == libc::SCHED_RR || promote_linux(0, 0) == 0
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -92,14 +92,14 @@ impl Opened {
 }
 
 /// Hosts `run` and `devices` prefer, when none is named, over ALSA (which always exists on
-/// Linux and reaches PipeWire or PulseAudio through their ALSA plugins): a running JACK server.
-/// Not PipeWire's native host, although it is built and is the cheapest and fastest on a quiet
-/// machine (`--host pipewire`: 2.7 % of a core, 17 ms above the algorithmic latency): with both
-/// cores busy its streams left 1.1–2.2 % of the output silent (PipeWire itself played silence
-/// for late callbacks: no xrun reached specgate), where ALSA through the same PipeWire server
-/// left none (`tests/live_load.rs`). Nor cpal's native PulseAudio client: with a fixed buffer
-/// size it makes the server render 0.5 ms blocks (2,000 wake-ups a second); with the default
-/// one it buffers 2 s. Elsewhere: the platform's default host.
+/// Linux and reaches PipeWire or PulseAudio through their ALSA plugins): a running JACK server,
+/// then a running PipeWire server. PipeWire's native host is the cheapest and fastest (about
+/// 3 % of a core and 17 ms above the algorithmic latency on a quiet rig, against ALSA's 16 % and
+/// 41 ms through PulseAudio's plugin), and with specgate's own streams (`live::pw`: callbacks on
+/// PipeWire's real-time data thread) it holds up with both cores busy (`tests/live_load.rs`).
+/// Not cpal's native PulseAudio client: with a fixed buffer size it makes the server render
+/// 0.5 ms blocks (2,000 wake-ups a second); with the default one it buffers 2 s. Elsewhere: the
+/// platform's default host.
 fn preferred_hosts() -> &'static [cpal::HostId] {
     &[
         #[cfg(all(
@@ -107,10 +107,13 @@ fn preferred_hosts() -> &'static [cpal::HostId] {
             any(target_os = "linux", target_os = "windows", target_os = "macos")
         ))]
         cpal::HostId::Jack,
+        #[cfg(all(feature = "pipewire", target_os = "linux"))]
+        cpal::HostId::PipeWire,
     ]
 }
 
-/// Whether `id`'s server is running: PipeWire has a socket, a JACK server accepts a client.
+/// Whether `id`'s server is running: a JACK server accepts a client; cpal's PipeWire host
+/// connects to the server when it is made (it fails when none runs) and lists its nodes.
 fn running(id: cpal::HostId, host: &cpal::Host) -> bool {
     match id {
         #[cfg(all(
@@ -118,6 +121,8 @@ fn running(id: cpal::HostId, host: &cpal::Host) -> bool {
             any(target_os = "linux", target_os = "windows", target_os = "macos")
         ))]
         cpal::HostId::Jack => host.default_output_device().is_some(),
+        #[cfg(all(feature = "pipewire", target_os = "linux"))]
+        cpal::HostId::PipeWire => host.devices().is_ok_and(|mut d| d.next().is_some()),
         _ => {
             let _ = host;
             true
@@ -125,8 +130,8 @@ fn running(id: cpal::HostId, host: &cpal::Host) -> bool {
     }
 }
 
-/// The preferred host that is running (see [`preferred_hosts`]); ALSA on Linux, the platform's
-/// default elsewhere.
+/// The preferred host that is running (see [`preferred_hosts`]); else ALSA on Linux, the
+/// platform's default elsewhere.
 pub fn best_host() -> cpal::Host {
     let available = cpal::available_hosts();
     for &id in preferred_hosts() {
@@ -504,7 +509,7 @@ fn promote_callbacks(host: cpal::HostId) -> bool {
 /// Called at the top of every callback: promotes the thread on the first one (a syscall; no
 /// allocation), records a refusal for the session to report.
 #[inline]
-fn promote_once(pending: &mut bool, status: &DeviceStatus) {
+pub(crate) fn promote_once(pending: &mut bool, status: &DeviceStatus) {
     if *pending {
         *pending = false;
         if !crate::live::core::promote_current_thread() {
@@ -557,56 +562,84 @@ macro_rules! by_format {
     };
 }
 
+/// A running device stream; dropping it stops the stream.
+pub enum Stream {
+    Cpal(cpal::Stream),
+    /// specgate's own PipeWire stream (callbacks on PipeWire's real-time data thread).
+    #[cfg(all(feature = "pipewire", target_os = "linux"))]
+    PipeWire(crate::live::pw::Stream),
+}
+
+/// Whether `o`'s streams are specgate's own PipeWire streams (see `live::pw`) rather than
+/// cpal's. `SPECGATE_PW_STREAMS=cpal` keeps cpal's (for comparison).
+fn own_pipewire(o: &Opened) -> bool {
+    #[cfg(all(feature = "pipewire", target_os = "linux"))]
+    {
+        o.host == cpal::HostId::PipeWire
+            && std::env::var("SPECGATE_PW_STREAMS").map_or(true, |v| v != "cpal")
+    }
+    #[cfg(not(all(feature = "pipewire", target_os = "linux")))]
+    {
+        let _ = o;
+        false
+    }
+}
+
 /// Starts capturing into `end`.
 pub fn start_input(
     o: &Opened,
     end: InputEnd,
     status: Arc<DeviceStatus>,
-) -> Result<cpal::Stream, DeviceError> {
-    fn build<T>(
-        o: &Opened,
-        mut end: InputEnd,
-        status: Arc<DeviceStatus>,
-    ) -> Result<cpal::Stream, DeviceError>
-    where
-        T: SizedSample + Send + 'static,
-        f32: FromSample<T>,
-    {
-        let ch = o.config.channels as usize;
-        let mut buf = vec![0.0f32; MAX_CALLBACK_FRAMES * ch];
-        let rate = o.config.sample_rate as u64;
-        let st = status.clone();
-        let shared = end.shared();
-        let mut promote = promote_callbacks(o.host);
-        let s = o
-            .device
-            .build_input_stream::<T, _, _>(
-                o.config,
-                move |data: &[T], info: &cpal::InputCallbackInfo| {
-                    promote_once(&mut promote, &st);
-                    // Stamp with the callback time. (The host-reported capture time would be free
-                    // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
-                    // and it stops tracking reality; lateness only biases the drift loop slightly.)
-                    let now = monotonic_ns();
-                    // Delay from the capture of the block's last frame to this callback.
-                    let block = (data.len() / ch) as u64 * 1_000_000_000 / rate;
-                    st.in_latency_ns
-                        .store(capture_delay_ns(info, block), Relaxed);
-                    for block in data.chunks(buf.len()) {
-                        for (y, x) in buf.iter_mut().zip(block) {
-                            *y = x.to_sample::<f32>();
-                        }
-                        end.push(&buf[..block.len()], now);
-                    }
-                },
-                on_error(status, shared, true),
-                None,
-            )
-            .map_err(backend)?;
-        s.play().map_err(backend)?;
-        Ok(s)
+) -> Result<Stream, DeviceError> {
+    #[cfg(all(feature = "pipewire", target_os = "linux"))]
+    if own_pipewire(o) {
+        return crate::live::pw::start_input(o, end, status).map(Stream::PipeWire);
     }
-    by_format!(o.format, build, o, end, status)
+    by_format!(o.format, build_input, o, end, status).map(Stream::Cpal)
+}
+
+fn build_input<T>(
+    o: &Opened,
+    mut end: InputEnd,
+    status: Arc<DeviceStatus>,
+) -> Result<cpal::Stream, DeviceError>
+where
+    T: SizedSample + Send + 'static,
+    f32: FromSample<T>,
+{
+    let ch = o.config.channels as usize;
+    let mut buf = vec![0.0f32; MAX_CALLBACK_FRAMES * ch];
+    let rate = o.config.sample_rate as u64;
+    let st = status.clone();
+    let shared = end.shared();
+    let mut promote = promote_callbacks(o.host);
+    let s = o
+        .device
+        .build_input_stream::<T, _, _>(
+            o.config,
+            move |data: &[T], info: &cpal::InputCallbackInfo| {
+                promote_once(&mut promote, &st);
+                // Stamp with the callback time. (The host-reported capture time would be free
+                // of callback lateness, but after a host xrun cpal keeps it monotonic by clamping
+                // and it stops tracking reality; lateness only biases the drift loop slightly.)
+                let now = monotonic_ns();
+                // Delay from the capture of the block's last frame to this callback.
+                let block = (data.len() / ch) as u64 * 1_000_000_000 / rate;
+                st.in_latency_ns
+                    .store(capture_delay_ns(info, block), Relaxed);
+                for block in data.chunks(buf.len()) {
+                    for (y, x) in buf.iter_mut().zip(block) {
+                        *y = x.to_sample::<f32>();
+                    }
+                    end.push(&buf[..block.len()], now);
+                }
+            },
+            on_error(status, shared, true),
+            None,
+        )
+        .map_err(backend)?;
+    s.play().map_err(backend)?;
+    Ok(s)
 }
 
 /// Starts playing from `end`.
@@ -614,48 +647,53 @@ pub fn start_output(
     o: &Opened,
     end: OutputEnd,
     status: Arc<DeviceStatus>,
-) -> Result<cpal::Stream, DeviceError> {
-    fn build<T>(
-        o: &Opened,
-        mut end: OutputEnd,
-        status: Arc<DeviceStatus>,
-    ) -> Result<cpal::Stream, DeviceError>
-    where
-        T: SizedSample + FromSample<f32> + Send + 'static,
-    {
-        let ch = o.config.channels as usize;
-        let mut buf = vec![0.0f32; MAX_CALLBACK_FRAMES * ch];
-        let rate = o.config.sample_rate as u64;
-        let st = status.clone();
-        let shared = end.shared();
-        let mut promote = promote_callbacks(o.host);
-        let s = o
-            .device
-            .build_output_stream::<T, _, _>(
-                o.config,
-                move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
-                    promote_once(&mut promote, &st);
-                    let now = monotonic_ns();
-                    st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
-                    // Stamp with the callback time (see the input side); the host-reported delay
-                    // to playback goes into the latency budget.
-                    let mut t = now;
-                    for block in data.chunks_mut(buf.len()) {
-                        end.pull(&mut buf[..block.len()], t);
-                        for (y, x) in block.iter_mut().zip(&buf) {
-                            *y = T::from_sample(*x);
-                        }
-                        t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
-                    }
-                },
-                on_error(status, shared, false),
-                None,
-            )
-            .map_err(backend)?;
-        s.play().map_err(backend)?;
-        Ok(s)
+) -> Result<Stream, DeviceError> {
+    #[cfg(all(feature = "pipewire", target_os = "linux"))]
+    if own_pipewire(o) {
+        return crate::live::pw::start_output(o, end, status).map(Stream::PipeWire);
     }
-    by_format!(o.format, build, o, end, status)
+    by_format!(o.format, build_output, o, end, status).map(Stream::Cpal)
+}
+
+fn build_output<T>(
+    o: &Opened,
+    mut end: OutputEnd,
+    status: Arc<DeviceStatus>,
+) -> Result<cpal::Stream, DeviceError>
+where
+    T: SizedSample + FromSample<f32> + Send + 'static,
+{
+    let ch = o.config.channels as usize;
+    let mut buf = vec![0.0f32; MAX_CALLBACK_FRAMES * ch];
+    let rate = o.config.sample_rate as u64;
+    let st = status.clone();
+    let shared = end.shared();
+    let mut promote = promote_callbacks(o.host);
+    let s = o
+        .device
+        .build_output_stream::<T, _, _>(
+            o.config,
+            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+                promote_once(&mut promote, &st);
+                let now = monotonic_ns();
+                st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
+                // Stamp with the callback time (see the input side); the host-reported delay
+                // to playback goes into the latency budget.
+                let mut t = now;
+                for block in data.chunks_mut(buf.len()) {
+                    end.pull(&mut buf[..block.len()], t);
+                    for (y, x) in block.iter_mut().zip(&buf) {
+                        *y = T::from_sample(*x);
+                    }
+                    t += (block.len() / ch) as u64 * 1_000_000_000 / rate;
+                }
+            },
+            on_error(status, shared, false),
+            None,
+        )
+        .map_err(backend)?;
+    s.play().map_err(backend)?;
+    Ok(s)
 }
 
 /// What [`play_and_record`] captured: the input (channels averaged to mono) from the first

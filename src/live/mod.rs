@@ -5,6 +5,8 @@ pub mod core;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod drift;
+#[cfg(all(feature = "pipewire", target_os = "linux"))]
+pub mod pw;
 pub mod roundtrip;
 pub mod select;
 pub mod session;
