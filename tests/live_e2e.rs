@@ -335,7 +335,7 @@ fn budget_algorithmic_ms(stderr: &str) -> f64 {
 }
 
 #[test]
-fn on_pipewire_the_native_host_is_listed_named_and_adds_at_most_25_ms() {
+fn on_pipewire_the_native_host_is_the_default_named_and_adds_at_most_25_ms() {
     let Some(_) = common::audio_rig("live_e2e") else {
         return;
     };
@@ -347,19 +347,25 @@ fn on_pipewire_the_native_host_is_listed_named_and_adds_at_most_25_ms() {
         return;
     }
     let _bus = BUS.lock().unwrap_or_else(|e| e.into_inner());
-    // `devices` lists the PipeWire host with the rig's nodes; ALSA stays the default host.
+    // With a PipeWire server running, `devices` lists its host first, as the default, with
+    // the rig's nodes; ALSA is still listed (the fallback when no server runs).
     let listing = Command::new(env!("CARGO_BIN_EXE_specgate"))
         .arg("devices")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&listing.stdout);
     assert!(listing.status.success(), "{text}");
-    assert!(text.lines().any(|l| l == "host PipeWire:"), "{text}");
-    assert_eq!(text.lines().next(), Some("host ALSA (default):"), "{text}");
+    assert_eq!(
+        text.lines().next(),
+        Some("host PipeWire (default):"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l == "host ALSA:"), "{text}");
     assert!(text.contains("pipewire:rig_in ") && text.contains("pipewire:rig_out "));
-    // Devices named on `--host pipewire` resolve there (ALSA has no `rig_in`), in lock-step.
+    // Devices named without a host resolve on the default one (ALSA has no `rig_in`), in
+    // lock-step.
     let stim = stimulus();
-    let run = run_through_rig("rig_in", "rig_out", &["--host", "pipewire"]);
+    let run = run_through_rig("rig_in", "rig_out", &[]);
     assert!(
         run.stderr
             .contains("pipewire:rig_in → pipewire:rig_out (host PipeWire, lock-step)"),

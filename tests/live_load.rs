@@ -4,7 +4,9 @@
 //! script would see:
 //!
 //! - silent gaps (runs of ≥ 1 ms of exact digital silence in the output while the stimulus
-//!   plays) total at most 0.1 % of the output time;
+//!   plays) total at most 0.1 % of the output time — specgate's gaps: a gap in both channels
+//!   of the recording at the same instant is the bus's or the recorder's and is reported apart
+//!   (and if the rig drops more than 1 % itself, the test fails: it cannot judge then);
 //! - every drift figure after 10 s is within ±50 ppm, the issue's bound (both ends run on one
 //!   clock: true drift 0; the figure is 0 until measured, from about 15 s on; it read up to
 //!   26.4 ppm once with two other engineers' builds and test runs beside the busy loops);
@@ -19,7 +21,9 @@
 //! parallel builds besides the two loops, load average 15–22) it measured 0.16–0.53 % silent
 //! gaps from specgate's own ring underruns (1–4 per minute): that load is beyond what this test
 //! asks, and is the next step for issue 9 (native hosts, real-time callbacks).
-//! Run it alone:
+//! On the PipeWire rig (`audio_rig_start pipewire`: the default host is then PipeWire's native
+//! one, with specgate's own real-time streams, `src/live/pw.rs`) it runs the same way. Run it
+//! alone:
 //!
 //! ```sh
 //! source .ci/audio-rig.sh; audio_rig_install; audio_rig_start; trap audio_rig_stop EXIT
@@ -28,8 +32,8 @@
 //!
 //! Where a gap comes from is told by counters on each side: specgate's own (`dropouts` = ring
 //! underruns, host xruns per end, in `--stats`), and the harness's: gaps in the left channel
-//! of the recording (the stimulus as the server played it) would be the recorder's or the
-//! player's, not specgate's.
+//! of the recording (the stimulus as the server played it) are the recorder's, the bus's or
+//! the player's, not specgate's.
 
 mod common;
 
@@ -102,6 +106,22 @@ impl Drop for Busy {
             let _ = c.wait();
         }
     }
+}
+
+/// Which samples of `x` lie in a run of ≥ `min` exact zeros.
+fn gap_mask(x: &[i16], min: usize) -> Vec<bool> {
+    let mut mask = vec![false; x.len()];
+    let mut start = 0;
+    for i in 0..=x.len() {
+        if i < x.len() && x[i] == 0 {
+            continue;
+        }
+        if i - start >= min {
+            mask[start..i].fill(true);
+        }
+        start = i + 1;
+    }
+    mask
 }
 
 /// Total length of the runs of ≥ `min` exact zeros in `x`.
@@ -193,9 +213,9 @@ fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_fi
             // 40 ms device periods: with the default 10 ms the ALSA `pulse` plugin's callback
             // thread misses its deadlines on a machine this busy (host xruns every second or
             // so; the ring cushion cannot help with those). `SPECGATE_LOAD_PERIOD_MS` tries
-            // another. On cpal's native PipeWire host this test fails on a loaded 2-core machine
-            // (1.1–2.2 % silence at 10 or 40 ms periods, PipeWire playing silence for late
-            // callbacks), so the rig's PipeWire pass runs it through ALSA (dev.sh).
+            // another. (cpal's own PipeWire streams, which call back from a main-loop thread,
+            // left 0.65–2.2 % silent here; specgate's, called on PipeWire's real-time data
+            // thread, are what the PipeWire rig runs: `SPECGATE_PW_STREAMS=cpal` compares.)
             "--period-ms",
             &period_ms,
         ])
@@ -232,12 +252,23 @@ fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_fi
     let n = (SECONDS * RATE as f64) as usize;
     assert!(right.len() >= kr + n, "the recording stops early");
 
-    // Silent gaps while the stimulus plays through.
-    let (gap, gaps) = silent_gaps(&right_i[kr..kr + n], RATE as usize / 1000);
-    let gap_pct = gap as f64 / n as f64 * 100.0;
-    // The same on the stimulus as recorded (harness side: player, server, recorder).
+    // Silent gaps while the stimulus plays through. A gap in *both* channels at the same
+    // instant of the recording is the bus's or the recorder's (the stimulus channel is never
+    // exactly silent, and specgate's output of a gap in its input would come `delay` later):
+    // on the PipeWire rig with both cores busy the bus itself drops whole 5.3 ms quanta now and
+    // then, in both channels at once. Those samples are not specgate's and are counted apart.
+    let min = RATE as usize / 1000;
     let left_i: Vec<i16> = s.iter().step_by(2).copied().collect();
-    let (lgap, lgaps) = silent_gaps(&left_i[kl..kl + n], RATE as usize / 1000);
+    let bus_gap = gap_mask(&left_i, min);
+    let (gap, gaps) = silent_gaps(&right_i[kr..kr + n], min);
+    let own: Vec<i16> = (kr..kr + n)
+        .map(|j| if bus_gap[j] { 1 } else { right_i[j] })
+        .collect();
+    let (own_gap, own_gaps) = silent_gaps(&own, min);
+    let gap_pct = own_gap as f64 / n as f64 * 100.0;
+    // The same on the stimulus as recorded (harness side: player, server, recorder).
+    let (lgap, lgaps) = silent_gaps(&left_i[kl..kl + n], min);
+    let bus_pct = lgap as f64 / n as f64 * 100.0;
 
     // Noise-only stretches after the first second, inner 1 s of each (the delay may grow by
     // the cushion during the run: the 250 ms margins absorb that).
@@ -273,11 +304,13 @@ fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_fi
         .filter_map(|s| s["cpu_percent"].as_f64())
         .collect();
     eprintln!(
-        "live_load: delay {:.1} ms; output gaps {gaps} totalling {:.1} ms = {gap_pct:.3} % of {SECONDS} s \
-         (stimulus channel: {lgaps} gaps, {:.1} ms); specgate: dropouts {}, xruns in {} out {}; \
+        "live_load: delay {:.1} ms; specgate's output gaps {own_gaps} totalling {:.1} ms = {gap_pct:.3} % of {SECONDS} s \
+         (all output-channel gaps: {gaps}, {:.1} ms; stimulus channel: {lgaps} gaps, {:.1} ms = {bus_pct:.3} %); \
+         specgate: dropouts {}, xruns in {} out {}; \
          worst |drift| after 10 s {worst_drift:.1} ppm; worst noise-only attenuation {worst_atten:.1} dB; \
          mean cpu {:.1} %; last stats {last}",
         delay as f64 * 1000.0 / RATE as f64,
+        own_gap as f64 * 1000.0 / RATE as f64,
         gap as f64 * 1000.0 / RATE as f64,
         lgap as f64 * 1000.0 / RATE as f64,
         last["dropouts"],
@@ -305,6 +338,11 @@ fn sixty_seconds_of_noisy_speech_with_both_cores_busy_have_no_gaps_and_honest_fi
             assert!(c >= 0.0, "{s}");
         }
     }
+    // A rig that drops more than this cannot judge specgate (its gaps would hide specgate's).
+    assert!(
+        bus_pct <= 1.0,
+        "the rig itself dropped {bus_pct:.3} % of the stimulus channel"
+    );
     assert!(gap_pct <= 0.1, "silent gaps: {gap_pct:.3} % of the output");
     assert!(
         worst_drift <= 50.0,
