@@ -22,30 +22,35 @@ ensure_build_deps() {
     libpipewire-0.3-dev libspa-0.2-dev clang libclang-dev ladspa-sdk >/dev/null
 }
 
-# The live end-to-end tests again on cpal's native PipeWire host (`--host pipewire`, or device
-# ids `pipewire:…`): a private PipeWire rig
-# (.ci/audio-rig.sh) with the same devices; the PulseAudio rig is stopped first (one rig at a
-# time). Skipped (said loudly) when the rig cannot start, unless SPECGATE_REQUIRE_RIG=1.
-pipewire_live_test() {
-  [ "${SPECGATE_NO_RIG:-0}" = 1 ] && { echo "dev.sh: SPECGATE_NO_RIG=1: PipeWire live tests SKIPPED" >&2; return 0; }
+# Starts the private audio rig (.ci/audio-rig.sh) on SERVER (pulseaudio or pipewire), one rig at
+# a time: returns 1 (said loudly: the live tests then print SKIPPED, which is not a pass) when it
+# cannot start, and exits when SPECGATE_REQUIRE_RIG=1 (CI), where a missing rig is a failure.
+start_rig() {
+  local server=$1
   if declare -F audio_rig_stop >/dev/null; then audio_rig_stop; fi
   # shellcheck source=.ci/audio-rig.sh
   source .ci/audio-rig.sh
-  if { [ "$(id -u)" = 0 ] || command -v pipewire >/dev/null; } && audio_rig_install pipewire && audio_rig_start pipewire; then
+  if { [ "$(id -u)" = 0 ] || command -v "$server" >/dev/null; } \
+     && audio_rig_install "$server" && audio_rig_start "$server"; then
     trap audio_rig_stop EXIT
-  elif [ "${SPECGATE_REQUIRE_RIG:-0}" = 1 ]; then
-    echo "dev.sh: SPECGATE_REQUIRE_RIG=1 but the PipeWire audio rig did not start" >&2
-    exit 1
-  else
-    echo "dev.sh: no PipeWire audio rig: the PipeWire live tests are SKIPPED (not a pass)" >&2
     return 0
   fi
+  if [ "${SPECGATE_REQUIRE_RIG:-0}" = 1 ]; then
+    echo "dev.sh: SPECGATE_REQUIRE_RIG=1 but the $server audio rig did not start" >&2
+    exit 1
+  fi
+  echo "dev.sh: no $server audio rig (needs root to install it): its live tests are SKIPPED (not a pass)" >&2
+  return 1
+}
+
+# The live tests again on a PipeWire rig (PipeWire, WirePlumber, pipewire-pulse and a private
+# D-Bus bus, with the same devices): there the default host is PipeWire's native one, with
+# specgate's own real-time streams (src/live/pw.rs), under load too.
+pipewire_live_test() {
+  [ "${SPECGATE_NO_RIG:-0}" = 1 ] && { echo "dev.sh: SPECGATE_NO_RIG=1: PipeWire live tests SKIPPED" >&2; return 0; }
+  start_rig pipewire || return 0
   echo "dev.sh: live tests on the native PipeWire host" >&2
-  cargo test --quiet --test live_e2e --test latency_roundtrip
-  # The under-load test through ALSA (the default host) on PipeWire (its `pulse` plugin reaches
-  # pipewire-pulse). On the native host it fails on a loaded 2-core machine (README, Live).
-  echo "dev.sh: the under-load test through ALSA on PipeWire" >&2
-  AUDIO_RIG_CPAL_IN=alsa:rig_capture AUDIO_RIG_CPAL_OUT=alsa:rig_playback cargo test --quiet --test live_load
+  cargo test --quiet --test live_e2e --test latency_roundtrip --test live_load
   audio_rig_stop
   trap - EXIT
 }
@@ -72,18 +77,7 @@ case "${1:-}" in
     # The live end-to-end tests need real, real-time-clocked audio devices: a private PulseAudio
     # server with null sinks (.ci/audio-rig.sh). Without it those tests print SKIPPED, unless
     # SPECGATE_REQUIRE_RIG=1 (CI), where a missing rig is a failure, not a skip.
-    if [ "${SPECGATE_NO_RIG:-0}" != 1 ]; then
-      # shellcheck source=.ci/audio-rig.sh
-      source .ci/audio-rig.sh
-      if { [ "$(id -u)" = 0 ] || command -v pulseaudio >/dev/null; } && audio_rig_install && audio_rig_start; then
-        trap audio_rig_stop EXIT
-      elif [ "${SPECGATE_REQUIRE_RIG:-0}" = 1 ]; then
-        echo "dev.sh: SPECGATE_REQUIRE_RIG=1 but the audio rig did not start" >&2
-        exit 1
-      else
-        echo "dev.sh: no audio rig (needs root to install pulseaudio); live end-to-end tests will be skipped" >&2
-      fi
-    fi
+    if [ "${SPECGATE_NO_RIG:-0}" != 1 ]; then start_rig pulseaudio || true; fi
     # The plugin's tests load the built .so: `cargo test` alone builds only the rlib of a crate.
     cargo build --quiet -p specgate-ladspa
     cargo test --quiet
