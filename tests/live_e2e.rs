@@ -239,12 +239,21 @@ fn check_common(run: &Run, m: &Measured) {
         .fold(start_cushion, f64::max);
     let budget = budget_ms(&run.stderr);
     let budget_hi = budget - start_cushion + most;
+    // In lock-step (one PipeWire graph) specgate's streams run in the graph cycle itself: the
+    // block captured in a cycle and the block played in it are handled back to back, so the
+    // delay can be up to one quantum (at most the 10 ms device period) below the budget, which
+    // counts a full period for a block to wait for the next cycle.
+    let below = if run.stderr.contains(", lock-step)") {
+        10.0
+    } else {
+        0.0
+    };
     eprintln!(
         "measured delay {:.2} ms, budget {budget:.2} ms; noise −{:.1} dB; tone {:+.1} dB",
         m.delay_ms, m.noise_db, -m.tone_db
     );
     assert!(
-        m.delay_ms >= budget - 5.0 && m.delay_ms <= budget_hi + 5.0,
+        m.delay_ms >= budget - 5.0 - below && m.delay_ms <= budget_hi + 5.0,
         "delay {:.2} ms vs budget {budget:.2}–{budget_hi:.2} ms",
         m.delay_ms
     );
