@@ -506,3 +506,62 @@ fn at_250_ks_per_s_noise_flecks_of_a_few_hops_are_not_taken_for_bursts() {
     );
     assert!(found.len() <= 3, "{found:#?}");
 }
+
+/// A weak burst the gate never passed (mask closed throughout): 16 frames at 6 × the floor in
+/// one bin of exponential noise. Its evidence over time — summed over its cells against the
+/// noise-only tail for that many cells — makes it an emission, at its bin and its time; noise
+/// alone, over 40 000 frames of 64 bins, gives none.
+#[test]
+fn a_weak_burst_the_gate_missed_stands_by_its_evidence_over_time_and_noise_alone_does_not() {
+    use specgate::eval::signals::Rng;
+    let bins = 64;
+    let g = fabricated_geometry(bins);
+    let run = |cfg: DetectorConfig, burst: bool| -> Vec<Emission> {
+        let mut d = Detector::new(cfg, g, 0);
+        let mut rng = Rng::new(11);
+        let floor = vec![1.0f32; bins];
+        let mut power = vec![1.0f32; bins];
+        let mask = vec![0.03f32; bins];
+        let mut out = Vec::new();
+        for i in 0..40_000u64 {
+            for p in power.iter_mut() {
+                *p = -(1.0 - rng.uniform()).ln() as f32;
+            }
+            if burst && (20_000..20_016).contains(&i) {
+                power[30] += 6.0 * -(1.0 - rng.uniform()).ln() as f32;
+            }
+            d.push(
+                &FrameView {
+                    channel: 0,
+                    mask: &mask,
+                    power: &power,
+                    floor: &floor,
+                },
+                &mut |e| out.push(e),
+            );
+        }
+        d.finish(&mut |e| out.push(e));
+        out
+    };
+    let on = DetectorConfig {
+        evidence_z: 6.0,
+        ..DetectorConfig::default()
+    };
+    let noise = run(on, false);
+    assert!(noise.is_empty(), "{noise:#?}");
+    let found = run(on, true);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let e = &found[0];
+    // Frame i is centred at (i + 1)·100 − 100 samples at 100 kS/s: the burst is 20.0–20.016 s.
+    // FFT bin 30 of 64 (complex): +30 bins.
+    assert!(
+        (e.center_hz - 30.0 * g.bin_hz()).abs() <= g.bin_hz(),
+        "{e:?}"
+    );
+    assert!(e.start_s > 19.99 && e.end_s < 20.03, "{e:?}");
+    let off = DetectorConfig {
+        evidence_z: 0.0,
+        ..on
+    };
+    assert!(run(off, true).is_empty());
+}
