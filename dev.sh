@@ -63,7 +63,9 @@ python_test() {
   # maturin in the venv and no build isolation: rebuilds are incremental (pyo3 keeps its
   # interpreter); a user's plain `pip install ./python` fetches maturin itself.
   "$venv/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.5,<2" pytest
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation ./python
+  # maturin's build hook runs the `maturin` program by name: the venv's bin must be on PATH (a
+  # fresh machine has no other maturin).
+  PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation ./python
   SPECGATE_BIN="$PWD/target/debug/specgate" "$venv/bin/python" -m pytest -q python/tests
 }
 

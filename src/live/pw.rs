@@ -223,7 +223,10 @@ fn start(o: &Opened, end: End, status: Arc<DeviceStatus>) -> Result<Stream, Devi
                                 if let Some(dl) = delay_ns {
                                     st.out_latency_ns.store(dl, Relaxed);
                                 }
+                                let mut frames = frames;
                                 if let Some(bytes) = d.data() {
+                                    // Never past the mapped buffer (a callback must not panic).
+                                    frames = frames.min(bytes.len() / stride);
                                     let y = as_f32(&mut bytes[..frames * stride]);
                                     end.pull(y, now);
                                 }
