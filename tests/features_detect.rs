@@ -173,6 +173,19 @@ fn fabricated(frames: u64, bins: usize, mut f: impl FnMut(&FrameView)) {
     }
 }
 
+/// Feeds one fabricated frame (channel 0) to `d`, collecting what it emits into `out`.
+fn push(d: &mut Detector, power: &[f32], mask: &[f32], floor: &[f32], out: &mut Vec<Emission>) {
+    d.push(
+        &FrameView {
+            channel: 0,
+            mask,
+            power,
+            floor,
+        },
+        &mut |e| out.push(e),
+    );
+}
+
 /// The geometry of the fabricated frames: 100 kS/s complex, hop 100.
 fn fabricated_geometry(bins: usize) -> Geometry {
     // A periodic Hann window of 200 samples (Σw = 100).
@@ -469,15 +482,7 @@ fn a_long_emission_with_a_weak_first_part_stands_by_its_strong_later_part() {
             power[20] = level;
             mask[20] = 1.0;
         }
-        d.push(
-            &FrameView {
-                channel: 0,
-                mask: &mask,
-                power: &power,
-                floor: &floor,
-            },
-            &mut |e| out.push(e),
-        );
+        push(&mut d, &power, &mask, &floor, &mut out);
     }
     d.finish(&mut |e| out.push(e));
     assert_eq!(out.len(), 1, "{out:?}");
@@ -530,15 +535,7 @@ fn a_weak_burst_the_gate_missed_stands_by_its_evidence_over_time_and_noise_alone
             if burst && (20_000..20_016).contains(&i) {
                 power[30] += 6.0 * -(1.0 - rng.uniform()).ln() as f32;
             }
-            d.push(
-                &FrameView {
-                    channel: 0,
-                    mask: &mask,
-                    power: &power,
-                    floor: &floor,
-                },
-                &mut |e| out.push(e),
-            );
+            push(&mut d, &power, &mask, &floor, &mut out);
         }
         d.finish(&mut |e| out.push(e));
         out
