@@ -514,8 +514,8 @@ fn at_250_ks_per_s_noise_flecks_of_a_few_hops_are_not_taken_for_bursts() {
 
 /// A weak burst the gate never passed (mask closed throughout): 16 frames at 6 × the floor in
 /// one bin of exponential noise. Its evidence over time — summed over its cells against the
-/// noise-only tail for that many cells — makes it an emission, at its bin and its time; noise
-/// alone, over 40 000 frames of 64 bins, gives none.
+/// noise-only tail for that many cells — makes it an emission, at its bin and its time, with
+/// the default settings; noise alone, over 40 000 frames of 64 bins, gives none.
 #[test]
 fn a_weak_burst_the_gate_missed_stands_by_its_evidence_over_time_and_noise_alone_does_not() {
     use specgate::eval::signals::Rng;
@@ -540,10 +540,8 @@ fn a_weak_burst_the_gate_missed_stands_by_its_evidence_over_time_and_noise_alone
         d.finish(&mut |e| out.push(e));
         out
     };
-    let on = DetectorConfig {
-        evidence_z: 6.0,
-        ..DetectorConfig::default()
-    };
+    // On by default.
+    let on = DetectorConfig::default();
     let noise = run(on, false);
     assert!(noise.is_empty(), "{noise:#?}");
     let found = run(on, true);

@@ -91,9 +91,9 @@ pub struct Args {
     /// one is closed early.
     #[arg(long, default_value_t = 0, help_heading = "Detector")]
     pub max_open: usize,
-    /// Evidence test over time, in standard deviations of the noise-only tail (0: off; 6
-    /// finds a few more weak 40–90 ms bursts the gate missed, for about a third more CPU).
-    #[arg(long, default_value_t = 0.0, help_heading = "Detector")]
+    /// Evidence test over time, in standard deviations of the noise-only tail (0: off; the
+    /// default 6 finds a few more weak 40–90 ms bursts the gate missed).
+    #[arg(long, default_value_t = DetectorConfig::default().evidence_z, help_heading = "Detector")]
     pub evidence_z: f64,
     /// Instead of emissions: one row per fixed segment of this many seconds (band energies,
     /// spectral centroid, bandwidth, flatness, roll-off, 13 MFCCs; librosa's definitions) of the
