@@ -13,7 +13,7 @@
 
 mod common;
 
-use specgate::live::roundtrip::{clock_offset_ns, locate, log_chirp};
+use specgate::live::roundtrip::{block_starts, clock_offset_ns, locate, log_chirp};
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -51,6 +51,15 @@ fn log_chirp_crosses_zero_as_often_as_its_sweep_predicts() {
     assert!(c.iter().all(|v| v.abs() <= 0.5));
     // Faded in and out: no click at either end.
     assert!(c[0].abs() < 1e-6 && c[c.len() - 1].abs() < 1e-3);
+}
+
+#[test]
+fn lock_step_blocks_are_timed_by_their_first_frame() {
+    assert_eq!(
+        block_starts(&[(256, 10), (512, 20), (768, 30)]),
+        [(0, 10), (256, 20), (512, 30)]
+    );
+    assert!(block_starts(&[]).is_empty());
 }
 
 #[test]
@@ -190,6 +199,7 @@ fn loopback_round_trip_is_found_positive_bounded_and_repeatable() {
         assert!(!clean.is_empty() && clean.iter().all(|m| *m > 0.0), "{rt}");
         assert!(clean.contains(&dev), "{rt}");
         assert_eq!(rt["xruns"].as_u64(), Some(0), "{rt}");
+        assert_eq!(rt["streams"].as_str(), Some("cpal's ALSA streams"), "{rt}");
         assert!(dev > 0.0 && dev < 500.0, "device round trip {dev} ms");
         // The total adds the engine's own latency (checked against the impulse) and the cushion.
         let alg = v["algorithmic_latency_ms"].as_f64().unwrap();
@@ -221,4 +231,47 @@ fn devices_without_a_loopback_fail_with_no_loopback_signal() {
     assert!(!out.status.success());
     assert!(stderr.contains("no loopback signal"), "{stderr}");
     assert!(out.stdout.is_empty(), "no partial report on stdout");
+}
+
+/// `latency` measures the streams `run` uses: on PipeWire that is specgate's own streams (the
+/// real-time data thread, lock-step), not cpal's. A sink captured on PipeWire is its monitor,
+/// so `rig_in` → `rig_in` is a loopback.
+#[test]
+fn on_pipewire_latency_measures_the_streams_run_uses() {
+    if common::audio_rig("latency_roundtrip").is_none() {
+        return;
+    }
+    if std::env::var("AUDIO_RIG_SERVER").as_deref() != Ok("pipewire") {
+        eprintln!(
+            "latency_roundtrip (PipeWire stream layer): SKIPPED (not a pass) — the rig up is not \
+             the PipeWire one (source .ci/audio-rig.sh; audio_rig_start pipewire)"
+        );
+        return;
+    }
+    let _g = RIG.lock().unwrap_or_else(|e| e.into_inner());
+    for (layer, env) in [
+        ("specgate's own PipeWire streams", None),
+        ("cpal's PipeWire streams", Some("cpal")),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_specgate"));
+        cmd.args([
+            "latency", "--hops", "20", "--json", "--input", "rig_in", "--output", "rig_in",
+        ]);
+        match env {
+            Some(v) => cmd.env("SPECGATE_PW_STREAMS", v),
+            None => cmd.env_remove("SPECGATE_PW_STREAMS"),
+        };
+        let out = cmd.output().expect("specgate runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "specgate latency failed: {stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rt = &v["device_round_trip"];
+        eprintln!("round trip ({layer}): {rt}");
+        assert_eq!(rt["streams"].as_str(), Some(layer), "{rt}");
+        assert_eq!(rt["lock_step"].as_bool(), Some(true), "{rt}");
+        assert_eq!(rt["xruns"].as_u64(), Some(0), "{rt}");
+        let dev = rt["device_ms"].as_f64().unwrap();
+        assert!(dev > 0.0 && dev < 500.0, "device round trip {dev} ms");
+        assert!(rt["correlation"].as_f64().unwrap().abs() > 0.5, "{rt}");
+    }
 }

@@ -119,6 +119,7 @@ fn print_round_trip(preset: &str, r: &RoundTrip) {
         "device round trip ({preset}): {} → {} at {} Hz, periods out {:.2} ms / in {:.2} ms",
         r.output, r.input, r.rate, r.output_period_ms, r.input_period_ms
     );
+    println!("  through {} (as `run` opens them)", r.streams);
     println!(
         "  {:<40} {:9.2} ms",
         "algorithmic (engine impulse)", r.algorithmic_ms

@@ -97,9 +97,13 @@ impl Opened {
 /// 3 % of a core and 17 ms above the algorithmic latency on a quiet rig, against ALSA's 16 % and
 /// 41 ms through PulseAudio's plugin), and with specgate's own streams (`live::pw`: callbacks on
 /// PipeWire's real-time data thread) it holds up with both cores busy (`tests/live_load.rs`).
-/// Not cpal's native PulseAudio client: with a fixed buffer size it makes the server render
-/// 0.5 ms blocks (2,000 wake-ups a second); with the default one it buffers 2 s. Elsewhere: the
-/// platform's default host.
+/// Not cpal's native PulseAudio client: with a fixed buffer size it asks for a target length of
+/// two periods with ADJUST_LATENCY, which leaves the sink no latency of its own (the server clamps
+/// it to 0.5 ms), and its client thread then wakes about 830 times a second (strace: 3,310
+/// epoll_wait, 7,630 recvfrom and 19,179 futex calls in 4 s), zeroing a 1 MiB read buffer on
+/// every read; on the rig `run` through it took 59 % of a core plus 26 % in the server at 10 ms
+/// periods (ALSA through the `pulse` plugin: 16 % + 5 %); with the default size it buffers 2 s.
+/// Elsewhere: the platform's default host.
 fn preferred_hosts() -> &'static [cpal::HostId] {
     &[
         #[cfg(all(
@@ -520,18 +524,18 @@ pub(crate) fn promote_once(pending: &mut bool, status: &DeviceStatus) {
 
 fn on_error(
     status: Arc<DeviceStatus>,
-    shared: Arc<Shared>,
+    shared: Option<Arc<Shared>>,
     input: bool,
 ) -> impl FnMut(cpal::Error) + Send + 'static {
     move |e: cpal::Error| match e.kind() {
         cpal::ErrorKind::Xrun => {
             status.xruns.fetch_add(1, Relaxed);
             // The drift loop re-aligns after a host xrun (it shifts the latency by a step).
-            if input {
-                shared.host_in_xruns.fetch_add(1, Relaxed);
-            } else {
-                shared.host_out_xruns.fetch_add(1, Relaxed);
-            }
+            match &shared {
+                Some(s) if input => s.host_in_xruns.fetch_add(1, Relaxed),
+                Some(s) => s.host_out_xruns.fetch_add(1, Relaxed),
+                None => 0,
+            };
         }
         cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated
             if !status.lost.swap(true, Relaxed) =>
@@ -545,21 +549,61 @@ fn on_error(
 macro_rules! by_format {
     ($fmt:expr, $f:ident, $($arg:expr),*) => {
         match $fmt {
-            SampleFormat::F32 => $f::<f32>($($arg),*),
-            SampleFormat::F64 => $f::<f64>($($arg),*),
-            SampleFormat::I8 => $f::<i8>($($arg),*),
-            SampleFormat::I16 => $f::<i16>($($arg),*),
-            SampleFormat::I32 => $f::<i32>($($arg),*),
-            SampleFormat::I64 => $f::<i64>($($arg),*),
-            SampleFormat::U8 => $f::<u8>($($arg),*),
-            SampleFormat::U16 => $f::<u16>($($arg),*),
-            SampleFormat::U32 => $f::<u32>($($arg),*),
-            SampleFormat::U64 => $f::<u64>($($arg),*),
-            SampleFormat::I24 => $f::<cpal::I24>($($arg),*),
-            SampleFormat::U24 => $f::<cpal::U24>($($arg),*),
+            SampleFormat::F32 => $f::<f32, _>($($arg),*),
+            SampleFormat::F64 => $f::<f64, _>($($arg),*),
+            SampleFormat::I8 => $f::<i8, _>($($arg),*),
+            SampleFormat::I16 => $f::<i16, _>($($arg),*),
+            SampleFormat::I32 => $f::<i32, _>($($arg),*),
+            SampleFormat::I64 => $f::<i64, _>($($arg),*),
+            SampleFormat::U8 => $f::<u8, _>($($arg),*),
+            SampleFormat::U16 => $f::<u16, _>($($arg),*),
+            SampleFormat::U32 => $f::<u32, _>($($arg),*),
+            SampleFormat::U64 => $f::<u64, _>($($arg),*),
+            SampleFormat::I24 => $f::<cpal::I24, _>($($arg),*),
+            SampleFormat::U24 => $f::<cpal::U24, _>($($arg),*),
             other => Err(DeviceError::UnsupportedFormat(format!("{other:?}"))),
         }
     };
+}
+
+/// Where a capture stream delivers its samples: interleaved f32 device frames, stamped with
+/// the callback time (monotonic ns). The live core's [`InputEnd`] is one; the round-trip
+/// recorder of [`play_and_record`] is the other, so `specgate latency` measures the very stream
+/// layer `run` uses (cpal's callbacks, or specgate's own PipeWire streams). Called in the audio
+/// callback: real-time rules apply (no allocation, lock, blocking call or I/O).
+pub trait Capture: Send + 'static {
+    fn push(&mut self, data: &[f32], now_ns: u64);
+    /// The live core's counters, for the host xruns its drift loop reacts to (none elsewhere).
+    fn shared(&self) -> Option<Arc<Shared>> {
+        None
+    }
+}
+
+/// Where a playback stream takes its samples from (see [`Capture`]): fills interleaved f32
+/// device frames that start playing at about `now_ns`.
+pub trait Playback: Send + 'static {
+    fn pull(&mut self, out: &mut [f32], now_ns: u64);
+    fn shared(&self) -> Option<Arc<Shared>> {
+        None
+    }
+}
+
+impl Capture for InputEnd {
+    fn push(&mut self, data: &[f32], now_ns: u64) {
+        InputEnd::push(self, data, now_ns)
+    }
+    fn shared(&self) -> Option<Arc<Shared>> {
+        Some(InputEnd::shared(self))
+    }
+}
+
+impl Playback for OutputEnd {
+    fn pull(&mut self, out: &mut [f32], now_ns: u64) {
+        OutputEnd::pull(self, out, now_ns)
+    }
+    fn shared(&self) -> Option<Arc<Shared>> {
+        Some(OutputEnd::shared(self))
+    }
 }
 
 /// A running device stream; dropping it stops the stream.
@@ -585,22 +629,32 @@ fn own_pipewire(o: &Opened) -> bool {
     }
 }
 
-/// Starts capturing into `end`.
-pub fn start_input(
+/// Which stream layer [`start_input`]/[`start_output`] use for `o`, in words: `specgate's own
+/// PipeWire streams` or `cpal's <host> streams`. `specgate latency` reports it.
+pub fn stream_layer(o: &Opened) -> String {
+    if own_pipewire(o) {
+        "specgate's own PipeWire streams".into()
+    } else {
+        format!("cpal's {} streams", o.host.name())
+    }
+}
+
+/// Starts capturing into `end` (the live core's [`InputEnd`], or a recorder).
+pub fn start_input<C: Capture>(
     o: &Opened,
-    end: InputEnd,
+    end: C,
     status: Arc<DeviceStatus>,
 ) -> Result<Stream, DeviceError> {
     #[cfg(all(feature = "pipewire", target_os = "linux"))]
     if own_pipewire(o) {
-        return crate::live::pw::start_input(o, end, status).map(Stream::PipeWire);
+        return crate::live::pw::start_input(o, Box::new(end), status).map(Stream::PipeWire);
     }
     by_format!(o.format, build_input, o, end, status).map(Stream::Cpal)
 }
 
-fn build_input<T>(
+fn build_input<T, C: Capture>(
     o: &Opened,
-    mut end: InputEnd,
+    mut end: C,
     status: Arc<DeviceStatus>,
 ) -> Result<cpal::Stream, DeviceError>
 where
@@ -642,22 +696,22 @@ where
     Ok(s)
 }
 
-/// Starts playing from `end`.
-pub fn start_output(
+/// Starts playing from `end` (the live core's [`OutputEnd`], or a player).
+pub fn start_output<P: Playback>(
     o: &Opened,
-    end: OutputEnd,
+    end: P,
     status: Arc<DeviceStatus>,
 ) -> Result<Stream, DeviceError> {
     #[cfg(all(feature = "pipewire", target_os = "linux"))]
     if own_pipewire(o) {
-        return crate::live::pw::start_output(o, end, status).map(Stream::PipeWire);
+        return crate::live::pw::start_output(o, Box::new(end), status).map(Stream::PipeWire);
     }
     by_format!(o.format, build_output, o, end, status).map(Stream::Cpal)
 }
 
-fn build_output<T>(
+fn build_output<T, P: Playback>(
     o: &Opened,
-    mut end: OutputEnd,
+    mut end: P,
     status: Arc<DeviceStatus>,
 ) -> Result<cpal::Stream, DeviceError>
 where
@@ -716,16 +770,77 @@ pub struct Recording {
     pub xruns: u64,
 }
 
+/// [`play_and_record`]'s capture side: the input averaged to mono into a preallocated ring,
+/// one (frames so far, callback time) entry per delivery.
+struct Recorder {
+    ch: usize,
+    rec: ringbuf::HeapProd<f32>,
+    callbacks: ringbuf::HeapProd<(u64, u64)>,
+    total: u64,
+    frames: Arc<AtomicU64>,
+}
+
+impl Capture for Recorder {
+    fn push(&mut self, data: &[f32], now_ns: u64) {
+        use ringbuf::traits::Producer;
+        let k = 1.0 / self.ch as f32;
+        for f in data.chunks_exact(self.ch) {
+            let _ = self.rec.try_push(f.iter().sum::<f32>() * k);
+        }
+        self.total += (data.len() / self.ch) as u64;
+        let _ = self.callbacks.try_push((self.total, now_ns));
+        self.frames.store(self.total, Relaxed);
+    }
+}
+
+/// [`play_and_record`]'s playback side: silence until `go`, then `play` once (on every
+/// channel), noting the output frame it started at; one (first frame, callback time) entry per
+/// request.
+struct Player {
+    ch: usize,
+    play: Vec<f32>,
+    /// Next index into `play`; `usize::MAX` = not started.
+    next: usize,
+    pos: u64,
+    go: Arc<AtomicBool>,
+    start: Arc<AtomicU64>,
+    callbacks: ringbuf::HeapProd<(u64, u64)>,
+}
+
+impl Playback for Player {
+    fn pull(&mut self, out: &mut [f32], now_ns: u64) {
+        use ringbuf::traits::Producer;
+        let _ = self.callbacks.try_push((self.pos, now_ns));
+        if self.next == usize::MAX && self.go.load(Relaxed) {
+            self.next = 0;
+            self.start.store(self.pos, Relaxed);
+        }
+        for f in out.chunks_exact_mut(self.ch) {
+            let v = match self.play.get(self.next) {
+                Some(&v) => {
+                    self.next += 1;
+                    v
+                }
+                None => 0.0,
+            };
+            f.fill(v);
+        }
+        self.pos += (out.len() / self.ch) as u64;
+    }
+}
+
 /// Plays `play` (mono, copied to every output channel) once the input is delivering audio,
 /// and records the input until `after_s` seconds past the start of `play`. Both devices must
-/// run at the same rate. Callbacks only copy into preallocated rings and set atomics.
+/// run at the same rate. The streams are the ones `run` opens ([`start_input`],
+/// [`start_output`]: cpal's callbacks, or specgate's own PipeWire streams), so what is measured
+/// is what `run` gets; the callbacks only copy into preallocated rings and set atomics.
 pub fn play_and_record(
     input: &Opened,
     output: &Opened,
     play: Vec<f32>,
     after_s: f64,
 ) -> Result<Recording, DeviceError> {
-    use ringbuf::traits::{Consumer, Producer, Split};
+    use ringbuf::traits::{Consumer, Split};
     use ringbuf::HeapRb;
     use std::time::{Duration, Instant};
 
@@ -739,94 +854,39 @@ pub fn play_and_record(
     let play_s = play.len() as f64 / rate as f64;
     let cap_s = 3.0 + after_s + play_s;
     let cap = (cap_s * rate as f64) as usize;
-    let (mut rec_p, mut rec_c) = HeapRb::<f32>::new(cap).split();
-    let (mut icb_p, mut icb_c) = HeapRb::<(u64, u64)>::new(16_384).split();
-    let (mut ocb_p, mut ocb_c) = HeapRb::<(u64, u64)>::new(16_384).split();
+    let (rec_p, mut rec_c) = HeapRb::<f32>::new(cap).split();
+    let (icb_p, mut icb_c) = HeapRb::<(u64, u64)>::new(16_384).split();
+    let (ocb_p, mut ocb_c) = HeapRb::<(u64, u64)>::new(16_384).split();
     let in_frames = Arc::new(AtomicU64::new(0));
     let go = Arc::new(AtomicBool::new(false));
     // u64::MAX until the output has started the stimulus.
     let start_frame = Arc::new(AtomicU64::new(u64::MAX));
     let status = Arc::new(DeviceStatus::default());
 
-    let err = |st: Arc<DeviceStatus>| {
-        move |e: cpal::Error| match e.kind() {
-            cpal::ErrorKind::Xrun => {
-                st.xruns.fetch_add(1, Relaxed);
-            }
-            cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated => {
-                st.lost.store(true, Relaxed)
-            }
-            _ => {}
-        }
-    };
-    if input.format != SampleFormat::F32 || output.format != SampleFormat::F32 {
-        return Err(DeviceError::RoundTrip(format!(
-            "the round trip needs f32 streams (input offers {:?}, output {:?})",
-            input.format, output.format
-        )));
-    }
-
-    let ich = input.config.channels as usize;
-    let ins = {
-        let (st, frames) = (status.clone(), in_frames.clone());
-        let mut total = 0u64;
-        input
-            .device
-            .build_input_stream::<f32, _, _>(
-                input.config,
-                move |data: &[f32], info: &cpal::InputCallbackInfo| {
-                    let now = monotonic_ns();
-                    let n = data.len() / ich;
-                    let block = n as u64 * 1_000_000_000 / rate as u64;
-                    st.in_latency_ns
-                        .store(capture_delay_ns(info, block), Relaxed);
-                    for f in data.chunks_exact(ich) {
-                        let _ = rec_p.try_push(f.iter().sum::<f32>() / ich as f32);
-                    }
-                    total += n as u64;
-                    let _ = icb_p.try_push((total, now));
-                    frames.store(total, Relaxed);
-                },
-                err(status.clone()),
-                None,
-            )
-            .map_err(backend)?
-    };
-    let och = output.config.channels as usize;
-    let outs = {
-        let (st, go, start) = (status.clone(), go.clone(), start_frame.clone());
-        let mut pos = 0u64;
-        let mut k = usize::MAX; // next index into `play`; MAX = not started
-        output
-            .device
-            .build_output_stream::<f32, _, _>(
-                output.config,
-                move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
-                    let now = monotonic_ns();
-                    st.out_latency_ns.store(playback_delay_ns(info), Relaxed);
-                    let _ = ocb_p.try_push((pos, now));
-                    if k == usize::MAX && go.load(Relaxed) {
-                        k = 0;
-                        start.store(pos, Relaxed);
-                    }
-                    for f in data.chunks_exact_mut(och) {
-                        let v = if k < play.len() {
-                            k += 1;
-                            play[k - 1]
-                        } else {
-                            0.0
-                        };
-                        f.fill(v);
-                    }
-                    pos += (data.len() / och) as u64;
-                },
-                err(status.clone()),
-                None,
-            )
-            .map_err(backend)?
-    };
-    ins.play().map_err(backend)?;
-    outs.play().map_err(backend)?;
+    let ins = start_input(
+        input,
+        Recorder {
+            ch: input.config.channels as usize,
+            rec: rec_p,
+            callbacks: icb_p,
+            total: 0,
+            frames: in_frames.clone(),
+        },
+        status.clone(),
+    )?;
+    let outs = start_output(
+        output,
+        Player {
+            ch: output.config.channels as usize,
+            play,
+            next: usize::MAX,
+            pos: 0,
+            go: go.clone(),
+            start: start_frame.clone(),
+            callbacks: ocb_p,
+        },
+        status.clone(),
+    )?;
 
     let wait_until = |cond: &dyn Fn() -> bool, limit: Duration, what: &str| {
         let t0 = Instant::now();

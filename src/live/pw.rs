@@ -13,10 +13,15 @@
 //! Devices are still found, listed and configured through cpal (`live::device`); only the
 //! stream is ours. Both streams of a session share one node group, so they run in one graph
 //! cycle, as cpal's did (`device::one_clock`). The callbacks only move samples between the
-//! buffers and the live core's [`InputEnd`]/[`OutputEnd`] (no allocation, no lock).
+//! buffers and a [`Capture`]/[`Playback`] — the live core's `InputEnd`/`OutputEnd`, or
+//! `specgate latency`'s recorder — with no allocation and no lock.
+//!
+//! Each stream has two listeners, each with its own callbacks box: `process` on the data thread,
+//! `state_changed` on the stream's main loop. (pipewire-rs passes a listener's whole box as
+//! `&mut` to every callback; one box for both would be borrowed mutably from two threads.)
 
-use crate::live::core::{monotonic_ns, InputEnd, OutputEnd};
-use crate::live::device::{DeviceError, DeviceStatus, Opened};
+use crate::live::core::monotonic_ns;
+use crate::live::device::{Capture, DeviceError, DeviceStatus, Opened, Playback};
 use pipewire as pw;
 use pw::spa;
 use pw::spa::param::audio::{AudioFormat, AudioInfoRaw};
@@ -85,14 +90,14 @@ fn as_f32(bytes: &mut [u8]) -> &mut [f32] {
 }
 
 enum End {
-    In(InputEnd),
-    Out(OutputEnd),
+    In(Box<dyn Capture>),
+    Out(Box<dyn Playback>),
 }
 
 /// Starts capturing from `o` into `end`.
 pub fn start_input(
     o: &Opened,
-    end: InputEnd,
+    end: Box<dyn Capture>,
     status: Arc<DeviceStatus>,
 ) -> Result<Stream, DeviceError> {
     start(o, End::In(end), status)
@@ -101,7 +106,7 @@ pub fn start_input(
 /// Starts playing from `end` into `o`.
 pub fn start_output(
     o: &Opened,
-    end: OutputEnd,
+    end: Box<dyn Playback>,
     status: Arc<DeviceStatus>,
 ) -> Result<Stream, DeviceError> {
     start(o, End::Out(end), status)
@@ -171,7 +176,8 @@ fn start(o: &Opened, end: End, status: Arc<DeviceStatus>) -> Result<Stream, Devi
                 let mut end = end;
                 // First callback: make sure the data thread is real-time.
                 let mut promote = true;
-                let listener = stream
+                // Main loop only: state changes.
+                let state_listener = stream
                     .add_local_listener_with_user_data(())
                     .state_changed({
                         let st = status.clone();
@@ -183,6 +189,11 @@ fn start(o: &Opened, end: End, status: Arc<DeviceStatus>) -> Result<Stream, Devi
                             _ => {}
                         }
                     })
+                    .register()
+                    .map_err(e("listener"))?;
+                // Data thread only: the samples.
+                let process_listener = stream
+                    .add_local_listener_with_user_data(())
                     .process(move |s, _| {
                         crate::live::device::promote_once(&mut promote, &st);
                         let now = monotonic_ns();
@@ -279,7 +290,8 @@ fn start(o: &Opened, end: End, status: Arc<DeviceStatus>) -> Result<Stream, Devi
                 let _ = ready_tx.send(Ok(()));
                 mainloop.run();
                 drop(core_err);
-                drop(listener);
+                drop(process_listener);
+                drop(state_listener);
                 Ok(())
             };
             if let Err(msg) = run() {

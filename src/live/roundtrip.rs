@@ -17,6 +17,9 @@ pub struct RoundTrip {
     /// Callback periods the devices were opened with (10 ms when the host picks).
     pub input_period_ms: f64,
     pub output_period_ms: f64,
+    /// The streams measured: the ones `run` opens between these devices (e.g. `specgate's own
+    /// PipeWire streams`, `cpal's ALSA streams`; see `device::stream_layer`).
+    pub streams: String,
     /// Both devices' callbacks come in lock-step on one clock (PipeWire, JACK): `run` then
     /// needs one period of cushion, not two.
     pub lock_step: bool,
@@ -129,6 +132,19 @@ pub fn clock_offset_ns(callbacks: &[(u64, u64)], rate: u32) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
+/// Input callbacks as (frames before this block, callback time): for devices in lock-step
+/// (one graph cycle), where a block's frames come from the same cycle as the output written
+/// beside it, so there is no capture time a block length before the callback. Timed by their
+/// ends instead, a chirp that returns within the cycle it was played in (specgate's own PipeWire
+/// streams through a sink's monitor) would read one period *before* it was sent.
+pub fn block_starts(callbacks: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut before = 0;
+    callbacks
+        .iter()
+        .map(|&(end, t)| (std::mem::replace(&mut before, end), t))
+        .collect()
+}
+
 /// Silence before the chirp and the chirp's band and length.
 #[cfg(feature = "device")]
 const LEAD_S: f64 = 0.3;
@@ -175,6 +191,7 @@ pub fn measure(
     // Each measurement is checked: an xrun (a torn chirp or a callback clock that slipped), a
     // weak correlation, or a delay that is not positive is discarded and measured again. The
     // report is the median of GOOD clean measurements (fewer if attempts run out).
+    let lock_step = device::one_clock(&inp, &out);
     let mut good: Vec<(f64, f64, u64, u64)> = Vec::new();
     let mut discarded: Vec<String> = Vec::new();
     for attempt in 1..=ATTEMPTS {
@@ -198,7 +215,11 @@ pub fn measure(
             None
         };
         let device_ms = why.is_none().then(|| -> Option<f64> {
-            let a_in = clock_offset_ns(&rec.in_callbacks, rate)?;
+            let a_in = if lock_step {
+                clock_offset_ns(&block_starts(&rec.in_callbacks), rate)?
+            } else {
+                clock_offset_ns(&rec.in_callbacks, rate)?
+            };
             let a_out = clock_offset_ns(&rec.out_callbacks, rate)?;
             let sent = (rec.play_start_frame + lead as u64) as f64;
             let t_out = a_out + sent * 1e9 / rate as f64;
@@ -242,7 +263,11 @@ pub fn measure(
         rate,
         input_period_ms: period(&inp) * 1e3,
         output_period_ms: period(&out) * 1e3,
-        lock_step: device::one_clock(&inp, &out),
+        streams: match (device::stream_layer(&inp), device::stream_layer(&out)) {
+            (i, o) if i == o => o,
+            (i, o) => format!("{i} (input), {o} (output)"),
+        },
+        lock_step,
         device_ms,
         correlation: ncc,
         host_capture_ms: host(host_capture_ns),
