@@ -1241,7 +1241,30 @@ pub fn gain_params(p: &Params, cfg: &StftConfig, rate: u32, complex: bool) -> Ga
             0.0
         },
         burst_bands: p.burst_bands as usize,
+        keep_floor: if p.keep_floor_db < 0.0 {
+            10f64.powf(p.keep_floor_db / 20.0) as f32
+        } else {
+            0.0
+        },
+        keep_coef: (1.0 - (-hop_ms / (1000.0 * p.keep_s)).exp()) as f32,
+        keep_margin: keep_margin(cfg, p.keep_s, hop_ms),
     }
+}
+
+/// Standard deviations of the weak-signal keep's long-term average (see
+/// [`crate::dsp::gain::GainState`]) that noise alone must not reach: at 3, about one noise-only
+/// bin in 700 is lifted at all, and then only slightly (the lift grows from 0 above the margin).
+const KEEP_Z: f64 = 3.0;
+
+/// The margin of the weak-signal keep: [`KEEP_Z`] standard deviations of a one-pole average (time
+/// constant `keep_s`) of a bin's power over floor under noise alone. Each frame's value is
+/// exponential (mean 1, variance 1); overlapping frames are correlated, which inflates the
+/// average's variance by `1 + 2·Σ ρ_k²` (ρ_k: the analysis window's correlation at a lag of k hops).
+fn keep_margin(cfg: &StftConfig, keep_s: f64, hop_ms: f64) -> f32 {
+    let a = 1.0 - (-hop_ms / (1000.0 * keep_s)).exp();
+    let (w, _) = cfg.windows();
+    let corr = crate::dsp::windows::overlap_noise_corr(&w, cfg.hop);
+    (KEEP_Z * (a / (2.0 - a) * corr).sqrt()) as f32
 }
 
 /// Mean noise power per bin of a noise clip, analysed with the geometry `params` gives at

@@ -36,7 +36,7 @@ macro_rules! params {
         #[cfg(feature = "cli")]
         #[derive(Debug, Clone, Default, clap::Args)]
         pub struct ParamFlags {
-            $( $(#[doc = $doc])* #[arg(long, value_parser = <$ty as crate::units::UnitValue>::parse_unit, help_heading = "Filter parameters (override preset and config)")] pub $name: Option<$ty>, )*
+            $( $(#[doc = $doc])* #[arg(long, allow_negative_numbers = true, value_parser = <$ty as crate::units::UnitValue>::parse_unit, help_heading = "Filter parameters (override preset and config)")] pub $name: Option<$ty>, )*
         }
 
         #[cfg(feature = "cli")]
@@ -139,6 +139,14 @@ params! {
     /// Burst guard: equal bands judged apart (1 = the whole spectrum; more for narrowband
     /// signals such as CW, which leave most of every band to the noise).
     burst_bands: u32 = 1, range Range::U(1, 32);
+    /// Weak-signal keep, dB (negative; 0 = off): in a bin whose power, averaged over `keep_s`,
+    /// stands significantly above the noise floor — a weak carrier, CW or a digital-mode signal at
+    /// the noise floor, which single frames cannot tell from noise — the gain never falls below
+    /// the Wiener gain of that long-term SNR, up to this level. Such signals then pass as through
+    /// a filter, not chopped by frame-by-frame decisions, and decoders still find them.
+    keep_floor_db: f64 = 0.0, range Range::F(-60.0, 0.0);
+    /// Weak-signal keep: averaging time constant, s.
+    keep_s: f64 = 2.0, range Range::F(0.1, 60.0);
     /// Bit-exact bypass: output = input delayed by the latency (files: output = input). true/false.
     bypass: bool = false, range Range::Any;
 }

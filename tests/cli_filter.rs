@@ -846,3 +846,29 @@ fn a_missing_input_is_named_with_its_os_reason_once() {
     assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
     assert!(files_in(dir.path()).is_empty());
 }
+
+/// Filter parameters that may be negative take a negative number as a value (clap would read
+/// `-3` as a flag): `--threshold-db -3`, `--keep-floor-db -6`; out-of-range values are refused.
+#[test]
+fn negative_parameter_values_are_values_not_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in.wav");
+    let out = dir.path().join("out.wav");
+    write_wav(&inp, Fmt::S16, 8000, 1, &signal(8000, 3));
+    let o = run(
+        &[
+            p(&inp),
+            "-o",
+            p(&out),
+            "--threshold-db",
+            "-3",
+            "--keep-floor-db",
+            "-6",
+        ],
+        None,
+    );
+    ok(&o);
+    let o = run(&[p(&inp), "-o", p(&out), "--keep-floor-db", "-70"], None);
+    assert!(!o.status.success(), "keep_floor_db -70 accepted");
+    assert!(stderr(&o).contains("keep_floor_db"), "{}", stderr(&o));
+}

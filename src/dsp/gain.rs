@@ -86,6 +86,14 @@ pub struct GainParams {
     pub burst_ratio: f32,
     /// Bands the burst guard judges apart (1: the whole spectrum).
     pub burst_bands: usize,
+    /// Weak-signal keep: the highest floor (amplitude gain) a bin's long-term evidence can lift
+    /// it to (0 = off; see [`GainState::keep_weak`]).
+    pub keep_floor: f32,
+    /// Weak-signal keep: the long-term average's one-pole coefficient per frame (`1 − e^{−hop/τ}`).
+    pub keep_coef: f32,
+    /// Weak-signal keep: how far the long-term average of power over floor must stand above 1
+    /// before it counts (a multiple of its standard deviation under noise alone).
+    pub keep_margin: f32,
 }
 
 impl GainParams {
@@ -120,6 +128,8 @@ pub struct GainState {
     prev_clean: Vec<f32>,
     smoothed: Vec<f32>,
     raw: Vec<f32>,
+    /// Long-term average of power over floor per bin (weak-signal keep; 1 = noise alone).
+    long: Vec<f32>,
     started: bool,
 }
 
@@ -135,6 +145,7 @@ impl GainState {
             prev_clean: vec![0.0; bins],
             smoothed: vec![1.0; bins],
             raw: vec![1.0; bins],
+            long: vec![1.0; bins],
             started: false,
         }
     }
@@ -142,6 +153,7 @@ impl GainState {
     pub fn reset(&mut self) {
         self.prev_clean.fill(0.0);
         self.smoothed.fill(1.0);
+        self.long.fill(1.0);
         self.started = false;
         self.inv_gen = None;
     }
@@ -304,6 +316,9 @@ impl GainState {
             box_smooth(&raw, gain, b);
         }
         self.raw = raw;
+        if p.keep_floor > floor {
+            self.keep_weak(p, power, gain);
+        }
         // Attack/release (skipped when both are instant, as in the speech presets).
         // The smoother starts from the first frame's own gain: starting from 1 would pass the
         // first release time of noise unfiltered.
@@ -327,6 +342,39 @@ impl GainState {
 }
 
 impl GainState {
+    /// Weak-signal keep: a per-bin floor from long-term evidence. Each bin's power over the noise
+    /// floor is averaged over seconds; where that average stands significantly above 1 (more than
+    /// `keep_margin`), something persistent lives in the bin even though most single frames do
+    /// not show it — a weak carrier, CW at the noise floor, a digital-mode signal a decoder can
+    /// still find. There the gain never falls below the Wiener gain of the long-term SNR,
+    /// `ξ/(1+ξ)` with `ξ = average − 1 − margin`, capped at `keep_floor`: a gain that changes over
+    /// seconds, not frames, so the weak signal passes as through a filter instead of being chopped
+    /// by frame decisions that noise drives. Bins of noise alone keep the deep floor.
+    #[inline(always)]
+    fn keep_weak(&mut self, p: &GainParams, power: &[f32], gain: &mut [f32]) {
+        let a = p.keep_coef;
+        let cap = p.keep_floor;
+        for ((l, pw), inv) in self.long.iter_mut().zip(power).zip(&self.inv) {
+            // One loud frame moves the average by at most 100·a: transients are not persistence.
+            let gamma = fmin(*pw * *inv, 100.0);
+            *l += a * (gamma - *l);
+        }
+        // The reference is the median bin's average, not 1: the floor estimate is biased (the
+        // minimum search, tone protection), and only a bin standing out from the others is news.
+        let k = self.long.len();
+        let scratch = &mut self.h[..k];
+        scratch.copy_from_slice(&self.long);
+        let (_, median, _) = scratch.select_nth_unstable_by(k / 2, |x, y| x.total_cmp(y));
+        let reference = fmax(*median, 1e-6);
+        let scale = 1.0 / reference;
+        let base = 1.0 + p.keep_margin;
+        for (l, g) in self.long.iter().zip(gain.iter_mut()) {
+            let xi = fmax(*l * scale - base, 0.0);
+            let lift = fmin(xi / (1.0 + xi), cap);
+            *g = fmax(*g, lift);
+        }
+    }
+
     /// The MMSE-LSA rule in passes: the arithmetic (three divisions per bin) runs in loops the
     /// compiler vectorises, and the table lookups run alone in branch-free loops of their own
     /// (index arithmetic and one load pair per bin). Same result as `rule_loop`, bit for bit.
@@ -726,7 +774,76 @@ mod tests {
             two_sided: false,
             burst_ratio: 0.0,
             burst_bands: 1,
+            keep_floor: 0.0,
+            keep_coef: 0.0,
+            keep_margin: 0.0,
         }
+    }
+
+    /// A tone 2 dB under the noise floor in its bin (per frame power over floor 1.6 on average:
+    /// the gate, threshold 7 dB, opens on it only when noise lifts it) is persistent: the
+    /// weak-signal keep lifts its bin's floor once the long-term average shows it, and leaves the
+    /// bins of noise alone at the deep floor. Without the keep the tone is chopped.
+    #[test]
+    fn weak_signal_keep_lifts_only_a_persistent_weak_line() {
+        let bins = 64;
+        let tone = 20;
+        let run = |keep: bool| {
+            let mut p = params(GainRule::Gate);
+            p.threshold_db = 7.0;
+            p.knee_db = 6.0;
+            p.reduction_db = 45.0;
+            p.dd_alpha = 0.9;
+            if keep {
+                p.keep_floor = db_to_amp(-6.0);
+                p.keep_coef = 1.0 - (-0.01f32 / 2.0).exp();
+                p.keep_margin = 3.0 * (p.keep_coef / (2.0 - p.keep_coef) * 1.5).sqrt();
+            }
+            let mut st = GainState::new(bins);
+            let noise = vec![1.0f32; bins];
+            let (mut power, mut gain) = (vec![0f32; bins], vec![0f32; bins]);
+            let mut seed = 0x2545_f491_4f6c_dd1du64;
+            let mut expo = || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                -((((seed >> 40) as f32 + 0.5) / (1u64 << 24) as f32).ln())
+            };
+            // (frames where the tone's gain ≥ −16 dB, mean gain of the noise bins) over the last
+            // 1000 of 3000 frames (10 ms hops: the average has had 20 s).
+            let (mut kept, mut noise_gain) = (0usize, 0f64);
+            for f in 0..3000 {
+                for (i, v) in power.iter_mut().enumerate() {
+                    *v = expo() * if i == tone { 1.6 } else { 1.0 };
+                }
+                st.compute(&p, &power, &noise, &mut gain);
+                if f >= 2000 {
+                    kept += (gain[tone] >= db_to_amp(-16.0)) as usize;
+                    noise_gain += gain
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i.abs_diff(tone) > 2)
+                        .map(|(_, &g)| g as f64)
+                        .sum::<f64>()
+                        / (bins - 5) as f64;
+                }
+            }
+            (kept as f64 / 1000.0, noise_gain / 1000.0)
+        };
+        let (kept_off, noise_off) = run(false);
+        let (kept_on, noise_on) = run(true);
+        assert!(
+            kept_off < 0.5,
+            "without the keep the gate already holds the tone: {kept_off}"
+        );
+        assert!(
+            kept_on > 0.9,
+            "the keep does not hold the weak tone: {kept_on}"
+        );
+        assert!(
+            (noise_on - noise_off).abs() < 2e-3,
+            "the keep lifted noise-only bins: mean gain {noise_off} -> {noise_on}"
+        );
     }
 
     #[test]
@@ -1075,6 +1192,9 @@ mod reuse_tests {
                     two_sided: false,
                     burst_ratio: 0.0,
                     burst_bands: 1,
+                    keep_floor: 0.0,
+                    keep_coef: 0.0,
+                    keep_margin: 0.0,
                 };
                 let (mut a, mut b) = (GainState::new(k), GainState::new(k));
                 let (mut ga, mut gb) = (vec![0.0; k], vec![0.0; k]);

@@ -75,6 +75,31 @@ fn hann(len: usize, j: usize) -> f64 {
     0.5 - 0.5 * (2.0 * PI * j as f64 / len as f64).cos()
 }
 
+/// How much frame overlap inflates the variance of a sum (or average) over frames of one bin's
+/// noise power: `1 + 2·Σ_k ρ_k²` over lags of k hops, `ρ_k = Σ w[n]·w[n+k·hop] / Σ w²` (1 without
+/// overlap). Exact for Gaussian noise, whose periodogram values at lag k correlate by ρ_k².
+pub fn overlap_noise_corr(w: &[f32], hop: usize) -> f64 {
+    let total: f64 = w
+        .iter()
+        .map(|&v| (v as f64) * (v as f64))
+        .sum::<f64>()
+        .max(1e-30);
+    let hop = hop.max(1);
+    let mut corr = 1.0;
+    let mut lag = hop;
+    while lag < w.len() {
+        let r: f64 = w[..w.len() - lag]
+            .iter()
+            .zip(&w[lag..])
+            .map(|(&x, &y)| x as f64 * y as f64)
+            .sum::<f64>()
+            / total;
+        corr += 2.0 * r * r;
+        lag += hop;
+    }
+    corr
+}
+
 /// The asymmetric analysis/synthesis pair of the low-delay STFT (Mauler & Martin 2007, in the
 /// form of Wang, Wichern, Watanabe & Le Roux 2022, "STFT-domain neural speech enhancement with
 /// very low algorithmic latency"), for a frame of `frame` samples whose synthesis window covers

@@ -342,18 +342,7 @@ impl Geometry {
             }
             *c = (acc / total) as f32;
         }
-        let mut noise_corr = 1.0;
-        let mut lag = hop.max(1);
-        while lag < a.len() {
-            let r: f64 = a[..a.len() - lag]
-                .iter()
-                .zip(&a[lag..])
-                .map(|(&x, &y)| x as f64 * y as f64)
-                .sum::<f64>()
-                / total;
-            noise_corr += 2.0 * r * r;
-            lag += hop.max(1);
-        }
+        let noise_corr = crate::dsp::windows::overlap_noise_corr(a, hop);
         let (mut re, mut im) = (0.0, 0.0);
         for (i, &v) in a.iter().enumerate() {
             let ph = 2.0 * std::f64::consts::PI * i as f64 / fft_len.max(1) as f64;
