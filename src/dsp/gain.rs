@@ -341,6 +341,11 @@ impl GainState {
     }
 }
 
+/// Weak-signal keep: long-term SNRs (over the median bin, less the margin) up to which the lift
+/// applies in full, and from which it is gone.
+const KEEP_FULL: f32 = 1.0;
+const KEEP_NONE: f32 = 3.0;
+
 impl GainState {
     /// Weak-signal keep: a per-bin floor from long-term evidence. Each bin's power over the noise
     /// floor is averaged over seconds; where that average stands significantly above 1 (more than
@@ -370,7 +375,14 @@ impl GainState {
         let base = 1.0 + p.keep_margin;
         for (l, g) in self.long.iter().zip(gain.iter_mut()) {
             let xi = fmax(*l * scale - base, 0.0);
-            let lift = fmin(xi / (1.0 + xi), cap);
+            // Only weak lines: from a long-term SNR of KEEP_FULL on the frames themselves show
+            // the signal, and the gate's own decisions keep its edges (a keyed carrier's key-up
+            // must fall to the full reduction); the lift fades out by KEEP_NONE.
+            let fade = fmin(
+                fmax((KEEP_NONE - xi) * (1.0 / (KEEP_NONE - KEEP_FULL)), 0.0),
+                1.0,
+            );
+            let lift = fmin(xi / (1.0 + xi), cap) * fade;
             *g = fmax(*g, lift);
         }
     }
