@@ -377,6 +377,8 @@ pub struct Engine {
     kind: SignalKind,
     cfg: StftConfig,
     gain_params: GainParams,
+    /// [`overlap_corr`] of the geometry (for [`gain_params`] on parameter changes).
+    overlap_corr: f64,
     paths: Paths,
     scratch: FrameScratch,
     stats: EngineStats,
@@ -499,7 +501,8 @@ impl Engine {
         };
         // An open gate (reduction 0 dB) takes the bit-exact dry path, as bypass does: its gains
         // are all 1, and the dry path makes "output = input" exact rather than within rounding.
-        let gp = gain_params(params, &cfg, rate, complex);
+        let corr = overlap_corr(&cfg);
+        let gp = gain_params(params, &cfg, rate, complex, corr);
         let bypass = if params.bypass || gp.is_open() {
             1.0
         } else {
@@ -512,6 +515,7 @@ impl Engine {
             kind,
             cfg,
             gain_params: gp,
+            overlap_corr: corr,
             paths,
             scratch: FrameScratch {
                 power: vec![0.0; bins],
@@ -684,6 +688,7 @@ impl Engine {
             &self.cfg,
             self.rate,
             self.kind == SignalKind::Complex,
+            self.overlap_corr,
         );
         self.mix_target = self.dry_target();
     }
@@ -1201,7 +1206,15 @@ fn burst_guard(
 }
 
 /// Gain parameters in frame units.
-pub fn gain_params(p: &Params, cfg: &StftConfig, rate: u32, complex: bool) -> GainParams {
+/// `overlap_corr`: [`overlap_corr`] of `cfg` (computed once per engine: it builds the windows,
+/// and this runs on the worker's loop when parameters change).
+pub fn gain_params(
+    p: &Params,
+    cfg: &StftConfig,
+    rate: u32,
+    complex: bool,
+    overlap_corr: f64,
+) -> GainParams {
     let hop_ms = cfg.hop as f64 * 1000.0 / rate as f64;
     let coef = |ms: f64| {
         if ms <= 0.0 {
@@ -1247,7 +1260,7 @@ pub fn gain_params(p: &Params, cfg: &StftConfig, rate: u32, complex: bool) -> Ga
             0.0
         },
         keep_coef: (1.0 - (-hop_ms / (1000.0 * p.keep_s)).exp()) as f32,
-        keep_margin: keep_margin(cfg, p.keep_s, hop_ms),
+        keep_margin: keep_margin(overlap_corr, p.keep_s, hop_ms),
     }
 }
 
@@ -1260,11 +1273,16 @@ const KEEP_Z: f64 = 3.0;
 /// constant `keep_s`) of a bin's power over floor under noise alone. Each frame's value is
 /// exponential (mean 1, variance 1); overlapping frames are correlated, which inflates the
 /// average's variance by `1 + 2·Σ ρ_k²` (ρ_k: the analysis window's correlation at a lag of k hops).
-fn keep_margin(cfg: &StftConfig, keep_s: f64, hop_ms: f64) -> f32 {
+fn keep_margin(corr: f64, keep_s: f64, hop_ms: f64) -> f32 {
     let a = 1.0 - (-hop_ms / (1000.0 * keep_s)).exp();
-    let (w, _) = cfg.windows();
-    let corr = crate::dsp::windows::overlap_noise_corr(&w, cfg.hop);
     (KEEP_Z * (a / (2.0 - a) * corr).sqrt()) as f32
+}
+
+/// How much frame overlap inflates the variance of an average of a bin's noise power over frames
+/// in the geometry `cfg` ([`crate::dsp::windows::overlap_noise_corr`] of its analysis window).
+pub fn overlap_corr(cfg: &StftConfig) -> f64 {
+    let (w, _) = cfg.windows();
+    crate::dsp::windows::overlap_noise_corr(&w, cfg.hop)
 }
 
 /// Mean noise power per bin of a noise clip, analysed with the geometry `params` gives at
